@@ -1,0 +1,328 @@
+"""Plain data objects for a parsed lme4 formula (pure text: no pandas, no statsmodels).
+
+A formula ``y ~ x + (x | g)`` parses into a :class:`ParsedFormula`: the response
+expression, the fixed part as R-style terms (:class:`LinearPart`) and the random terms
+(:class:`RandomTerm`), each already expanded as lme4's ``findbars(expandDoubleVerts())``
+does. Every expression node knows
+
+* ``label``: how R deparses it, which is how lme4 names coefficients
+  (``I(x^2)``, ``factor(cyl)``, ``log(x)``), and
+* ``variables()``: the data columns it reads.
+
+Turning expressions into patsy text lives in :mod:`lme2sm.formula.patsy_text`.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+
+Span = tuple[int, int]
+"""Half-open ``(start, end)`` character positions into the formula text."""
+
+_R_SYNTACTIC = re.compile(r"^((([A-Za-z]|[.][._A-Za-z])[._A-Za-z0-9]*)|[.])$")
+_R_RESERVED = {
+    "if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE",
+    "FALSE", "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_", "NA_character_", "in",
+}  # fmt: skip
+
+
+def r_name(name: str) -> str:
+    """R's deparse of a variable name: backticks around non-syntactic names."""
+    if _R_SYNTACTIC.match(name) and name not in _R_RESERVED:
+        return name
+    return "`" + name.replace("`", "\\`") + "`"
+
+
+def is_python_name(name: str) -> bool:
+    """True when ``name`` can stand bare in patsy formula text."""
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+# ---------------------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True)
+class Name:
+    """A data column, written bare or in R backticks."""
+
+    name: str
+    span: Span = field(default=(0, 0), compare=False)
+
+    @property
+    def label(self) -> str:
+        return r_name(self.name)
+
+    def variables(self) -> tuple[str, ...]:
+        return (self.name,)
+
+
+@dataclass(frozen=True)
+class Number:
+    """A numeric literal; ``text`` is as written, ``label`` as R deparses it."""
+
+    text: str
+    span: Span = field(default=(0, 0), compare=False)
+
+    @property
+    def label(self) -> str:
+        value = float(self.text.rstrip("L"))
+        if value == int(value) and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+
+    def variables(self) -> tuple[str, ...]:
+        return ()
+
+
+@dataclass(frozen=True)
+class String:
+    """A string literal (``Q("yield")``, ``Treatment("b")``)."""
+
+    value: str
+    span: Span = field(default=(0, 0), compare=False)
+
+    @property
+    def label(self) -> str:
+        return '"' + self.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    def variables(self) -> tuple[str, ...]:
+        return ()
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """A named argument inside a call: ``center = FALSE``, ``ddof=1``."""
+
+    name: str
+    value: Expr
+    span: Span = field(default=(0, 0), compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} = {self.value.label}"
+
+    def variables(self) -> tuple[str, ...]:
+        return ()
+
+
+@dataclass(frozen=True)
+class Call:
+    """A function call: ``log(x)``, ``factor(g)``, ``I(x^2)``, ``np.log(x)``, ``C(f)``.
+
+    ``func`` is the name as written. Which functions are allowed, which arguments read
+    data and how each maps to patsy is the table in :mod:`lme2sm.formula.functions`.
+    """
+
+    func: str
+    args: tuple[Expr, ...]
+    span: Span = field(default=(0, 0), compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.func}({', '.join(a.label for a in self.args)})"
+
+    def variables(self) -> tuple[str, ...]:
+        from .functions import data_arguments
+
+        out: list[str] = []
+        for arg in data_arguments(self):
+            for v in arg.variables():
+                if v not in out:
+                    out.append(v)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class BinOp:
+    """Arithmetic inside ``I()`` or a function argument: ``+ - * / ^``."""
+
+    op: str
+    left: Expr
+    right: Expr
+    span: Span = field(default=(0, 0), compare=False)
+
+    @property
+    def label(self) -> str:
+        if self.op in ("^", ":"):
+            return f"{self.left.label}{self.op}{self.right.label}"
+        return f"{self.left.label} {self.op} {self.right.label}"
+
+    def variables(self) -> tuple[str, ...]:
+        return _merge(self.left.variables(), self.right.variables())
+
+
+@dataclass(frozen=True)
+class UnaryOp:
+    """Unary minus or plus: ``-x``."""
+
+    op: str
+    operand: Expr
+    span: Span = field(default=(0, 0), compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.op}{self.operand.label}"
+
+    def variables(self) -> tuple[str, ...]:
+        return self.operand.variables()
+
+
+@dataclass(frozen=True)
+class Paren:
+    """Explicit parentheses inside an arithmetic expression (kept for deparsing)."""
+
+    inner: Expr
+    span: Span = field(default=(0, 0), compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"({self.inner.label})"
+
+    def variables(self) -> tuple[str, ...]:
+        return self.inner.variables()
+
+
+Expr = Name | Number | String | Keyword | Call | BinOp | UnaryOp | Paren
+
+
+def _merge(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    out: list[str] = []
+    for group in groups:
+        for v in group:
+            if v not in out:
+                out.append(v)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------- terms
+
+
+@dataclass(frozen=True)
+class Term:
+    """One model term: an interaction of factors (a main effect has one factor).
+
+    Factors are in R's order (the order their variables first appear in the
+    formula), so ``label`` is R's term label: ``x``, ``recipe:temp``, ``I(x^2)``.
+    """
+
+    factors: tuple[Expr, ...]
+
+    @property
+    def label(self) -> str:
+        return ":".join(f.label for f in self.factors)
+
+    @property
+    def degree(self) -> int:
+        return len(self.factors)
+
+    def variables(self) -> tuple[str, ...]:
+        return _merge(*(f.variables() for f in self.factors))
+
+
+@dataclass(frozen=True)
+class LinearPart:
+    """The right-hand side of a model in term form, as R's ``terms()`` sees it.
+
+    ``terms`` are ordered as R orders them (by degree, then first appearance),
+    ``intercept`` says whether ``(Intercept)`` is in the model, ``offsets`` holds the
+    arguments of ``offset(...)`` calls.
+    """
+
+    intercept: bool
+    terms: tuple[Term, ...] = ()
+    offsets: tuple[Expr, ...] = ()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(t.label for t in self.terms)
+
+    @property
+    def text(self) -> str:
+        """R text of the right-hand side: ``1 + x``, ``0 + x``, ``x + offset(o)``, ``1``."""
+        parts = [t.label for t in self.terms]
+        parts += [f"offset({o.label})" for o in self.offsets]
+        if not self.intercept:
+            return " + ".join(["0", *parts])
+        return " + ".join(parts) if parts else "1"
+
+    def variables(self) -> tuple[str, ...]:
+        return _merge(
+            *(t.variables() for t in self.terms), *(o.variables() for o in self.offsets)
+        )
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One random-effects term ``(effects | group)`` after lme4's expansions.
+
+    ``effects_part`` is the bar's left-hand side in term form. ``group`` is lme4's
+    name for the grouping factor (``g``, ``b:a``, ``c:(b:a)``); ``group_factors`` are
+    the data columns whose level combinations define it, in that label's order
+    (``("c", "b", "a")`` for ``c:(b:a)``). ``span`` and ``source`` point at the bar
+    term in the original formula that this term came from.
+    """
+
+    effects_part: LinearPart
+    group: str
+    group_factors: tuple[str, ...]
+    span: Span = field(default=(0, 0), compare=False)
+    source: str = field(default="", compare=False)
+
+    @property
+    def effects(self) -> tuple[str, ...]:
+        """Effect labels as lme4 names them (``x``, ``z``, ``x:z``); no intercept."""
+        return self.effects_part.labels
+
+    @property
+    def intercept(self) -> bool:
+        return self.effects_part.intercept
+
+    @property
+    def lhs_text(self) -> str:
+        """The bar's left-hand side as R deparses findbars' output: ``1``, ``0 + x``, ``x``."""
+        labels = list(self.effects)
+        if self.intercept:
+            return " + ".join(labels) if labels else "1"
+        return " + ".join(["0", *labels])
+
+    @property
+    def text(self) -> str:
+        """``0 + x | g``: the term as lme4's ``findbars()`` deparses it."""
+        return f"{self.lhs_text} | {self.group}"
+
+    def variables(self) -> tuple[str, ...]:
+        return _merge(self.effects_part.variables(), self.group_factors)
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """A whole lme4 formula, parsed and expanded (see :func:`lme2sm.parse`)."""
+
+    formula: str
+    response_expr: Expr
+    fixed_part: LinearPart
+    random_terms: tuple[RandomTerm, ...]
+
+    @property
+    def response(self) -> str:
+        """The response as R deparses it: ``Reaction``, ``log(y)``."""
+        return self.response_expr.label
+
+    @property
+    def fixed(self) -> str:
+        """The formula without its random terms, in lme4 text (``nobars``): ``y ~ x``."""
+        return f"{self.response} ~ {self.fixed_part.text}"
+
+    @property
+    def has_random(self) -> bool:
+        return bool(self.random_terms)
+
+    def variables(self) -> tuple[str, ...]:
+        """Every data column the formula reads, in order of first use."""
+        return _merge(
+            self.response_expr.variables(),
+            self.fixed_part.variables(),
+            *(t.variables() for t in self.random_terms),
+        )

@@ -1,0 +1,87 @@
+"""Writing parsed expressions as patsy formula text (never evaluating anything).
+
+Column names that patsy cannot take bare (dots, spaces, Python keywords) are written
+as ``Q("name")``, so the user's names reach the data unchanged. R's ``^`` becomes
+``**`` inside ``I()``.
+"""
+
+from __future__ import annotations
+
+from .functions import FUNCTIONS, data_arguments
+from .model import (
+    BinOp,
+    Call,
+    Expr,
+    Keyword,
+    LinearPart,
+    Name,
+    Number,
+    Paren,
+    String,
+    Term,
+    UnaryOp,
+    is_python_name,
+)
+
+_PY_OPS = {"^": "**", "+": "+", "-": "-", "*": "*", "/": "/", "**": "**", ":": "*"}
+
+
+def name_to_patsy(name: str) -> str:
+    """``x`` stays ``x``; ``Sepal.Length`` becomes ``Q("Sepal.Length")``."""
+    if is_python_name(name):
+        return name
+    return 'Q("' + name.replace("\\", "\\\\").replace('"', '\\"') + '")'
+
+
+def to_patsy(expr: Expr) -> str:
+    """patsy/Python text for one expression."""
+    if isinstance(expr, Name):
+        return name_to_patsy(expr.name)
+    if isinstance(expr, Number):
+        return expr.text.rstrip("L")
+    if isinstance(expr, String):
+        return expr.label
+    if isinstance(expr, Paren):
+        return f"({to_patsy(expr.inner)})"
+    if isinstance(expr, UnaryOp):
+        return f"{expr.op}{to_patsy(expr.operand)}"
+    if isinstance(expr, BinOp):
+        return f"{to_patsy(expr.left)} {_PY_OPS[expr.op]} {to_patsy(expr.right)}"
+    if isinstance(expr, Call):
+        rule = FUNCTIONS[expr.func]
+        args = [to_patsy(a) for a in data_arguments(expr)] if expr.func != "Q" else []
+        return rule.render(args, expr)
+    if isinstance(expr, Keyword):
+        return f"{expr.name}={to_patsy(expr.value)}"
+    raise TypeError(f"not an expression: {expr!r}")
+
+
+def option_to_patsy(expr: Expr) -> str:
+    """A non-data argument (a contrast such as ``Treatment("b")``) as patsy text."""
+    if isinstance(expr, Name):
+        return expr.name
+    if isinstance(expr, Call):
+        return f"{expr.func}(" + ", ".join(option_to_patsy(a) for a in expr.args) + ")"
+    if isinstance(expr, Keyword):
+        return f"{expr.name}={option_to_patsy(expr.value)}"
+    return to_patsy(expr)
+
+
+def term_to_patsy(term: Term) -> str:
+    """``recipe:temp`` → ``recipe:temp``; ``factor(g):x`` → ``C(g):x``."""
+    return ":".join(to_patsy(f) for f in term.factors)
+
+
+def part_to_patsy(part: LinearPart) -> str:
+    """A right-hand side as patsy text, intercept explicit: ``1 + x`` or ``0 + x``."""
+    head = "1" if part.intercept else "0"
+    return " + ".join([head, *(term_to_patsy(t) for t in part.terms)])
+
+
+def response_to_patsy(response: Expr, offsets: tuple[Expr, ...] = ()) -> str:
+    """The response, with any offsets subtracted (MixedLM has no offset argument)."""
+    text = to_patsy(response)
+    if not offsets:
+        return text
+    inner = text[2:-1] if text.startswith("I(") and text.endswith(")") else text
+    return "I(" + inner + "".join(f" - ({to_patsy(o)})" for o in offsets) + ")"
