@@ -1,13 +1,31 @@
-"""lme2sm: fit R lme4 mixed-model formulas with statsmodels MixedLM."""
+"""lme2sm: fit R lme4 mixed-model formulas with statsmodels MixedLM.
 
+The pipeline, one public function per stage::
+
+    parse(formula)            -> ParsedFormula   (pure text)
+    translate(formula, data)  -> Translation     (statsmodels arguments + term map)
+    fit(translation)          -> FitOutcome      (a statsmodels MixedLMResults)
+    lmer(formula, data)       -> LmerResult      (all of it, with lme4's names)
+
+``mixedlm`` is a drop-in for ``statsmodels.formula.api.mixedlm`` that reads lme4 terms.
+"""
+
+from .compare import anova
+from .drop_in import mixedlm
 from .errors import (
     ArgumentError,
     DataError,
     FitError,
     FormulaError,
     Lme2smError,
+    Lme2smWarning,
     NotExpressibleError,
 )
+from .fit import FitOutcome, fit
+from .formula import ParsedFormula, parse
+from .lmer import lmer
+from .results import LmerResult
+from .translate import Translation, translate
 
 __version__ = "0.1.0"
 
@@ -15,7 +33,18 @@ __all__ = [
     "ArgumentError",
     "DataError",
     "FitError",
+    "FitOutcome",
     "FormulaError",
     "Lme2smError",
+    "Lme2smWarning",
+    "LmerResult",
     "NotExpressibleError",
+    "ParsedFormula",
+    "Translation",
+    "anova",
+    "fit",
+    "lmer",
+    "mixedlm",
+    "parse",
+    "translate",
 ]

@@ -1,0 +1,54 @@
+"""Likelihood-ratio comparison of nested fits, as lme4's ``anova(m1, m2, ...)``."""
+
+from __future__ import annotations
+
+import pandas as pd
+from scipy import stats
+
+from .errors import ArgumentError
+from .lmer import refit_ml
+from .results import LmerResult
+
+
+def anova(*models: LmerResult, refit: bool = True) -> pd.DataFrame:
+    """Likelihood-ratio tests between models fitted to the same rows.
+
+    As lme4, REML fits are refitted with maximum likelihood first (``refit=True``),
+    models are ordered by their number of parameters, and each is tested against
+    the one before it.
+    """
+    if len(models) < 2:
+        raise ArgumentError("anova() compares two or more models: anova(m1, m2)")
+    nobs = {m.nobs for m in models}
+    if len(nobs) > 1:
+        raise ArgumentError(
+            f"models were fitted to different numbers of rows ({sorted(nobs)}): "
+            "compare models fitted to the same data"
+        )
+    fits = [refit_ml(m) if (refit and m.REML) else m for m in models]
+    names = [f"m{i + 1}" for i in range(len(fits))]
+    order = sorted(range(len(fits)), key=lambda i: fits[i].df)
+    rows = []
+    prev = None
+    for i in order:
+        m = fits[i]
+        dev = -2 * m.logLik()
+        row = {
+            "npar": m.df,
+            "AIC": m.AIC(),
+            "BIC": m.BIC(),
+            "logLik": m.logLik(),
+            "deviance": dev,
+            "Chisq": float("nan"),
+            "Df": float("nan"),
+            "Pr(>Chisq)": float("nan"),
+        }
+        if prev is not None:
+            chisq = max(prev["deviance"] - dev, 0.0)
+            ddf = m.df - prev["npar"]
+            row["Chisq"] = chisq
+            row["Df"] = ddf
+            row["Pr(>Chisq)"] = float(stats.chi2.sf(chisq, ddf)) if ddf > 0 else float("nan")
+        rows.append(row)
+        prev = row
+    return pd.DataFrame(rows, index=[names[i] for i in order])

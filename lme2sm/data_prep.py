@@ -1,0 +1,213 @@
+"""Preparing the caller's data for a translated model (never modifying the caller's frame).
+
+Checks that every column the formula reads exists (suggesting close matches), that
+the response is numeric, drops rows with missing values (and says how many), builds
+one string column per grouping factor (``b:a`` holds the level combinations) and
+computes the finest exact ``groups`` partition: the connected components of the rows
+linked by shared levels of any grouping factor.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from .errors import DataError, DroppedRowsWarning
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The model's own copy of the data and what was done to make it."""
+
+    frame: pd.DataFrame
+    n_dropped: int
+    group_columns: dict[str, str]
+    """lme4 grouping-factor name (``b:a``) → column of ``frame`` holding its levels."""
+    created_columns: dict[str, tuple[str, ...]]
+    """Columns made here → the data columns they combine (for ``code()``)."""
+    level_order: dict[str, tuple[str, ...]]
+    """lme4 grouping-factor name → its levels in R's factor order."""
+
+
+def check_columns(data: pd.DataFrame, needed: Sequence[str], formula: str) -> None:
+    """Raise a DataError naming the first missing column, with close matches."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    columns = [str(c) for c in data.columns]
+    for name in needed:
+        if name in data.columns:
+            continue
+        close = difflib.get_close_matches(name, columns, n=3, cutoff=0.6)
+        lower = [c for c in columns if c.lower() == name.lower() and c not in close]
+        hint = close + lower
+        text = f"the formula uses a column {name!r} that the data do not have"
+        if hint:
+            text += "; did you mean " + " or ".join(repr(h) for h in hint) + "?"
+        else:
+            shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+            text += f"; the data's columns are: {shown}"
+        raise DataError(text + f"\n    formula: {formula}")
+
+
+def check_response(frame: pd.DataFrame, response_vars: Sequence[str]) -> None:
+    """lme4 fits a numeric response only; say so clearly for text or factor columns."""
+    for name in response_vars:
+        col = frame[name]
+        if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
+            raise DataError(
+                f"the response column {name!r} must be numeric, but it holds "
+                f"{col.dtype} values (e.g. {col.dropna().iloc[0]!r}); "
+                "convert it first (pd.to_numeric) or choose a numeric response"
+            )
+
+
+def drop_missing(data: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, int]:
+    """Copy the used columns and drop incomplete rows, as lme4's na.omit does; warn."""
+    frame = data.loc[:, list(dict.fromkeys(columns))].copy()
+    keep = frame.notna().all(axis=1)
+    n_dropped = int((~keep).sum())
+    if n_dropped:
+        counts = frame.isna().sum()
+        which = ", ".join(f"{c} ({int(n)})" for c, n in counts.items() if n)
+        warnings.warn(
+            f"dropped {n_dropped} of {len(frame)} rows with missing values in: {which}",
+            DroppedRowsWarning,
+            stacklevel=3,
+        )
+        frame = frame.loc[keep]
+    if len(frame) == 0:
+        raise DataError("no complete rows left after dropping rows with missing values")
+    return frame, n_dropped
+
+
+def level_strings(col: pd.Series) -> pd.Series:
+    """Grouping levels as plain strings; ``1.0`` becomes ``"1"`` as in R."""
+    if pd.api.types.is_float_dtype(col) and np.all(np.mod(col.to_numpy(), 1) == 0):
+        col = col.astype("int64")
+    return col.astype(str).astype(object)
+
+
+def add_group_columns(
+    frame: pd.DataFrame, groups: dict[str, tuple[str, ...]], other_uses: set[str]
+) -> PreparedData:
+    """Add one plain-string column per grouping factor; return the prepared data.
+
+    ``groups`` maps lme4 names (``b:a``) to the columns they combine. A single text
+    column is used as it is; a numeric or categorical one used elsewhere in the
+    formula gets a separate string copy, so its other uses keep their type.
+    """
+    group_columns: dict[str, str] = {}
+    created: dict[str, tuple[str, ...]] = {}
+    for name, factors in groups.items():
+        if len(factors) == 1:
+            col = frame[factors[0]]
+            plain = pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)
+            if plain and not isinstance(col.dtype, pd.CategoricalDtype):
+                frame[factors[0]] = col.astype(object)
+                group_columns[name] = factors[0]
+                continue
+            target = factors[0] if factors[0] not in other_uses else _fresh(frame, name + ".grp")
+            frame[target] = level_strings(col)
+            group_columns[name] = target
+            if target != factors[0]:
+                created[target] = factors
+            continue
+        target = _fresh(frame, name)
+        combined = level_strings(frame[factors[0]])
+        for f in factors[1:]:
+            combined = combined + ":" + level_strings(frame[f])
+        frame[target] = combined
+        group_columns[name] = target
+        created[target] = factors
+    orders = {name: r_level_order(frame, factors) for name, factors in groups.items()}
+    return PreparedData(frame, 0, group_columns, created, orders)
+
+
+def _component_rank(col: pd.Series) -> dict[str, int]:
+    """Rank of each level as R's ``factor()`` orders it: categories, numbers, or text."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = [c for c in col.cat.categories if c in set(col.dropna())]
+        return {s: i for i, s in enumerate(level_strings(pd.Series(cats)))}
+    values = pd.Series(col.dropna().unique())
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        values = values.sort_values()
+        return {s: i for i, s in enumerate(level_strings(values))}
+    texts = sorted(level_strings(values))
+    return {s: i for i, s in enumerate(texts)}
+
+
+def r_level_order(frame: pd.DataFrame, factors: tuple[str, ...]) -> tuple[str, ...]:
+    """Levels of the grouping factor ``factors`` (``b:a`` → ``("b", "a")``) in R's order.
+
+    R's ``b:a`` varies the first factor slowest, keeping only combinations present.
+    """
+    ranks = [_component_rank(frame[f]) for f in factors]
+    parts = [level_strings(frame[f]) for f in factors]
+    combos = pd.DataFrame({i: p.to_numpy() for i, p in enumerate(parts)}).drop_duplicates()
+    keys = sorted(
+        (tuple(r[v] for r, v in zip(ranks, row)), ":".join(row))
+        for row in combos.itertuples(index=False, name=None)
+    )
+    return tuple(label for _, label in keys)
+
+
+def _fresh(frame: pd.DataFrame, name: str) -> str:
+    candidate = name
+    while candidate in frame.columns:
+        candidate += "_"
+    return candidate
+
+
+def check_levels(frame: pd.DataFrame, group_columns: dict[str, str]) -> None:
+    """lme4 refuses a grouping factor with one level or with as many levels as rows."""
+    n = len(frame)
+    for name, col in group_columns.items():
+        k = frame[col].nunique()
+        if k < 2:
+            raise DataError(
+                f"the grouping factor {name!r} has only {k} level in the data used; a "
+                "random effect needs at least two levels (lme4 refuses this too): "
+                "drop the term or check the column"
+            )
+        if k >= n:
+            raise DataError(
+                f"the grouping factor {name!r} has {k} levels for {n} rows, one per row, so "
+                "its variance cannot be told apart from the residual variance (lme4 "
+                "refuses this too): drop the term or group by a coarser factor"
+            )
+
+
+def components(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[int, np.ndarray]:
+    """Connected components of rows linked by shared levels of any of ``columns``.
+
+    Returns the number of components and a component index per row. This is the
+    finest partition in which every grouping factor nests: one component when the
+    factors are fully crossed, the top factor's levels when they are nested.
+    """
+    n = len(frame)
+    if not columns:
+        return 1, np.zeros(n, dtype=np.int64)
+    rows, cols = [], []
+    offset = n
+    for col in columns:
+        codes, uniques = pd.factorize(frame[col], sort=False)
+        rows.append(np.arange(n))
+        cols.append(codes + offset)
+        offset += len(uniques)
+    r = np.concatenate(rows)
+    c = np.concatenate(cols)
+    graph = sp.coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(offset, offset))
+    n_comp, labels = connected_components(graph, directed=False)
+    row_labels = labels[:n]
+    # renumber in order of first appearance so component 1 holds the first row
+    _, first = np.unique(row_labels, return_index=True)
+    order = np.argsort(np.argsort(first))
+    relabelled = order[np.searchsorted(np.unique(row_labels), row_labels)]
+    return int(len(first)), relabelled.astype(np.int64)

@@ -1,0 +1,77 @@
+"""``lme2sm.mixedlm``: a drop-in for ``statsmodels.formula.api.mixedlm`` that reads lme4 terms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .errors import ArgumentError
+from .formula import parse
+from .translate import translate
+
+_OWN = ("groups", "re_formula", "vc_formula")
+
+
+def mixedlm(formula: str, data: pd.DataFrame, *args: Any, **kwargs: Any):
+    """Build an unfitted statsmodels ``MixedLM`` from a formula.
+
+    A formula without ``( ... | group)`` terms goes to ``smf.mixedlm`` unchanged, with
+    the caller's arguments. With lme4 terms the model is translated (see
+    :func:`lme2sm.translate`) and the caller may not also pass ``groups``,
+    ``re_formula`` or ``vc_formula``: the terms already say what those are, and
+    silently merging the two would fit a different model.
+    """
+    parsed = parse(formula)
+    if not parsed.random_terms:
+        import statsmodels.formula.api as smf
+
+        return smf.mixedlm(formula, data, *args, **kwargs)
+    if args:
+        raise ArgumentError(
+            "with lme4 random terms in the formula, pass no further positional arguments "
+            "(statsmodels' third positional argument is groups, which the terms already give)"
+        )
+    clashes = [k for k in _OWN if k in kwargs]
+    if clashes:
+        raise ArgumentError(_clash_message(parsed, clashes, kwargs))
+    approximate = bool(kwargs.pop("approximate", False))
+    translation = translate(parsed, data, approximate=approximate)
+    import statsmodels.formula.api as smf
+
+    extra = {k: v for k, v in kwargs.items()}
+    model_kwargs = {**translation.model_kwargs(), **extra}
+    model = smf.mixedlm(translation.fixed_formula, translation.data, **model_kwargs)
+    model.lme2sm_translation = translation
+    return model
+
+
+def _clash_message(parsed, clashes: list[str], kwargs: dict[str, Any]) -> str:
+    terms = ", ".join(f"({t.text})" for t in parsed.random_terms)
+    lines = [
+        f"the formula's lme4 terms {terms} already define {', '.join(clashes)}; "
+        "pass either lme4 terms or statsmodels' arguments, not both."
+    ]
+    if "groups" in kwargs:
+        lines.append(
+            "groups= is statsmodels' grouping for a (... | g) term: with lme4 terms, name "
+            "every grouping factor in a term instead, e.g. (1 | student_id) next to (1 | classroom)."
+        )
+    vc = kwargs.get("vc_formula")
+    if isinstance(vc, dict):
+        for key, value in vc.items():
+            if not isinstance(value, str) or "C(" not in value:
+                lines.append(
+                    f"vc_formula={{{key!r}: {value!r}}} is not a statsmodels variance component: "
+                    f"each value is a formula such as '0 + C({key})', one column per level; "
+                    f"in lme4 that is the term (1 | {key})."
+                )
+    if "re_formula" in kwargs and not isinstance(kwargs["re_formula"], str):
+        lines.append(
+            "re_formula must be a formula string such as '~x' or '1' (one covariance matrix for "
+            "the groups factor), not a dict; in lme4 that is the term (x | group)."
+        )
+    lines.append(
+        "To see the statsmodels arguments the terms give, use lme2sm.translate(formula, data).code()."
+    )
+    return "\n".join(lines)

@@ -1,0 +1,151 @@
+"""Fitting a translation robustly with statsmodels, and judging the optimum.
+
+statsmodels' default optimiser can stop short of the optimum and still report
+convergence (DESIGN.md). The fit here is a fixed sequence of steps, the same one
+``Translation.code()`` prints: L-BFGS, a Powell polish from there, then L-BFGS again
+from the polished point when Powell improved; the best log-likelihood wins. Models
+made only of scalar terms go to the profiled-deviance engine
+(:mod:`lme2sm.engines`) when it is installed, which reaches lme4's optimum directly.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ConvergenceWarning, FitError
+from .translate import Translation
+
+FIT_STEPS: tuple[tuple[str, str | None], ...] = (
+    ("lbfgs", None),
+    ("powell", "previous"),
+    ("lbfgs", "previous"),
+)
+"""``(method, start)`` for each attempt; ``"previous"`` starts from the best so far."""
+
+FIT_STEPS_PINNED: tuple[tuple[str, str | None], ...] = (
+    ("lbfgs", None),
+    ("cg", "previous"),
+    ("lbfgs", "previous"),
+)
+"""Steps when covariances are pinned with ``free=``: statsmodels applies that mask to
+the gradient only, so derivative-free methods (Powell) would move pinned values."""
+
+
+def fit_steps(translation: Translation) -> tuple[tuple[str, str | None], ...]:
+    """The optimiser sequence for ``translation``."""
+    return FIT_STEPS_PINNED if len(translation.re_blocks) > 1 else FIT_STEPS
+
+
+SINGULAR_TOL = 1e-4
+"""lme4's isSingular tolerance on the relative-covariance-factor (theta) scale."""
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """The chosen statsmodels result plus how it was reached."""
+
+    result: object
+    """statsmodels ``MixedLMResults``."""
+    engine: str
+    """``"statsmodels"`` or ``"profiled"`` (the variance-component engine)."""
+    attempts: tuple[tuple[str, float], ...]
+    """``(method, llf)`` of every attempt, in order."""
+    seconds: float
+    messages: tuple[str, ...] = field(default=())
+    """Warnings about the optimum, worded as lme4 words them."""
+
+
+def fit(translation: Translation, reml: bool | None = None, engine: str = "auto") -> FitOutcome:
+    """Fit ``translation`` and return the best result found.
+
+    Parameters
+    ----------
+    translation : Translation
+    reml : bool, optional
+        Defaults to ``translation.reml``.
+    engine : {"auto", "statsmodels", "profiled"}
+        ``"auto"`` uses the profiled engine when every random term is scalar.
+    """
+    reml = translation.reml if reml is None else reml
+    start = time.perf_counter()
+    if engine not in ("auto", "statsmodels", "profiled"):
+        raise ValueError(f"engine must be 'auto', 'statsmodels' or 'profiled', not {engine!r}")
+    if engine != "statsmodels" and _engine_applies(translation):
+        from .engines.bridge import fit_with_engine
+
+        result = fit_with_engine(translation, reml)
+        return FitOutcome(
+            result, "profiled", (("profiled", float(result.llf)),), time.perf_counter() - start
+        )
+    if engine == "profiled":
+        raise FitError("the profiled engine fits scalar terms only ((1|g), (0 + x|g))")
+    model = translation.model()
+    free = translation.free()
+    attempts: list[tuple[str, float]] = []
+    best = None
+    for method, start_from in fit_steps(translation):
+        kwargs = {"reml": reml, "method": method}
+        if free is not None:
+            kwargs["free"] = free
+        if start_from == "previous" and best is not None:
+            kwargs["start_params"] = best.params_object
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with np.errstate(all="ignore"):
+                    result = model.fit(**kwargs)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            attempts.append((method, float("nan")))
+            last_error = exc
+            continue
+        llf = float(result.llf)
+        attempts.append((method, llf))
+        if best is None or (np.isfinite(llf) and llf > float(best.llf) + 1e-9):
+            best = result
+        elif start_from == "previous" and method != "lbfgs":
+            break  # the polish found nothing better: the L-BFGS point stands
+    if best is None:
+        raise FitError(f"every optimiser failed: {last_error}")
+    messages = tuple(_gradient_doubts(model, best, free))
+    for text in messages:
+        warnings.warn(text, ConvergenceWarning, stacklevel=3)
+    return FitOutcome(best, "statsmodels", tuple(attempts), time.perf_counter() - start, messages)
+
+
+GRADIENT_TOL = 2e-3
+"""lme4's default tolerance on the scaled gradient (``check.conv.grad``)."""
+
+
+def _gradient_doubts(model, result, free) -> list[str]:
+    """lme4-style doubt: a large gradient of the profiled log-likelihood at the optimum."""
+    try:
+        packed = result.params_object.get_packed(use_sqrt=True, has_fe=False)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            grad = np.asarray(model.score(packed, profile_fe=True))
+        if free is not None:
+            grad = grad * free.get_packed(use_sqrt=False, has_fe=False)
+    except Exception:  # noqa: BLE001 - the check is advisory
+        return []
+    # at a boundary (a variance at zero) the gradient need not vanish
+    boundary = np.abs(packed) < 1e-4
+    grad = np.where(boundary & (grad < 0), 0.0, grad)
+    worst = float(np.max(np.abs(grad))) if grad.size else 0.0
+    if worst > GRADIENT_TOL:
+        return [
+            f"Model failed to converge with max|grad| = {worst:.4g} (tol = {GRADIENT_TOL}); "
+            "the optimum is doubtful: try centring or scaling covariates"
+        ]
+    return []
+
+
+def _engine_applies(translation: Translation) -> bool:
+    try:
+        from .engines import bridge
+    except ImportError:  # the engine is optional: statsmodels alone fits everything
+        return False
+    return bridge.applies(translation)

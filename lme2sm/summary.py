@@ -1,0 +1,226 @@
+"""Printing a fit the way lme4's ``summary(lmer(...))`` prints it.
+
+Numbers are formatted with R's rules for ``format(x, digits=)``: per column, the
+fewest decimals that show every entry to ``digits`` significant digits.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .results import LmerResult
+
+
+def _decimals(x: float, digits: int) -> int:
+    if x == 0 or not math.isfinite(x):
+        return 0
+    magnitude = math.floor(math.log10(abs(x)))
+    text = f"{round(x, digits - 1 - magnitude):.{max(0, digits - 1 - magnitude)}f}"
+    if "." not in text:
+        return 0
+    return len(text.split(".")[1].rstrip("0"))
+
+
+def r_format(values: Sequence[float], digits: int = 4) -> list[str]:
+    """R's ``format(values, digits=digits)``: common decimals, right-aligned."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    dec = max((_decimals(v, digits) for v in finite), default=0)
+    dec = min(dec, 15)
+    texts = ["NA" if v is None or not math.isfinite(v) else f"{v:.{dec}f}" for v in values]
+    width = max((len(s) for s in texts), default=0)
+    return [s.rjust(width) for s in texts]
+
+
+def r_abbreviate(name: str, minlength: int = 6) -> str:
+    """R's ``abbreviate(name, minlength)``: drop lower-case vowels, then letters, from the right."""
+    chars = list(name)
+    if len(chars) <= minlength:
+        return name
+    for pattern in ("aeiou", "abcdefghijklmnopqrstuvwxyz"):
+        i = len(chars) - 1
+        while len(chars) > minlength and i > 0:
+            if chars[i] in pattern and chars[i - 1] != " ":
+                del chars[i]
+            i -= 1
+    return "".join(chars[: max(minlength, len(chars))])
+
+
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[bool]
+) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    out = []
+    for row in [header, *rows]:
+        cells = [c.ljust(w) if lft else c.rjust(w) for c, w, lft in zip(row, widths, left)]
+        out.append(" " + " ".join(cells))
+    return out
+
+
+def random_effects_table(m: LmerResult) -> list[str]:
+    """The "Random effects:" block: Groups, Name, Variance, Std.Dev., Corr."""
+    terms = m.term_covariances
+    names, groups, variances, sds, corr_rows = [], [], [], [], []
+    from .results import suffixed_groups
+
+    for grp, tc in zip(suffixed_groups(terms), terms):
+        sd = np.sqrt(np.clip(np.diag(tc.cov), 0, None))
+        for i, name in enumerate(tc.names):
+            groups.append(grp if i == 0 else "")
+            names.append(name)
+            variances.append(float(tc.cov[i, i]))
+            sds.append(float(sd[i]))
+            corr = []
+            for j in range(i):
+                denom = sd[i] * sd[j]
+                corr.append(f"{tc.cov[i, j] / denom:.2f}" if denom > 0 else "NaN")
+            corr_rows.append(corr)
+    groups.append("Residual")
+    names.append("")
+    variances.append(m.sigma**2)
+    sds.append(m.sigma)
+    corr_rows.append([])
+    var_txt = r_format(variances, 4)
+    sd_txt = r_format(sds, 4)
+    k = max((len(c) for c in corr_rows), default=0)
+    header = ["Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] + [""] * (k - 1) if k else [])
+    rows = []
+    for g, n, v, s, c in zip(groups, names, var_txt, sd_txt, corr_rows):
+        rows.append([g, n, v.strip(), s.strip()] + ([*c, *[""] * (k - len(c))] if k else []))
+    width_v = max(len(v) for v in var_txt)
+    for row, v, s in zip(rows, var_txt, sd_txt):
+        row[2], row[3] = v.rjust(width_v), s
+    left = [True, True, True, True] + [False] * k
+    return _table(header, rows, left)
+
+
+def fixed_effects_table(m: LmerResult, extra: dict[str, Sequence[str]] | None = None) -> list[str]:
+    """The "Fixed effects:" block: Estimate, Std. Error, t value (and extra columns)."""
+    fe, se = m.fixef(), m.se()
+    t = fe / se
+    dec = max(_dec_col(fe.to_numpy()), _dec_col(se.to_numpy()))
+    est = [f"{v:.{dec}f}" for v in fe]
+    err = [f"{v:.{dec}f}" for v in se]
+    tv = r_format(list(t.to_numpy()), 4)
+    header = ["", "Estimate", "Std. Error", "t value"]
+    rows = [[n, e, s, v.strip()] for n, e, s, v in zip(fe.index, est, err, tv)]
+    if extra:
+        for col, values in extra.items():
+            header.append(col)
+            for row, val in zip(rows, values):
+                row.append(val)
+    return [line[1:] for line in _table(header, rows, [True] + [False] * (len(header) - 1))]
+
+
+def _dec_col(values: np.ndarray, digits: int = 4) -> int:
+    return max((_decimals(float(v), digits) for v in values), default=0)
+
+
+def correlation_table(m: LmerResult) -> list[str]:
+    """The "Correlation of Fixed Effects:" lower triangle."""
+    cov = m.vcov().to_numpy()
+    sd = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(sd, sd)
+    names = list(m.fixef().index)
+    abbrev = [r_abbreviate(n) for n in names]
+    rows = []
+    for i in range(1, len(names)):
+        rows.append([names[i], *(f"{corr[i, j]:.3f}" for j in range(i))])
+    header = ["", *abbrev[:-1]]
+    rows = [r + [""] * (len(header) - len(r)) for r in rows]
+    return [line[1:] for line in _table(header, rows, [True] + [False] * (len(header) - 1))]
+
+
+def format_summary(m: LmerResult, correlation: bool | None = None, ddf: str | None = None) -> str:
+    """lme4's ``print(summary(m))`` as text."""
+    lines = []
+    how = "REML" if m.REML else "maximum likelihood "
+    extra_title = ""
+    extra_cols = None
+    if ddf:
+        from .inference import satterthwaite_table
+
+        extra_title = ". t-tests use Satterthwaite's method"
+        table = satterthwaite_table(m)
+        extra_cols = {
+            "df": r_format(list(table["df"]), 4),
+            "Pr(>|t|)": [_pvalue(p) for p in table["p"]],
+        }
+        lines.append(f"Linear mixed model fit by {how} ['lmerModLmerTest']{extra_title}")
+    else:
+        lines.append(f"Linear mixed model fit by {how} ['lmerMod']")
+    lines.append(f"Formula: {m.formula}")
+    if m.data_name:
+        lines.append(f"   Data: {m.data_name}")
+    lines.append("")
+    if m.REML:
+        lines.append(f"REML criterion at convergence: {_signif(m.REMLcrit(), 5)}")
+    else:
+        stats_ = [m.AIC(), m.BIC(), m.logLik(), m.deviance(), float(m.nobs - len(m.fixef()))]
+        header = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+        cells = [_signif(v, 5) for v in stats_[:4]] + [str(int(stats_[4]))]
+        w = [max(len(h), len(c)) + 1 for h, c in zip(header, cells)]
+        lines.append(" ".join(h.rjust(x) for h, x in zip(header, w)) + " ")
+        lines.append(" ".join(c.rjust(x) for c, x in zip(cells, w)) + " ")
+    lines.append("")
+    resid = m.residuals().to_numpy() / m.sigma
+    q = _zapsmall(np.quantile(resid, [0, 0.25, 0.5, 0.75, 1]), 5)
+    qt = r_format(list(q), 4)
+    head = ["Min", "1Q", "Median", "3Q", "Max"]
+    w = [max(len(h), len(x)) for h, x in zip(head, qt)]
+    lines.append("Scaled residuals: ")
+    lines.append(" ".join(h.rjust(x) for h, x in zip(head, w)) + " ")
+    lines.append(" ".join(v.rjust(x) for v, x in zip(qt, w)) + " ")
+    lines.append("")
+    lines.append("Random effects:")
+    lines += random_effects_table(m)
+    groups = "; ".join(f"{g}, {n}" for g, n in m.ngrps().items())
+    lines.append(f"Number of obs: {m.nobs}, groups:  {groups}")
+    lines.append("")
+    lines.append("Fixed effects:")
+    lines += fixed_effects_table(m, extra_cols)
+    if correlation is None:
+        correlation = 1 < len(m.fixef()) <= 12
+    if correlation and len(m.fixef()) > 1:
+        lines.append("")
+        lines.append("Correlation of Fixed Effects:")
+        lines += correlation_table(m)
+    if m.isSingular():
+        lines += [
+            "optimizer (statsmodels) convergence code: 0 (OK)",
+            "boundary (singular) fit: see help('isSingular')",
+        ]
+    for msg in m.outcome.messages:
+        lines.append(msg)
+    return "\n".join(lines) + "\n"
+
+
+def _zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
+    """R's ``zapsmall``: round to ``digits`` significant digits of the largest entry."""
+    mx = float(np.max(np.abs(x)))
+    if mx <= 0:
+        return x
+    return np.round(x, max(0, digits - math.ceil(math.log10(mx))))
+
+
+def _signif(x: float, digits: int) -> str:
+    if x == 0 or not math.isfinite(x):
+        return str(x)
+    mag = math.floor(math.log10(abs(x)))
+    dec = max(0, digits - 1 - mag)
+    return f"{round(x, dec):.{dec}f}".rstrip("0").rstrip(".") if dec else f"{round(x):.0f}"
+
+
+def _pvalue(p: float) -> str:
+    if not math.isfinite(p):
+        return "NA"
+    if p < 2e-16:
+        return "<2e-16"
+    if p < 1e-4:
+        return re.sub(r"e-0?(\d)", r"e-\1", f"{p:.2e}")
+    return f"{p:.{max(1, 3 - math.floor(math.log10(p)) - 1)}f}" if p < 0.1 else f"{p:.3f}"
