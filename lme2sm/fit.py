@@ -108,6 +108,8 @@ def fit(translation: Translation, reml: bool | None = None, engine: str = "auto"
             best = result
         elif start_from == "previous" and method != "lbfgs":
             break  # the polish found nothing better: the L-BFGS point stands
+        if start_from is None and not _gradient_doubts(model, best, free):
+            break  # the first optimum already has a small gradient: no polish needed
     if best is None:
         raise FitError(f"every optimiser failed: {last_error}")
     messages = tuple(_gradient_doubts(model, best, free))
@@ -121,23 +123,35 @@ GRADIENT_TOL = 2e-3
 
 
 def _gradient_doubts(model, result, free) -> list[str]:
-    """lme4-style doubt: a large gradient of the profiled log-likelihood at the optimum."""
+    """lme4's convergence check: the Newton step ``H^-1 g`` of the profiled
+    log-likelihood at the optimum (its "scaled gradient") must be small."""
     try:
-        packed = result.params_object.get_packed(use_sqrt=True, has_fe=False)
+        x = result.params_object.get_packed(use_sqrt=True, has_fe=False)
+        mask = np.ones_like(x) if free is None else free.get_packed(use_sqrt=False, has_fe=False)
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            grad = np.asarray(model.score(packed, profile_fe=True))
-        if free is not None:
-            grad = grad * free.get_packed(use_sqrt=False, has_fe=False)
+
+            def score(point):
+                return np.asarray(model.score(point, profile_fe=True)) * mask
+
+            grad = score(x)
+            hess = np.empty((len(x), len(x)))
+            for j in range(len(x)):
+                h = 1e-5 * max(1.0, abs(x[j]))
+                step = np.zeros_like(x)
+                step[j] = h
+                hess[:, j] = (score(x + step) - score(x - step)) / (2 * h)
+        free_ix = mask > 0
+        hess = 0.5 * (hess + hess.T)[np.ix_(free_ix, free_ix)]
+        scaled = np.linalg.solve(hess, grad[free_ix])
     except Exception:  # noqa: BLE001 - the check is advisory
         return []
-    # at a boundary (a variance at zero) the gradient need not vanish
-    boundary = np.abs(packed) < 1e-4
-    grad = np.where(boundary & (grad < 0), 0.0, grad)
-    worst = float(np.max(np.abs(grad))) if grad.size else 0.0
-    if worst > GRADIENT_TOL:
+    boundary = np.abs(x[free_ix]) < 1e-4  # a variance at zero: gradient need not vanish
+    scaled = np.where(boundary, 0.0, scaled)
+    worst = float(np.max(np.abs(scaled))) if scaled.size else 0.0
+    if not np.isfinite(worst) or worst > GRADIENT_TOL:
         return [
-            f"Model failed to converge with max|grad| = {worst:.4g} (tol = {GRADIENT_TOL}); "
+            f"Model failed to converge with max|relgrad| = {worst:.4g} (tol = {GRADIENT_TOL}); "
             "the optimum is doubtful: try centring or scaling covariates"
         ]
     return []

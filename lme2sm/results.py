@@ -403,18 +403,50 @@ def _env():
 
 
 def _lme4_term_order(placements: tuple[Placement, ...]) -> list[int]:
-    """lme4 orders random terms by decreasing number of levels (stable)."""
-    return sorted(range(len(placements)), key=lambda i: -placements[i].n_levels)
+    """lme4's term order (``mkReTrms``): unless the numbers of levels already decrease,
+    ``rev(order(nl))`` — decreasing levels, ties in reverse formula order."""
+    nl = [p.n_levels for p in placements]
+    if any(b > a for a, b in zip(nl, nl[1:])):
+        return sorted(range(len(nl)), key=lambda i: nl[i])[::-1]
+    return list(range(len(nl)))
 
 
 def suffixed_groups(terms: tuple[TermCovariance, ...]) -> list[str]:
-    """``Subject``, ``Subject.1``: lme4's names for a factor in several terms."""
-    counts: dict[str, int] = {}
+    """lme4's VarCorr names: raw group names, or, when a factor has several terms,
+    R's ``make.names(unique=TRUE)`` of all of them (``school.classroom``, ``Subject.1``)."""
+    names = [tc.group for tc in terms]
+    if len(set(names)) == len(names):
+        return names
+    return r_make_names(names)
+
+
+def r_make_names(names: list[str]) -> list[str]:
+    """R's ``make.names(names, unique=TRUE)``."""
+    import re
+
+    valid = []
+    for name in names:
+        fixed = re.sub(r"[^A-Za-z0-9._]", ".", name)
+        if not re.match(r"^([A-Za-z]|[.](?![0-9]))", fixed):
+            fixed = "X" + fixed
+        valid.append(fixed)
+    seen: dict[str, int] = {}
     out = []
-    for tc in terms:
-        n = counts.get(tc.group, 0)
-        out.append(tc.group if n == 0 else f"{tc.group}.{n}")
-        counts[tc.group] = n + 1
+    taken = set(valid)
+    for name in valid:
+        if name not in seen:
+            seen[name] = 0
+            out.append(name)
+            continue
+        k = seen[name]
+        while True:
+            k += 1
+            candidate = f"{name}.{k}"
+            if candidate not in taken:
+                break
+        seen[name] = k
+        taken.add(candidate)
+        out.append(candidate)
     return out
 
 

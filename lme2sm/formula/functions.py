@@ -56,7 +56,10 @@ FUNCTIONS: dict[str, FunctionRule] = {
     "as.factor": FunctionRule((1, 1), 1, lambda a, c: f"C({a[0]})", "R's as.factor(x)"),
     "I": FunctionRule((1, 1), 1, lambda a, c: f"I({a[0]})", "arithmetic as written; ^ is a power"),
     "scale": FunctionRule(
-        (1, 1), 1, lambda a, c: f"standardize({a[0]}, ddof=1)", "R's scale(x): centre, divide by the n-1 sd"
+        (1, 1),
+        1,
+        lambda a, c: f"standardize({a[0]}, ddof=1)",
+        "R's scale(x): centre, divide by the n-1 sd",
     ),
     "offset": FunctionRule((1, 1), 1, lambda a, c: a[0], "a known term with coefficient 1"),
     **{n: _numpy(n) for n in ("log", "exp", "sqrt", "abs", "log10", "log2", "log1p", "expm1")},
@@ -103,7 +106,9 @@ def check_call(call: Call) -> str | None:
         return 'Q() takes a quoted column name: Q("my column")'
     if call.func == "C" and len(call.args) == 2 and not _is_contrast(call.args[1]):
         names = ", ".join(sorted(CONTRASTS))
-        return f"C()'s second argument must be a contrast ({names}), optionally called with literals"
+        return (
+            f"C()'s second argument must be a contrast ({names}), optionally called with literals"
+        )
     return None
 
 
@@ -112,7 +117,8 @@ def _is_contrast(expr: Expr) -> bool:
         return expr.name in CONTRASTS
     if isinstance(expr, Call) and expr.func in CONTRASTS:
         return all(
-            isinstance(a.value if isinstance(a, Keyword) else a, Number | String) for a in expr.args
+            isinstance(a.value if isinstance(a, Keyword) else a, Number | String)
+            for a in expr.args
         )
     return False
 

@@ -40,6 +40,29 @@ def is_python_name(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
 
 
+def r_number(text: str) -> str:
+    """R's deparse of a numeric literal (15 significant digits, R's fixed/sci choice).
+
+    >>> [r_number(t) for t in ("1", "1.50", "100000", "123456", "0.001", "1e-4", "2L")]
+    ['1', '1.5', '1e+05', '123456', '0.001', '1e-04', '2L']
+    """
+    if text.endswith("L"):
+        return f"{int(float(text[:-1]))}L"
+    value = float(text)
+    if value == 0:
+        return "0"
+    mantissa, exponent = f"{value:.14e}".split("e")
+    digits = mantissa.replace(".", "").rstrip("0")
+    sig, exp = len(digits), int(exponent)
+    decimals = max(0, sig - exp - 1)
+    fixed_width = (exp + 1 if exp >= 0 else 1) + (decimals + 1 if decimals else 0)
+    sci_width = sig + (1 if sig > 1 else 0) + 2 + max(2, len(str(abs(exp))))
+    if fixed_width <= sci_width:
+        return f"{value:.{decimals}f}"
+    head = digits[0] + ("." + digits[1:] if sig > 1 else "")
+    return f"{head}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+
+
 # ---------------------------------------------------------------------------- expressions
 
 
@@ -67,10 +90,7 @@ class Number:
 
     @property
     def label(self) -> str:
-        value = float(self.text.rstrip("L"))
-        if value == int(value) and abs(value) < 1e15:
-            return str(int(value))
-        return repr(value)
+        return r_number(self.text)
 
     def variables(self) -> tuple[str, ...]:
         return ()
@@ -145,7 +165,7 @@ class BinOp:
 
     @property
     def label(self) -> str:
-        if self.op in ("^", ":"):
+        if self.op in ("^", ":", "/"):
             return f"{self.left.label}{self.op}{self.right.label}"
         return f"{self.left.label} {self.op} {self.right.label}"
 
@@ -248,9 +268,7 @@ class LinearPart:
         return " + ".join(parts) if parts else "1"
 
     def variables(self) -> tuple[str, ...]:
-        return _merge(
-            *(t.variables() for t in self.terms), *(o.variables() for o in self.offsets)
-        )
+        return _merge(*(t.variables() for t in self.terms), *(o.variables() for o in self.offsets))
 
 
 @dataclass(frozen=True)
@@ -258,10 +276,12 @@ class RandomTerm:
     """One random-effects term ``(effects | group)`` after lme4's expansions.
 
     ``effects_part`` is the bar's left-hand side in term form. ``group`` is lme4's
-    name for the grouping factor (``g``, ``b:a``, ``c:(b:a)``); ``group_factors`` are
+    name for the grouping factor (``g``, ``b:a``, ``c:(b:a)``; one column's name comes
+    without backticks, as lme4's ``barnames()`` gives it); ``group_factors`` are
     the data columns whose level combinations define it, in that label's order
     (``("c", "b", "a")`` for ``c:(b:a)``). ``span`` and ``source`` point at the bar
-    term in the original formula that this term came from.
+    term in the original formula that this term came from; ``lhs_label`` is the
+    bar's left-hand side as R deparses it (``1 + x``, ``0 + x:z`` after ``||``).
     """
 
     effects_part: LinearPart
@@ -269,6 +289,7 @@ class RandomTerm:
     group_factors: tuple[str, ...]
     span: Span = field(default=(0, 0), compare=False)
     source: str = field(default="", compare=False)
+    lhs_label: str = field(default="", compare=False)
 
     @property
     def effects(self) -> tuple[str, ...]:
@@ -281,7 +302,13 @@ class RandomTerm:
 
     @property
     def lhs_text(self) -> str:
-        """The bar's left-hand side as R deparses findbars' output: ``1``, ``0 + x``, ``x``."""
+        """The bar's left-hand side as R deparses findbars' output: ``1``, ``0 + x``, ``x``.
+
+        This is ``lhs_label`` (the text as written, deparsed) when the parser set it,
+        otherwise it is built from the effects.
+        """
+        if self.lhs_label:
+            return self.lhs_label
         labels = list(self.effects)
         if self.intercept:
             return " + ".join(labels) if labels else "1"
@@ -290,7 +317,10 @@ class RandomTerm:
     @property
     def text(self) -> str:
         """``0 + x | g``: the term as lme4's ``findbars()`` deparses it."""
-        return f"{self.lhs_text} | {self.group}"
+        group = self.group
+        if self.group_factors == (group,):
+            group = r_name(group)
+        return f"{self.lhs_text} | {group}"
 
     def variables(self) -> tuple[str, ...]:
         return _merge(self.effects_part.variables(), self.group_factors)
@@ -304,6 +334,7 @@ class ParsedFormula:
     response_expr: Expr
     fixed_part: LinearPart
     random_terms: tuple[RandomTerm, ...]
+    fixed_text: str = field(default="", compare=False)
 
     @property
     def response(self) -> str:
@@ -312,7 +343,13 @@ class ParsedFormula:
 
     @property
     def fixed(self) -> str:
-        """The formula without its random terms, in lme4 text (``nobars``): ``y ~ x``."""
+        """The formula without its random terms, in lme4 text (``nobars``): ``y ~ x``.
+
+        This is ``fixed_text`` (R's deparse of the right-hand side without bars, so
+        ``y ~ x * z``, ``y ~ x - 1``) when the parser set it, else built from the terms.
+        """
+        if self.fixed_text:
+            return self.fixed_text
         return f"{self.response} ~ {self.fixed_part.text}"
 
     @property

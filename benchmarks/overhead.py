@@ -1,0 +1,80 @@
+"""lme2sm.lmer versus the same model written by hand in statsmodels, side by side.
+
+For each model: the hand-written ``smf.mixedlm(...).fit()`` call (statsmodels' default
+optimiser), lme2sm's whole pipeline (parse, translate, robust fit, relabel), and the
+log-likelihood each reached against lme4's (from the committed fixtures). Prints the
+time ratio lme2sm / statsmodels per model.
+
+    python benchmarks/overhead.py [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import statsmodels.formula.api as smf
+
+import lme2sm
+from lme2sm.datasets import load
+
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "models"
+
+MODELS = [
+    "sleepstudy_corr",
+    "sleepstudy_uncorr",
+    "dyestuff",
+    "pastes_nested",
+    "penicillin",
+    "orthodont",
+    "machines_factor_slope",
+    "oats",
+    "schools_intercepts",
+    "schools_slopes",
+    "schools_crossed",
+]
+
+
+def best_of(fn, repeat: int) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    print(
+        f"{'model':24} {'sm s':>8} {'lme2sm s':>9} {'ratio':>6} {'sm logLik':>12} "
+        f"{'lme2sm logLik':>14} {'lme4 logLik':>12} engine"
+    )
+    for name in MODELS:
+        fx = json.loads((FIXTURES / f"{name}.json").read_text())
+        data = load(fx["dataset"])
+        t = lme2sm.translate(fx["formula"], data, REML=fx["REML"])
+        kwargs = t.model_kwargs()
+
+        def by_hand(t=t, kwargs=kwargs, reml=fx["REML"]):
+            return smf.mixedlm(t.fixed_formula, t.data, **kwargs).fit(reml=reml)
+
+        def ours(fx=fx, data=data):
+            return lme2sm.lmer(fx["formula"], data, REML=fx["REML"])
+
+        t_sm, r_sm = best_of(by_hand, args.repeat)
+        t_us, r_us = best_of(ours, args.repeat)
+        print(
+            f"{name:24} {t_sm:8.3f} {t_us:9.3f} {t_us / t_sm:6.2f} {r_sm.llf:12.4f} "
+            f"{r_us.logLik():14.4f} {fx['logLik']:12.4f} {r_us.outcome.engine}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The entry point: formula text → :class:`~lme2sm.formula.model.ParsedFormula`.
+
+>>> p = parse("Reaction ~ Days + (Days || Subject)")
+>>> p.fixed, [t.text for t in p.random_terms]
+('Reaction ~ Days', ['1 | Subject', '0 + Days | Subject'])
+
+Nothing is evaluated: names, numbers, strings and the functions in
+:mod:`lme2sm.formula.functions` are all a formula may contain.
+"""
+
+from __future__ import annotations
+
+from ..errors import FormulaError
+from .expand import BARS, nobars, random_terms, walk
+from .functions import check_call, data_arguments, known_functions_text
+from .model import BinOp, Call, Expr, Keyword, Name, Paren, ParsedFormula, UnaryOp
+from .syntax import operator_span, parse_syntax
+from .terms import linear_part
+
+_ARITHMETIC = {"+", "-", "*", "/", "^"}
+
+
+def parse(formula: str) -> ParsedFormula:
+    """Parse an lme4 formula, expanding ``||`` and ``/`` as lme4 does.
+
+    >>> p = parse("y ~ x + (1 | a/b)")
+    >>> [(t.group, t.group_factors) for t in p.random_terms]
+    [('b:a', ('b', 'a')), ('a', ('a',))]
+
+    Raises
+    ------
+    lme2sm.FormulaError
+        With the formula and a caret under the offending text.
+    """
+    if not isinstance(formula, str):
+        raise FormulaError(f"a formula must be text, not {type(formula).__name__}")
+    tree = parse_syntax(formula)
+    _check_calls(tree, formula)
+    response, rhs = _split(tree, formula)
+    terms = random_terms(rhs, formula)
+    fixed_rhs = nobars(rhs)
+    fixed = linear_part(fixed_rhs, response, formula)
+    fixed_text = f"{response.label} ~ {fixed_rhs.label if fixed_rhs is not None else '1'}"
+    return ParsedFormula(formula, response, fixed, terms, fixed_text)
+
+
+def expanded_text(parsed: ParsedFormula) -> str:
+    """The whole formula after lme4's expansions, as lme4 text.
+
+    >>> expanded_text(parse("y ~ x + (z || g)"))
+    'y ~ x + (1 | g) + (0 + z | g)'
+    """
+    bars = " + ".join(f"({t.text})" for t in parsed.random_terms)
+    if not bars:
+        return parsed.fixed
+    if parsed.fixed.endswith(" ~ 1"):
+        return f"{parsed.response} ~ {bars}"
+    return f"{parsed.fixed} + {bars}"
+
+
+def _split(tree: Expr, formula: str) -> tuple[Expr, Expr]:
+    """The response and right-hand side of ``response ~ rhs``, checked."""
+    tildes = [n for n in walk(tree) if isinstance(n, BinOp | UnaryOp) and n.op == "~"]
+    if not tildes:
+        raise FormulaError(
+            "the formula has no ~: write response ~ terms, e.g. y ~ x + (1 | g)",
+            formula,
+            (0, len(formula)),
+        )
+    if isinstance(tree, UnaryOp) and tree.op == "~":
+        rhs = formula[tree.operand.span[0] : tree.operand.span[1]]
+        raise FormulaError(
+            f"the formula has no response before ~: write y ~ {rhs} with y the response column",
+            formula,
+            (tree.span[0], tree.span[0] + 1),
+        )
+    if len(tildes) > 1:
+        spans = sorted(_tilde_span(n, formula) for n in tildes)
+        raise FormulaError(
+            "a formula has exactly one ~: write response ~ terms, e.g. y ~ x + z",
+            formula,
+            spans[1],
+        )
+    if not (isinstance(tree, BinOp) and tree.op == "~"):
+        raise FormulaError(
+            "~ must be at the top of the formula, not inside parentheses or a term: "
+            "write response ~ terms, e.g. y ~ x + z",
+            formula,
+            _tilde_span(tildes[0], formula),
+        )
+    response = tree.left
+    if not isinstance(response, Name | Call):
+        text = formula[response.span[0] : response.span[1]]
+        raise FormulaError(
+            f"the response {text} must be one column or a function of one: "
+            "write e.g. y ~ ... or log(y) ~ ...",
+            formula,
+            response.span,
+        )
+    return response, tree.right
+
+
+def _tilde_span(node: Expr, formula: str) -> tuple[int, int]:
+    if isinstance(node, BinOp):
+        return operator_span(node, formula)
+    return (node.span[0], node.span[0] + 1)
+
+
+def _check_calls(expr: Expr, formula: str) -> None:
+    """Refuse unknown functions and formula operators inside function arguments."""
+    if isinstance(expr, Call):
+        _check_call(expr, formula)
+        return
+    if isinstance(expr, BinOp):
+        _check_calls(expr.left, formula)
+        _check_calls(expr.right, formula)
+    elif isinstance(expr, UnaryOp):
+        _check_calls(expr.operand, formula)
+    elif isinstance(expr, Paren):
+        _check_calls(expr.inner, formula)
+
+
+def _check_call(call: Call, formula: str) -> None:
+    problem = check_call(call)
+    if problem is not None:
+        if problem.startswith("unknown function"):
+            name_span = (call.span[0], call.span[0] + len(call.func))
+            raise FormulaError(
+                f"{problem}: lme2sm knows {known_functions_text()}; compute other "
+                "transformations as a column of the data first, or write I(...) for arithmetic",
+                formula,
+                name_span,
+            )
+        raise FormulaError(f"{problem}", formula, call.span)
+    for arg in data_arguments(call):
+        _check_argument(arg, call, formula)
+
+
+def _check_argument(expr: Expr, call: Call, formula: str) -> None:
+    """Inside a function argument only arithmetic and allowed calls may appear."""
+    if isinstance(expr, Call):
+        _check_call(expr, formula)
+        return
+    if isinstance(expr, Keyword):
+        _check_argument(expr.value, call, formula)
+        return
+    if isinstance(expr, BinOp):
+        if expr.op not in _ARITHMETIC:
+            if expr.op in BARS:
+                what = f"a random-effects term cannot be inside {call.func}(): write it as a term of its own, e.g. ... + ({expr.label})"
+            elif expr.op == "~":
+                what = f"~ cannot be inside {call.func}(): a formula has one ~"
+            else:
+                what = f"{expr.op} is not arithmetic inside {call.func}(): write it outside the call, e.g. {call.func}(a):{call.func}(b), or use * for a product inside I()"
+            raise FormulaError(what, formula, operator_span(expr, formula))
+        _check_argument(expr.left, call, formula)
+        _check_argument(expr.right, call, formula)
+    elif isinstance(expr, UnaryOp):
+        if expr.op == "~":
+            raise FormulaError(
+                f"~ cannot be inside {call.func}(): a formula has one ~",
+                formula,
+                (expr.span[0], expr.span[0] + 1),
+            )
+        _check_argument(expr.operand, call, formula)
+    elif isinstance(expr, Paren):
+        _check_argument(expr.inner, call, formula)

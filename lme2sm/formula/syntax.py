@@ -1,0 +1,239 @@
+"""Parsing tokens into a syntax tree of :mod:`~lme2sm.formula.model` expressions.
+
+Operators are the rows of :data:`OPERATORS`, with R's precedence (``~`` loosest, then
+``|``/``||``, ``+ -``, ``* /``, ``%in%``, ``:``, unary ``+ -``, ``^``). Formula
+operators become :class:`~lme2sm.formula.model.BinOp`/``UnaryOp`` nodes, so every
+node's ``label`` is R's deparse of it:
+
+>>> parse_syntax("y ~ x + (1 | g)").label
+'y ~ x + (1 | g)'
+>>> parse_syntax("y ~ -1 + a:b^2").right.left.label
+'-1'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import FormulaError
+from .model import BinOp, Call, Expr, Keyword, Name, Number, Paren, String, UnaryOp
+from .tokens import Token, tokenize
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One operator row: ``binding`` (higher binds tighter), associativity, unary use.
+
+    ``prefix`` is the binding power of the operator used as a prefix (``-1``, ``~ x``),
+    or None when it cannot be one.
+    """
+
+    symbol: str
+    binding: int
+    right_assoc: bool = False
+    prefix: int | None = None
+
+
+OPERATORS: tuple[Operator, ...] = (
+    Operator("~", 10, prefix=10),
+    Operator("|", 20),
+    Operator("||", 20),
+    Operator("+", 30, prefix=70),
+    Operator("-", 30, prefix=70),
+    Operator("*", 40),
+    Operator("/", 40),
+    Operator("%in%", 50),
+    Operator(":", 60),
+    Operator("^", 80, right_assoc=True),
+)
+"""R's formula operators, loosest first (see R's ``?Syntax``)."""
+
+_BY_SYMBOL = {op.symbol: op for op in OPERATORS}
+
+R_RESERVED = {
+    "if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE",
+    "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_", "NA_character_", "in", "T", "F",
+}  # fmt: skip
+"""Words that are not column names in R (``T``/``F`` are refused as ambiguous)."""
+
+
+def parse_syntax(formula: str) -> Expr:
+    """The syntax tree of the whole formula text (no lme4 meaning checked yet)."""
+    parser = _Parser(formula, tokenize(formula))
+    if parser.peek().kind == "end":
+        raise FormulaError(
+            "the formula is empty: write response ~ terms, e.g. y ~ x + (1 | g)",
+            formula,
+            (0, max(1, len(formula))),
+        )
+    tree = parser.expression(0)
+    token = parser.peek()
+    if token.kind != "end":
+        raise parser.unexpected(token)
+    return tree
+
+
+def operator_span(node: BinOp, formula: str) -> tuple[int, int]:
+    """The span of ``node``'s operator symbol in ``formula``.
+
+    >>> operator_span(parse_syntax("y ~ x"), "y ~ x")
+    (2, 3)
+    """
+    start, end = node.left.span[1], node.right.span[0]
+    text = formula[start:end]
+    offset = text.find("**" if node.op == "^" and "**" in text else node.op)
+    if offset < 0:
+        return (start, end)
+    width = 2 if node.op == "^" and text[offset : offset + 2] == "**" else len(node.op)
+    return (start + offset, start + offset + width)
+
+
+class _Parser:
+    """A Pratt parser over the token list; one instance per formula."""
+
+    def __init__(self, formula: str, tokens: list[Token]):
+        self.formula = formula
+        self.tokens = tokens
+        self.pos = 0
+
+    def peek(self, ahead: int = 0) -> Token:
+        return self.tokens[min(self.pos + ahead, len(self.tokens) - 1)]
+
+    def take(self) -> Token:
+        token = self.peek()
+        self.pos += 1
+        return token
+
+    def error(self, message: str, span: tuple[int, int]) -> FormulaError:
+        return FormulaError(message, self.formula, span)
+
+    # ------------------------------------------------------------------ expressions
+
+    def expression(self, min_binding: int) -> Expr:
+        left = self.prefix()
+        while True:
+            token = self.peek()
+            op = _BY_SYMBOL.get(token.value) if token.kind == "op" else None
+            if op is None or op.binding <= min_binding:
+                if op is None and token.kind in ("name", "number", "string"):
+                    raise self.error(
+                        f"unexpected {token.text}: join terms with an operator, "
+                        f"e.g. {self.formula[left.span[0] : left.span[1]]} + {token.text}",
+                        token.span,
+                    )
+                return left
+            self.take()
+            if op.symbol in ("|", "||") and self.peek().value in (")", ""):
+                end = self.peek().span[1] if self.peek().kind != "end" else token.span[1]
+                lhs = self.formula[left.span[0] : left.span[1]]
+                raise self.error(
+                    f"the random-effects term has no grouping factor after {op.symbol}: "
+                    f"write ({lhs} {op.symbol} g) with g the grouping column",
+                    (token.span[0], end),
+                )
+            right = self.expression(op.binding - 1 if op.right_assoc else op.binding)
+            left = BinOp(op.symbol, left, right, (left.span[0], right.span[1]))
+
+    def prefix(self) -> Expr:
+        token = self.take()
+        if token.kind == "name":
+            return self.name_or_call(token)
+        if token.kind == "number":
+            return Number(token.value, token.span)
+        if token.kind == "string":
+            return String(token.value, token.span)
+        if token.kind == "end":
+            before = self.formula.rstrip()
+            raise self.error(
+                f"the formula ends after {before[-1:] or 'nothing'}: "
+                "a term is missing, e.g. write y ~ x",
+                (len(before), len(before) + 1),
+            )
+        if token.value == "(":
+            return self.paren(token)
+        op = _BY_SYMBOL.get(token.value)
+        if op is not None and op.prefix is not None:
+            operand = self.expression(op.prefix)
+            return UnaryOp(op.symbol, operand, (token.span[0], operand.span[1]))
+        if token.value in ("|", "||"):
+            previous = self.tokens[self.pos - 2] if self.pos >= 2 else token
+            group = self.peek().text or "g"
+            raise self.error(
+                f"the random-effects term has nothing before {token.value}: "
+                f"write (1 {token.value} {group}) for a random intercept",
+                (previous.span[0] if previous.value == "(" else token.span[0], token.span[1]),
+            )
+        raise self.unexpected(token)
+
+    def unexpected(self, token: Token) -> FormulaError:
+        if token.value == ")":
+            return self.error(
+                "unmatched ): there is no ( before it; remove it or add the missing (",
+                token.span,
+            )
+        if token.value == ",":
+            return self.error(
+                "unexpected , outside a function call: join terms with +", token.span
+            )
+        return self.error(f"unexpected {token.text}: a term is missing before it", token.span)
+
+    def paren(self, open_token: Token) -> Expr:
+        if self.peek().value == ")":
+            close = self.take()
+            raise self.error(
+                "empty parentheses: write a term inside them, e.g. (1 | g)",
+                (open_token.span[0], close.span[1]),
+            )
+        inner = self.expression(0)
+        close = self.close(open_token)
+        return Paren(inner, (open_token.span[0], close.span[1]))
+
+    def close(self, open_token: Token) -> Token:
+        token = self.peek()
+        if token.value == ")":
+            return self.take()
+        if token.kind == "end":
+            raise self.error("unmatched (: add the missing ) to close it", open_token.span)
+        raise self.error(
+            f"unexpected {token.text}: expected ) to close the ( at position {open_token.span[0]}",
+            token.span,
+        )
+
+    # ------------------------------------------------------------------ names and calls
+
+    def name_or_call(self, token: Token) -> Expr:
+        backticked = token.text.startswith("`")
+        if not backticked and token.value == ".":
+            raise self.error(
+                "'.' (all other columns) is not supported: list the columns, e.g. y ~ a + b + c",
+                token.span,
+            )
+        if not backticked and token.value in R_RESERVED:
+            raise self.error(
+                f"{token.value} is a reserved word in R, not a column: "
+                f"write `{token.value}` in backticks if it is a column name",
+                token.span,
+            )
+        if self.peek().value != "(":
+            return Name(token.value, token.span)
+        open_token = self.take()
+        args: list[Expr] = []
+        if self.peek().value != ")":
+            while True:
+                args.append(self.argument())
+                if self.peek().value != ",":
+                    break
+                self.take()
+        close = self.close(open_token)
+        return Call(token.value, tuple(args), (token.span[0], close.span[1]))
+
+    def argument(self) -> Expr:
+        token = self.peek()
+        if token.kind == "name" and self.peek(1).value == "=":
+            self.take()
+            self.take()
+            value = self.expression(0)
+            return Keyword(token.value, value, (token.span[0], value.span[1]))
+        if token.value in (",", ")"):
+            raise self.error("empty function argument: remove the extra comma", token.span)
+        return self.expression(0)
