@@ -232,6 +232,7 @@ def translate(
     fixed_names = tuple(
         column_name_pairs(parsed.fixed_part, _design_info(fixed_formula, frame, rhs=True))
     )
+    _check_finite(fixed_formula, frame, dict(fixed_names))
     params = _param_labels(fixed_names, placements, re_blocks)
     return Translation(
         formula=parsed.formula,
@@ -254,6 +255,25 @@ def translate(
         group_kind=kind,
         level_order=dict(prepared.level_order),
     )
+
+
+def _check_finite(fixed_formula: str, frame: pd.DataFrame, lme4_names: dict[str, str]) -> None:
+    """Refuse NaN or infinite values made by a transformation (``log(0)``), as lme4 does."""
+    try:
+        y, X = patsy.dmatrices(
+            fixed_formula, frame, eval_env=_env(), NA_action="raise", return_type="dataframe"
+        )
+    except patsy.PatsyError as exc:
+        raise DataError(f"could not build the model matrix: {exc.message}") from None
+    for name, column in [(y.columns[0], y.iloc[:, 0]), *X.items()]:
+        bad = ~np.isfinite(column.to_numpy(dtype=float))
+        if bad.any():
+            label = lme4_names.get(name, name)
+            rows = ", ".join(str(i) for i in column.index[bad][:5])
+            raise DataError(
+                f"{label} is NaN or infinite in {int(bad.sum())} rows (e.g. rows {rows}); lme4 "
+                "refuses such values too: fix the data or the transformation (log of zero?)"
+            )
 
 
 def _free_name(frame: pd.DataFrame, name: str) -> str:

@@ -248,3 +248,16 @@ def test_mixedlm_refuses_mixing_lme4_terms_with_statsmodels_arguments(kwargs, te
         lme2sm.mixedlm("test_score ~ age + (1 | classroom)", data, **kwargs)
     assert teaches in str(info.value)
     assert "(1 | classroom)" in str(info.value)
+
+
+def test_transformation_giving_infinite_values_is_refused():
+    with pytest.raises(DataError, match=r"log\(Days\) is NaN or infinite in 18 rows"):
+        lme2sm.translate("Reaction ~ log(Days) + (1 | Subject)", load("sleepstudy"))
+
+
+def test_formula_text_is_never_executed(tmp_path):
+    marker = tmp_path / "ran"
+    formula = f"Reaction ~ __import__('os').system('touch {marker}') + (1 | Subject)"
+    with pytest.raises(lme2sm.FormulaError):
+        lme2sm.lmer(formula, load("sleepstudy"))
+    assert not marker.exists()
