@@ -106,7 +106,7 @@ def fixed_effects_table(m: LmerResult, extra: dict[str, Sequence[str]] | None = 
     dec = max(_dec_col(fe.to_numpy()), _dec_col(se.to_numpy()))
     est = [f"{v:.{dec}f}" for v in fe]
     err = [f"{v:.{dec}f}" for v in se]
-    tv = r_format(list(t.to_numpy()), 4)
+    tv = r_format([round(float(v), 3) for v in t.to_numpy()], 4)
     header = ["", "Estimate", "Std. Error", "t value"]
     rows = [[n, e, s, v.strip()] for n, e, s, v in zip(fe.index, est, err, tv)]
     if extra:
@@ -122,18 +122,22 @@ def _dec_col(values: np.ndarray, digits: int = 4) -> int:
 
 
 def correlation_table(m: LmerResult) -> list[str]:
-    """The "Correlation of Fixed Effects:" lower triangle."""
+    """The "Correlation of Fixed Effects:" lower triangle (R prints it left-aligned)."""
     cov = m.vcov().to_numpy()
     sd = np.sqrt(np.diag(cov))
     corr = cov / np.outer(sd, sd)
     names = list(m.fixef().index)
-    abbrev = [r_abbreviate(n) for n in names]
+    texts = {
+        (i, j): f"{round(corr[i, j], 3) + 0.0:.3f}" for i in range(len(names)) for j in range(i)
+    }
+    width = max((len(t) for t in texts.values()), default=0)
     rows = []
     for i in range(1, len(names)):
-        rows.append([names[i], *(f"{corr[i, j]:.3f}" for j in range(i))])
-    header = ["", *abbrev[:-1]]
-    rows = [r + [""] * (len(header) - len(r)) for r in rows]
-    return [line[1:] for line in _table(header, rows, [True] + [False] * (len(header) - 1))]
+        cells = [texts[i, j].rjust(width) for j in range(i)]
+        rows.append([r_abbreviate(names[i], 11), *cells, *[""] * (len(names) - 1 - i)])
+    header = ["", *(r_abbreviate(n) for n in names[:-1])]
+    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
+    return [" ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [header, *rows]]
 
 
 def format_summary(m: LmerResult, correlation: bool | None = None, ddf: str | None = None) -> str:
@@ -159,14 +163,15 @@ def format_summary(m: LmerResult, correlation: bool | None = None, ddf: str | No
         lines.append(f"   Data: {m.data_name}")
     lines.append("")
     if m.REML:
-        lines.append(f"REML criterion at convergence: {_signif(m.REMLcrit(), 5)}")
+        crit = f"{round(m.REMLcrit(), 1):.1f}".removesuffix(".0")
+        lines.append(f"REML criterion at convergence: {crit}")
     else:
-        stats_ = [m.AIC(), m.BIC(), m.logLik(), m.deviance(), float(m.nobs - len(m.fixef()))]
         header = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
-        cells = [_signif(v, 5) for v in stats_[:4]] + [str(int(stats_[4]))]
-        w = [max(len(h), len(c)) + 1 for h, c in zip(header, cells)]
-        lines.append(" ".join(h.rjust(x) for h, x in zip(header, w)) + " ")
-        lines.append(" ".join(c.rjust(x) for c, x in zip(cells, w)) + " ")
+        values = [round(v, 1) for v in (m.AIC(), m.BIC(), m.logLik(), m.deviance())]
+        cells = [f"{v:.1f}" for v in values] + [str(m.nobs - m.df)]
+        w = max(len(x) for x in [*header, *cells])
+        lines.append(" ".join(h.rjust(w) for h in header) + " ")
+        lines.append(" ".join(c.rjust(w) for c in cells) + " ")
     lines.append("")
     resid = m.residuals().to_numpy() / m.sigma
     q = _zapsmall(np.quantile(resid, [0, 0.25, 0.5, 0.75, 1]), 5)
@@ -205,7 +210,7 @@ def _zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
     mx = float(np.max(np.abs(x)))
     if mx <= 0:
         return x
-    return np.round(x, max(0, digits - math.ceil(math.log10(mx))))
+    return np.round(x, max(0, math.floor(digits - math.log10(mx) + 0.5)))
 
 
 def _signif(x: float, digits: int) -> str:
