@@ -78,19 +78,20 @@ def _free_lines(t: Translation) -> list[str]:
 def _fit_lines(t: Translation) -> list[str]:
     extra = ", free=free" if len(t.re_blocks) > 1 else ""
     reml = "True" if t.reml else "False"
-    lines = ["# statsmodels can stop short and still say 'converged': polish, keep the best"]
-    for i, (method, start) in enumerate(fit_steps(t)):
-        begin = ", start_params=result.params_object" if start == "previous" else ""
-        call = f"model.fit(reml={reml}, method={method!r}{begin}{extra})"
-        if i == 0:
-            lines.append(f"result = {call}")
-        else:
-            lines += [
-                f"candidate = {call}",
-                "if candidate.llf > result.llf:",
-                "    result = candidate",
-            ]
-    return lines
+    steps = [method for method, _start in fit_steps(t)]
+    return [
+        "# statsmodels can stop short and still say 'converged' (or fail from its default",
+        "# start): try several optimisers, each from the best point so far, keep the best",
+        "result = None",
+        f"for method in {steps!r}:",
+        "    start = None if result is None else result.params_object",
+        "    try:",
+        f"        candidate = model.fit(reml={reml}, method=method, start_params=start{extra})",
+        "    except ValueError:  # numpy's LinAlgError (a singular matrix) included",
+        "        continue",
+        "    if result is None or candidate.llf > result.llf:",
+        "        result = candidate",
+    ]
 
 
 def translation_code(t: Translation) -> str:

@@ -165,6 +165,7 @@ CODE_CASES = [
     ("iris_dots", None),
     ("schools_partial", None),
     ("machines_factor_slope", None),
+    ("dyestuff", None),
 ]
 
 

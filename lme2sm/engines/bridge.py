@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import patsy
 
-from ..formula.patsy_text import part_to_patsy
+from ..formula.patsy_text import name_to_patsy, part_to_patsy, term_to_patsy
 from ..translate import Translation
 from .vc import ScalarTerm, VarianceComponentsMixedLM
 
@@ -39,8 +39,16 @@ def engine_model(translation: Translation) -> VarianceComponentsMixedLM:
         if not p.term.intercept:
             Z = patsy.dmatrix(part_to_patsy(p.term.effects_part), frame, eval_env=env)
             covariate = np.asarray(Z, dtype=float)[:, 0]
+        covariate_name = None if p.term.intercept else term_to_patsy(p.term.effects_part.terms[0])
         terms.append(
-            ScalarTerm(p.key, codes.astype(np.int64), tuple(str(v) for v in levels), covariate)
+            ScalarTerm(
+                p.key,
+                codes.astype(np.int64),
+                tuple(str(v) for v in levels),
+                covariate,
+                factor=name_to_patsy(col),
+                covariate_name=covariate_name,
+            )
         )
     return VarianceComponentsMixedLM.from_terms(
         np.asarray(y, dtype=float)[:, 0],
@@ -53,5 +61,10 @@ def engine_model(translation: Translation) -> VarianceComponentsMixedLM:
 
 
 def fit_with_engine(translation: Translation, reml: bool):
-    """Fit with the engine; returns a statsmodels ``MixedLMResults``."""
-    return engine_model(translation).fit(reml=reml)
+    """Fit with the engine; returns a statsmodels ``MixedLMResults``.
+
+    The fixed effects' covariance is lme4's ``sigma^2 (X'V^-1X)^-1`` (``fe_cov="vcov"``).
+    """
+    result = engine_model(translation).fit(reml=reml, fe_cov="vcov")
+    result._lme2sm_cov_fe = result.profiled_fit.cov_beta
+    return result
