@@ -1,0 +1,7 @@
+"""``python -m lme2sm``: the same command line as the ``lme2sm`` script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

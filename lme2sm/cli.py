@@ -1,0 +1,414 @@
+"""The ``lme2sm`` command: fit an lme4 formula to a CSV file, translate one, or run the example.
+
+::
+
+    lme2sm example                          # the bundled schools data, fitted and explained
+    lme2sm fit DATA.csv "FORMULA" [--ml] [--json] [--approximate]
+    lme2sm translate "FORMULA" [--data DATA.csv] [--approximate]
+
+Errors lme2sm raises on purpose (a malformed formula, a missing column, a term
+MixedLM cannot fit) are printed to stderr without a traceback and exit with status 2.
+Progress ("fitting ...", the elapsed time) and warnings go to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import textwrap
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .errors import Lme2smError, NotExpressibleError
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+
+EXAMPLE_DATA = "schools"
+EXAMPLE_FORMULA = "test_score ~ age + sex + (1 | province/school/classroom)"
+
+
+class CliError(Exception):
+    """A problem with the command line's inputs (not lme2sm's): missing file, bad CSV."""
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _err(text: str, stream: TextIO | None = None) -> None:
+    print(text, file=stream or sys.stderr, flush=True)
+
+
+def _read_csv(path: str) -> pd.DataFrame:
+    """Read a CSV with pandas; any failure becomes a CliError with a plain message."""
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise CliError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise CliError(f"{path} is a directory, not a CSV file") from None
+    except PermissionError:
+        raise CliError(f"cannot read {path}: permission denied") from None
+    except pd.errors.EmptyDataError:
+        raise CliError(f"{path} is empty: expected a CSV file with a header row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CliError(f"cannot read {path} as CSV: {first}") from None
+
+
+def _report_warnings(caught: Sequence[warnings.WarningMessage]) -> list[str]:
+    """Print each distinct warning once to stderr; return their texts."""
+    texts: list[str] = []
+    for w in caught:
+        text = str(w.message)
+        if text not in texts:
+            texts.append(text)
+            _err(f"lme2sm: warning: {text}")
+    return texts
+
+
+def _fit(formula: str, data: pd.DataFrame, *, reml: bool, approximate: bool, data_name: str):
+    """lmer with progress lines on stderr; returns the result and the warnings' texts."""
+    from .lmer import lmer
+
+    method = "REML" if reml else "maximum likelihood"
+    _err(f"lme2sm: fitting {formula} to {len(data)} rows of {data_name} ({method}) ...")
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = lmer(formula, data, REML=reml, approximate=approximate, data_name=data_name)
+    seconds = time.perf_counter() - start
+    texts = _report_warnings(caught)
+    _err(f"lme2sm: fitted in {seconds:.1f} s (engine: {result.outcome.engine})")
+    return result, texts
+
+
+def _number(x: Any) -> float | None:
+    """A JSON-safe float: NaN and infinities become null."""
+    if x is None:
+        return None
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _text(x: Any) -> str | None:
+    if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA:
+        return None
+    return str(x)
+
+
+def result_json(m, data_path: str | None = None, messages: Sequence[str] = ()) -> dict[str, Any]:
+    """The fit as a JSON-ready dict (lme4 names throughout)."""
+    vc_rows = [
+        {
+            "grp": _text(row.grp),
+            "var1": _text(row.var1),
+            "var2": _text(row.var2),
+            "vcov": _number(row.vcov),
+            "sdcor": _number(row.sdcor),
+        }
+        for row in m.VarCorr().itertuples(index=False)
+    ]
+    return {
+        "formula": m.formula,
+        "data": data_path,
+        "REML": bool(m.REML),
+        "logLik": _number(m.logLik()),
+        "AIC": _number(m.AIC()),
+        "BIC": _number(m.BIC()),
+        "sigma": _number(m.sigma),
+        "nobs": int(m.nobs),
+        "fixef": {k: _number(v) for k, v in m.fixef().items()},
+        "se": {k: _number(v) for k, v in m.se().items()},
+        "varcorr": vc_rows,
+        "ngrps": {k: int(v) for k, v in m.ngrps().items()},
+        "isSingular": bool(m.isSingular()),
+        "warnings": list(messages),
+    }
+
+
+# ------------------------------------------------------------------- placeholder data
+
+
+def _grouping_columns(parsed) -> list[str]:
+    """The data columns that define grouping factors, outermost first.
+
+    In ``c:(b:a)`` (from ``a/b/c``) the last column is the outermost; ties keep the
+    order of first use.
+    """
+    depth: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for term in parsed.random_terms:
+        for d, f in enumerate(reversed(term.group_factors)):
+            depth[f] = min(depth.get(f, d), d)
+            first.setdefault(f, len(first))
+    return sorted(depth, key=lambda f: (depth[f], first[f]))
+
+
+def placeholder_frame(parsed, layout: str = "crossed", levels: int = 3) -> pd.DataFrame:
+    """A small made-up data frame with the formula's columns, for translating without data.
+
+    Grouping columns hold text labels, every other column small positive numbers.
+    ``layout="crossed"``: every combination of the grouping columns' levels occurs
+    (labels ``g1``, ``g2``, ... reused). ``layout="nested"``: each grouping column
+    nests in the one before it (in order of first use), with labels unique overall.
+    """
+    groups = _grouping_columns(parsed)
+    k = len(groups)
+    n_cells = levels**k if k else 1
+    reps = 2
+    n = n_cells * reps
+    frame: dict[str, Any] = {}
+    index = np.arange(n) % n_cells
+    for pos, name in enumerate(groups):
+        stride = levels ** (k - pos - 1)
+        if layout == "crossed":
+            codes = (index // stride) % levels
+            frame[name] = [f"{name}{c + 1}" for c in codes]
+        else:
+            path = index // stride  # the cell's path down to this level: unique labels
+            frame[name] = [f"{name}{p + 1}" for p in path]
+    rng = np.random.default_rng(0)
+    for name in parsed.variables():
+        if name not in frame:
+            frame[name] = rng.integers(1, 5, size=n).astype(float)
+    return pd.DataFrame(frame)
+
+
+def _placeholder_translation(formula: str, approximate: bool):
+    """Translate on placeholder data: crossed first; nested when crossed cannot be expressed.
+
+    Returns the translation and the lines describing what was assumed.
+    """
+    from .formula import parse
+    from .translate import translate
+
+    parsed = parse(formula)
+    groups = _grouping_columns(parsed)
+    others = [v for v in parsed.variables() if v not in groups]
+    lines = [
+        "No data given, so this translation was made on a small placeholder data frame.",
+        "Assumed:",
+        f"  - numeric columns: {', '.join(others) if others else '(none)'}",
+        f"  - grouping factors, as text labels: {', '.join(groups) if groups else '(none)'}",
+    ]
+    layout_note = None
+    crossed_error: NotExpressibleError | None = None
+    try:
+        t = translate(parsed, placeholder_frame(parsed, "crossed"), approximate=approximate)
+        if len(groups) > 1:
+            layout_note = (
+                f"  - the grouping factors {', '.join(groups)} are crossed (every combination "
+                "of their levels occurs); nesting is only what the formula writes with / or :"
+            )
+    except NotExpressibleError as exc:
+        if len(groups) < 2:
+            raise
+        crossed_error = exc
+        try:
+            t = translate(parsed, placeholder_frame(parsed, "nested"), approximate=approximate)
+        except NotExpressibleError:
+            raise crossed_error from None
+        layout_note = (
+            f"  - the grouping factors nest in this order, outermost first: "
+            f"{' > '.join(groups)} (each label unique overall). If they were crossed, MixedLM "
+            f"could not fit the model:\n      {crossed_error.term}: {crossed_error.reason}"
+        )
+    if layout_note:
+        lines.append(layout_note)
+    lines += [
+        "With your data the translation can differ: groups= follows how the factors really",
+        "nest or cross, and a text column used as a covariate becomes a factor with one",
+        "column per level; the numbers of levels below are the placeholder's. For the",
+        "exact translation, pass --data DATA.csv.",
+    ]
+    return t, lines
+
+
+# ------------------------------------------------------------------------ subcommands
+
+
+def _print_translation(t, out: TextIO) -> None:
+    print("# statsmodels code (run it with `data` bound to your pandas DataFrame):", file=out)
+    print(t.code(), file=out)
+    print("", file=out)
+    print("# Why, term by term:", file=out)
+    print(t.explain(), file=out)
+
+
+def cmd_example(args: argparse.Namespace) -> int:
+    from .datasets import describe, load
+
+    data = load(EXAMPLE_DATA)
+    out = sys.stdout
+    print(f"lme2sm example: the bundled {EXAMPLE_DATA!r} data ({len(data)} rows)", file=out)
+    print(f"  {describe(EXAMPLE_DATA)}", file=out)
+    print(
+        "  Classroom labels (1-4) repeat in every school, so the nested term "
+        "province/school/classroom\n  is what tells classroom 1 of one school from "
+        "classroom 1 of another.",
+        file=out,
+    )
+    print(f"  In R: lmer({EXAMPLE_FORMULA}, data = {EXAMPLE_DATA})", file=out)
+    print("", file=out)
+    m, _ = _fit(EXAMPLE_FORMULA, data, reml=True, approximate=False, data_name=EXAMPLE_DATA)
+    print(m.summary(), file=out)
+    print("", file=out)
+    _print_translation(m.translation, out)
+    print("", file=out)
+    print(
+        'Next: lme2sm fit YOUR.csv "y ~ x + (1 | group)"   or   lme2sm translate "FORMULA"',
+        file=out,
+    )
+    return EXIT_OK
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    data = _read_csv(args.data)
+    m, messages = _fit(
+        args.formula, data, reml=not args.ml, approximate=args.approximate, data_name=args.data
+    )
+    if args.json:
+        json.dump(result_json(m, args.data, messages), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(m.summary())
+    return EXIT_OK
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from .translate import translate
+
+    if args.data is not None:
+        data = _read_csv(args.data)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            t = translate(args.formula, data, approximate=args.approximate)
+        _report_warnings(caught)
+        _print_translation(t, sys.stdout)
+        return EXIT_OK
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t, assumed = _placeholder_translation(args.formula, args.approximate)
+    _report_warnings(caught)
+    for line in "\n".join(assumed).splitlines():
+        indent = " " * (len(line) - len(line.lstrip()))
+        indent += "  " if line.lstrip().startswith("- ") else ""
+        for piece in textwrap.wrap(line, width=88, subsequent_indent=indent) or [""]:
+            print(f"# {piece}")
+    print("")
+    _print_translation(t, sys.stdout)
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lme2sm",
+        description=(
+            "Fit R lme4 mixed-model formulas with statsmodels MixedLM, "
+            "with lme4's names and numbers."
+        ),
+        epilog='Example: lme2sm fit sleepstudy.csv "Reaction ~ Days + (Days | Subject)"',
+    )
+    parser.add_argument("--version", action="version", version=f"lme2sm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "example",
+        help="fit the bundled schools data and show the statsmodels code it became",
+        description=(
+            f"Fit {EXAMPLE_FORMULA!r} to the bundled schools data; print the lme4-style "
+            "summary, the statsmodels code the formula became, and why."
+        ),
+    )
+    p.set_defaults(func=cmd_example)
+
+    p = sub.add_parser(
+        "fit",
+        help="fit an lme4 formula to a CSV file",
+        description=(
+            "Read DATA (a CSV file with a header row) and fit FORMULA by REML (or --ml). "
+            "Grouping columns may hold numbers: they are treated as categories."
+        ),
+    )
+    p.add_argument("data", metavar="DATA.csv", help="CSV file with a header row")
+    p.add_argument("formula", metavar="FORMULA", help='e.g. "y ~ x + (x | group)" (quote it)')
+    p.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument(
+        "--approximate",
+        action="store_true",
+        help="fit the nearest expressible model when a term cannot be expressed (with a warning)",
+    )
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser(
+        "translate",
+        help="show the statsmodels code for an lme4 formula, and why",
+        description=(
+            "Print the statsmodels MixedLM code FORMULA becomes and a term-by-term "
+            "explanation. Without --data, a placeholder data frame is used and the "
+            "assumptions are printed."
+        ),
+    )
+    p.add_argument("formula", metavar="FORMULA")
+    p.add_argument("--data", metavar="DATA.csv", help="CSV file: translate for these data")
+    p.add_argument(
+        "--approximate",
+        action="store_true",
+        help="split terms MixedLM cannot express into uncorrelated ones (with a warning)",
+    )
+    p.set_defaults(func=cmd_translate)
+    return parser
+
+
+def _error_text(exc: Lme2smError) -> str:
+    text = f"lme2sm: error ({type(exc).__name__}): {exc}"
+    if isinstance(exc, NotExpressibleError):
+        text += (
+            "\nWrite the nearest model in your formula, or add --approximate to fit it "
+            "with those correlations dropped (a warning says which)."
+        )
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 success, 2 error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    try:
+        return args.func(args)
+    except Lme2smError as exc:
+        _err(_error_text(exc))
+    except CliError as exc:
+        _err(f"lme2sm: error: {exc}")
+    except KeyboardInterrupt:
+        _err("lme2sm: interrupted")
+        return 130
+    except BrokenPipeError:  # e.g. `lme2sm translate ... | head`: stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
