@@ -5,7 +5,7 @@ convergence (DESIGN.md). The fit here is a fixed sequence of steps, the same one
 ``Translation.code()`` prints: L-BFGS, a Powell polish from there, then L-BFGS again
 from the polished point when Powell improved; the best log-likelihood wins. Models
 made only of scalar terms go to the profiled-deviance engine
-(:mod:`lme2sm.engines`) when it is installed, which reaches lme4's optimum directly.
+(:mod:`lme2sm.engines`), which reaches lme4's optimum directly and much faster.
 """
 
 from __future__ import annotations
@@ -158,8 +158,6 @@ def _gradient_doubts(model, result, free) -> list[str]:
 
 
 def _engine_applies(translation: Translation) -> bool:
-    try:
-        from .engines import bridge
-    except ImportError:  # the engine is optional: statsmodels alone fits everything
-        return False
+    from .engines import bridge
+
     return bridge.applies(translation)

@@ -133,3 +133,26 @@ def test_statsmodels_result_is_real(sleep):
     assert isinstance(sleep.statsmodels, MixedLMResultsWrapper)
     assert sleep.statsmodels.model.exog_names == ["Intercept", "Days"]
     assert sleep.statsmodels.llf == pytest.approx(sleep.logLik())
+
+
+def test_lmer_picks_the_profiled_engine_for_variance_components():
+    data = load("Penicillin")
+    fast = lme2sm.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", data)
+    assert fast.outcome.engine == "profiled"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = lme2sm.lmer(
+            "diameter ~ 1 + (1 | plate) + (1 | sample)", data, engine="statsmodels"
+        )
+    assert plain.outcome.engine == "statsmodels"
+    assert fast.logLik() >= plain.logLik() - 1e-6
+    pd.testing.assert_frame_equal(
+        fast.VarCorr().drop(columns=["vcov", "sdcor"]),
+        plain.VarCorr().drop(columns=["vcov", "sdcor"]),
+    )
+    np.testing.assert_allclose(fast.VarCorr()["sdcor"], plain.VarCorr()["sdcor"], rtol=1e-2)
+    np.testing.assert_allclose(fast.se(), plain.se(), rtol=1e-3)
+    assert (
+        lme2sm.lmer("Reaction ~ Days + (Days | Subject)", load("sleepstudy")).outcome.engine
+        == "statsmodels"
+    )

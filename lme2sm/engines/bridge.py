@@ -14,7 +14,7 @@ import patsy
 
 from ..formula.patsy_text import name_to_patsy, part_to_patsy, term_to_patsy
 from ..translate import Translation
-from .vc import ScalarTerm, VarianceComponentsMixedLM
+from . import ScalarTerm, VarianceComponentsMixedLM
 
 
 def applies(translation: Translation) -> bool:
