@@ -13,12 +13,19 @@ from .results import LmerResult
 def anova(*models: LmerResult, refit: bool = True) -> pd.DataFrame:
     """Likelihood-ratio tests between models fitted to the same rows.
 
+    With one model, lmerTest's ``anova(m)``: type III F tests of the fixed terms with
+    Satterthwaite's denominator df (:func:`lme2sm.inference.anova`).
+
     As lme4, REML fits are refitted with maximum likelihood first (``refit=True``),
     models are ordered by their number of parameters, and each is tested against
     the one before it.
     """
-    if len(models) < 2:
-        raise ArgumentError("anova() compares two or more models: anova(m1, m2)")
+    if len(models) == 1:  # lmerTest's anova(m): type III F tests, Satterthwaite's df
+        from .inference import anova as single_anova
+
+        return single_anova(models[0])
+    if not models:
+        raise ArgumentError("anova() needs a model: anova(m) or anova(m1, m2)")
     nobs = {m.nobs for m in models}
     if len(nobs) > 1:
         raise ArgumentError(

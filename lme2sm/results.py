@@ -370,24 +370,43 @@ class LmerResult:
 
     # ------------------------------------------------------------------ intervals
 
-    def confint(self, level: float = 0.95, method: str = "Wald") -> pd.DataFrame:
-        """Confidence intervals; ``method="Wald"`` for fixed effects (as lme4's Wald)."""
+    def confint(self, level: float = 0.95, method: str = "Wald", **kwargs) -> pd.DataFrame:
+        """Confidence intervals, rows named as lme4's ``confint(m, oldNames=FALSE)``.
+
+        ``method="Wald"``: the fixed effects' normal intervals. ``"profile"``:
+        likelihood-ratio profile intervals for every parameter; ``"boot"``: parametric
+        bootstrap (keywords ``nsim``, ``seed``, ``progress``); see
+        :func:`lme2sm.inference.confint`.
+        """
         if method.lower() != "wald":
             from . import inference
 
-            return inference.confint(self, level=level, method=method)
+            return inference.confint(self, level=level, method=method, **kwargs)
         z = stats.norm.ppf(0.5 + level / 2)
         fe, se = self.fixef(), self.se()
         lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
         return pd.DataFrame({lo: fe - z * se, hi: fe + z * se})
 
+    def anova(self, type: int | str = 3) -> pd.DataFrame:
+        """Type III F tests with Satterthwaite's df, as lmerTest's ``anova(m)``."""
+        from . import inference
+
+        return inference.anova(self, type=type)
+
     # --------------------------------------------------------------------- print
 
-    def summary(self, **kwargs) -> str:
-        """The text of lme4's ``summary(lmer(...))``."""
+    def summary(self, ddf: str | None = "auto", correlation: bool | None = None) -> str:
+        """The text of ``summary(lmer(...))``, by default as lmerTest prints it.
+
+        ``ddf="Satterthwaite"`` adds lmerTest's df and ``Pr(>|t|)`` columns;
+        ``ddf=None`` prints lme4's own summary (t values only). The default
+        ``"auto"`` is Satterthwaite unless the model has more than
+        :data:`lme2sm.summary.AUTO_DDF_MAX_RE` random effects, where those numerical
+        derivatives get slow; the summary then says so.
+        """
         from .summary import format_summary
 
-        return format_summary(self, **kwargs)
+        return format_summary(self, correlation=correlation, ddf=ddf)
 
     def __repr__(self) -> str:
         return f"<LmerResult {self.formula!r} logLik={self.logLik():.4f}>"

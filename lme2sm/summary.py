@@ -111,9 +111,11 @@ def fixed_effects_table(m: LmerResult, extra: dict[str, Sequence[str]] | None = 
     rows = [[n, e, s, v.strip()] for n, e, s, v in zip(fe.index, est, err, tv)]
     if extra:
         for col, values in extra.items():
-            header.append(col)
+            # lmerTest prints df between "Std. Error" and "t value"
+            at = 3 if col == "df" else len(header)
+            header.insert(at, col)
             for row, val in zip(rows, values):
-                row.append(val)
+                row.insert(at, val.strip() if col == "df" else val)
     return [line[1:] for line in _table(header, rows, [True] + [False] * (len(header) - 1))]
 
 
@@ -140,22 +142,45 @@ def correlation_table(m: LmerResult) -> list[str]:
     return [" ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [header, *rows]]
 
 
-def format_summary(m: LmerResult, correlation: bool | None = None, ddf: str | None = None) -> str:
+AUTO_DDF_MAX_RE = 3000
+"""``summary()`` computes Satterthwaite df by default up to this many random effects."""
+
+
+def _n_random_effects(m: LmerResult) -> int:
+    return sum(tc.n_levels * len(tc.names) for tc in m.term_covariances)
+
+
+def format_summary(
+    m: LmerResult, correlation: bool | None = None, ddf: str | None = "auto"
+) -> str:
     """lme4's ``print(summary(m))`` as text."""
     lines = []
     how = "REML" if m.REML else "maximum likelihood "
-    extra_title = ""
     extra_cols = None
-    if ddf:
+    skipped = None
+    if ddf not in (None, "auto", "Satterthwaite", "lme4"):
+        raise ValueError(f"ddf must be 'Satterthwaite', None or 'auto', not {ddf!r}")
+    if ddf == "auto":
+        q = _n_random_effects(m)
+        ddf = "Satterthwaite" if q <= AUTO_DDF_MAX_RE else None
+        if ddf is None:
+            skipped = (
+                f"(Satterthwaite df not computed by default for {q} random effects: "
+                'use summary(ddf="Satterthwaite"))'
+            )
+    if ddf == "Satterthwaite":
         from .inference import satterthwaite_table
 
-        extra_title = ". t-tests use Satterthwaite's method"
         table = satterthwaite_table(m)
         extra_cols = {
-            "df": r_format(list(table["df"]), 4),
+            "df": [f"{v:.3f}" for v in table["df"]],
             "Pr(>|t|)": [_pvalue(p) for p in table["p"]],
+            "": [_stars(p) for p in table["p"]],
         }
-        lines.append(f"Linear mixed model fit by {how} ['lmerModLmerTest']{extra_title}")
+        lines.append(
+            f"Linear mixed model fit by {how}. t-tests use Satterthwaite's method "
+            "['lmerModLmerTest']"
+        )
     else:
         lines.append(f"Linear mixed model fit by {how} ['lmerMod']")
     lines.append(f"Formula: {m.formula}")
@@ -189,6 +214,10 @@ def format_summary(m: LmerResult, correlation: bool | None = None, ddf: str | No
     lines.append("")
     lines.append("Fixed effects:")
     lines += fixed_effects_table(m, extra_cols)
+    if extra_cols:
+        lines += ["---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
+    if skipped:
+        lines.append(skipped)
     if correlation is None:
         correlation = 1 < len(m.fixef()) <= 12
     if correlation and len(m.fixef()) > 1:
@@ -222,10 +251,21 @@ def _signif(x: float, digits: int) -> str:
 
 
 def _pvalue(p: float) -> str:
+    """R's ``format.pval`` as printCoefmat shows it: ``< 2e-16``, ``3.26e-06``, ``0.679``."""
     if not math.isfinite(p):
         return "NA"
     if p < 2e-16:
-        return "<2e-16"
+        return "< 2e-16"
     if p < 1e-4:
-        return re.sub(r"e-0?(\d)", r"e-\1", f"{p:.2e}")
-    return f"{p:.{max(1, 3 - math.floor(math.log10(p)) - 1)}f}" if p < 0.1 else f"{p:.3f}"
+        return re.sub(r"e-(\d)$", r"e-0\1", f"{p:.2e}")
+    return f"{float(f'{p:.3g}'):.{max(0, 2 - math.floor(math.log10(p)))}f}"
+
+
+def _stars(p: float) -> str:
+    """lmerTest's significance stars."""
+    if not math.isfinite(p):
+        return ""
+    for cut, star in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p < cut:
+            return star
+    return ""

@@ -113,7 +113,7 @@ def test_singular_fit_is_reported_like_lme4():
 
 
 def test_summary_reads_like_lme4(sleep):
-    text = sleep.summary()
+    text = sleep.summary(ddf=None)
     ref = lme4("sleepstudy_corr")["summary"]
     for line in [
         "Linear mixed model fit by REML ['lmerMod']",

@@ -1,0 +1,78 @@
+"""Inference R users expect from lmerTest and lme4.
+
+* :func:`satterthwaite_table`: t tests of the fixed effects with Satterthwaite's
+  degrees of freedom (lmerTest's ``summary(m)``);
+* :func:`anova`: type III F tests with Satterthwaite's denominator df (lmerTest's
+  ``anova(m)``);
+* :func:`confint`: profile-likelihood (``method="profile"``), parametric bootstrap
+  (``"boot"``) or Wald intervals, rows named as lme4 names them.
+
+The computations rebuild the model in lme4's form (:mod:`lme2sm.inference._design`),
+so the deviance can be evaluated at any variance parameters.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ..errors import ArgumentError
+from .intervals import boot_confint, bootstrap_samples, profile_confint
+from .satterthwaite import anova_table, satterthwaite_model, satterthwaite_table, type3_contrasts
+
+if TYPE_CHECKING:
+    from ..results import LmerResult
+
+__all__ = [
+    "anova",
+    "anova_table",
+    "boot_confint",
+    "bootstrap_samples",
+    "confint",
+    "profile_confint",
+    "satterthwaite_model",
+    "satterthwaite_table",
+    "type3_contrasts",
+]
+
+
+def confint(
+    m: LmerResult,
+    level: float = 0.95,
+    method: str = "profile",
+    *,
+    nsim: int = 500,
+    seed=None,
+    progress: bool = True,
+    parm=None,
+) -> pd.DataFrame:
+    """Confidence intervals as lme4's ``confint(m, method=..., oldNames=FALSE)``.
+
+    Parameters
+    ----------
+    m : LmerResult
+    level : float
+    method : {"profile", "boot", "Wald"}
+        ``"profile"``: likelihood-ratio (ML deviance) profile intervals for every
+        parameter. ``"boot"``: parametric-bootstrap percentile intervals from ``nsim``
+        refits (``seed`` makes them reproducible; ``progress=False`` silences the
+        progress bar on stderr). ``"Wald"``: the fixed effects' normal intervals.
+    parm : list of str, optional
+        Profile only these rows (``"sigma"``, ``"sd_(Intercept)|Subject"``, ``"Days"``).
+    """
+    if not 0 < level < 1:
+        raise ArgumentError(f"level must be between 0 and 1, not {level}")
+    key = method.lower()
+    if key == "profile":
+        return profile_confint(m, level=level, parm=parm)
+    if key == "boot":
+        return boot_confint(m, level=level, nsim=nsim, seed=seed, progress=progress)
+    if key == "wald":
+        return m.confint(level=level, method="Wald")
+    raise ArgumentError(f"method must be 'profile', 'boot' or 'Wald', not {method!r}")
+
+
+def anova(m: LmerResult, type: int | str = 3) -> pd.DataFrame:
+    """lmerTest's single-model ``anova(m)``: type III tests, Satterthwaite's df."""
+    return anova_table(m, type=type)
