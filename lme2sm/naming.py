@@ -20,6 +20,16 @@ from .formula.patsy_text import to_patsy
 INTERCEPT = "(Intercept)"
 
 
+def patsy_env() -> patsy.EvalEnvironment:
+    """The only names patsy may see besides its own built-ins and the data: ``np``.
+
+    Never the caller's frame, so formula text cannot reach the caller's variables.
+    """
+    import numpy
+
+    return patsy.EvalEnvironment([{"np": numpy}])
+
+
 def _level(suffix: str) -> str:
     """The level in a patsy contrast suffix: ``[T.Male]`` → ``Male``, ``[a]`` → ``a``."""
     inner = suffix[1:-1] if suffix.startswith("[") and suffix.endswith("]") else suffix

@@ -23,6 +23,7 @@ from scipy import stats
 from .errors import ArgumentError, DataError, SingularFitWarning
 from .fit import SINGULAR_TOL, FitOutcome
 from .formula.patsy_text import part_to_patsy
+from .naming import column_name_pairs, patsy_env
 from .translate import Placement, Translation
 
 
@@ -279,12 +280,14 @@ class LmerResult:
         from .formula.patsy_text import to_patsy
 
         text = " + ".join(f"I({to_patsy(o)})" for o in offsets)
-        return np.asarray(patsy.dmatrix("0 + " + text, data, eval_env=_env())).sum(axis=1)
+        return np.asarray(patsy.dmatrix("0 + " + text, data, eval_env=patsy_env())).sum(axis=1)
 
     @cached_property
     def _fixed_info(self) -> patsy.DesignInfo:
         rhs = self.translation.fixed_formula.split("~", 1)[1]
-        return patsy.incr_dbuilder(rhs, lambda: iter([self.translation.data]), eval_env=_env())
+        return patsy.incr_dbuilder(
+            rhs, lambda: iter([self.translation.data]), eval_env=patsy_env()
+        )
 
     def predict(
         self,
@@ -359,10 +362,9 @@ class LmerResult:
             if p.term.group != group:
                 continue
             info = patsy.incr_dbuilder(
-                part_to_patsy(p.term.effects_part), lambda: iter([t.data]), eval_env=_env()
+                part_to_patsy(p.term.effects_part), lambda: iter([t.data]), eval_env=patsy_env()
             )
             (Z,) = patsy.build_design_matrices([info], data, return_type="dataframe")
-            from .naming import column_name_pairs
 
             for sm, r in column_name_pairs(p.term.effects_part, info):
                 columns[r] = Z[sm].to_numpy()
@@ -413,12 +415,6 @@ class LmerResult:
 
     def __str__(self) -> str:
         return self.summary()
-
-
-def _env():
-    import numpy
-
-    return patsy.EvalEnvironment([{"np": numpy}])
 
 
 def _lme4_term_order(placements: tuple[Placement, ...]) -> list[int]:

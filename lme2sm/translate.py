@@ -28,7 +28,7 @@ from .errors import ApproximationWarning, DataError, FormulaError, NotExpressibl
 from .formula import ParsedFormula, parse
 from .formula.model import LinearPart, RandomTerm, Term
 from .formula.patsy_text import name_to_patsy, part_to_patsy, response_to_patsy
-from .naming import column_name_pairs
+from .naming import column_name_pairs, patsy_env
 
 
 @dataclass(frozen=True)
@@ -261,7 +261,7 @@ def _check_finite(fixed_formula: str, frame: pd.DataFrame, lme4_names: dict[str,
     """Refuse NaN or infinite values made by a transformation (``log(0)``), as lme4 does."""
     try:
         y, X = patsy.dmatrices(
-            fixed_formula, frame, eval_env=_env(), NA_action="raise", return_type="dataframe"
+            fixed_formula, frame, eval_env=patsy_env(), NA_action="raise", return_type="dataframe"
         )
     except patsy.PatsyError as exc:
         raise DataError(f"could not build the model matrix: {exc.message}") from None
@@ -297,17 +297,11 @@ def _design_info(formula: str, frame: pd.DataFrame, rhs: bool = False) -> patsy.
     """patsy's DesignInfo for ``formula`` on ``frame`` without building the matrix."""
     text = formula.split("~", 1)[1] if rhs and "~" in formula else formula
     try:
-        return patsy.incr_dbuilder(text, lambda: iter([frame]), eval_env=_env())
+        return patsy.incr_dbuilder(text, lambda: iter([frame]), eval_env=patsy_env())
     except patsy.PatsyError as exc:
         raise DataError(
             f"could not build the model matrix for {text.strip()!r}: {exc.message}"
         ) from None
-
-
-def _env():
-    import numpy
-
-    return patsy.EvalEnvironment([{"np": numpy}])
 
 
 def _n_columns(term: RandomTerm, frame: pd.DataFrame) -> int:

@@ -6,14 +6,13 @@ Reference numbers come from the committed fixtures (tools/make_fixtures.R: lmerT
 
 from __future__ import annotations
 
-import json
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import fitted_model, lme4_answer
 
 import lme2sm
 from lme2sm.compare import anova as compare_anova
@@ -56,19 +55,11 @@ P_ABS = 1e-3
 
 
 def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-_FITS: dict[str, lme2sm.LmerResult] = {}
+    return lme4_answer(name)
 
 
 def fitted(name: str) -> tuple[dict, lme2sm.LmerResult]:
-    fx = fixture(name)
-    if name not in _FITS:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _FITS[name] = lme2sm.lmer(fx["formula"], load(fx["dataset"]), REML=fx["REML"])
-    return fx, _FITS[name]
+    return lme4_answer(name), fitted_model(name)
 
 
 def lme4_theta(D: LmmDesign, fx: dict) -> np.ndarray:

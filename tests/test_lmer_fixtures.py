@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fitted_model, lme4_answer
 
 import lme2sm
-from lme2sm.datasets import load
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 CASES = sorted(p.stem for p in FIXTURES.glob("*.json") if not p.stem.startswith("_"))
 
 
 def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-_FITS: dict[str, lme2sm.LmerResult] = {}
+    return lme4_answer(name)
 
 
 def fitted(name: str) -> tuple[dict, lme2sm.LmerResult]:
-    fx = fixture(name)
-    if name not in _FITS:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _FITS[name] = lme2sm.lmer(fx["formula"], load(fx["dataset"]), REML=fx["REML"])
-    return fx, _FITS[name]
+    return lme4_answer(name), fitted_model(name)
 
 
 def close(a, b, rel=2e-3, abs_=1e-4):

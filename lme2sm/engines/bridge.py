@@ -13,6 +13,7 @@ import pandas as pd
 import patsy
 
 from ..formula.patsy_text import name_to_patsy, part_to_patsy, term_to_patsy
+from ..naming import patsy_env
 from ..translate import Translation
 from . import ScalarTerm, VarianceComponentsMixedLM
 
@@ -27,7 +28,7 @@ def applies(translation: Translation) -> bool:
 def engine_model(translation: Translation) -> VarianceComponentsMixedLM:
     """The engine's MixedLM subclass for ``translation`` (built without patsy's vc designs)."""
     frame = translation.data
-    env = patsy.EvalEnvironment([{"np": np}])
+    env = patsy_env()
     y, X = patsy.dmatrices(
         translation.fixed_formula, frame, eval_env=env, return_type="dataframe", NA_action="raise"
     )

@@ -32,6 +32,8 @@ import patsy
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from ..naming import patsy_env
+
 if TYPE_CHECKING:
     from ..results import LmerResult
     from ..translate import Translation
@@ -128,7 +130,7 @@ class LmmDesign:
         from ..naming import column_name_pairs
         from ..results import _lme4_term_order
 
-        env = patsy.EvalEnvironment([{"np": np}])
+        env = patsy_env()
         y, Xf = patsy.dmatrices(
             t.fixed_formula, t.data, eval_env=env, return_type="dataframe", NA_action="raise"
         )

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..naming import patsy_env
 from . import _numderiv
 from ._design import LmmDesign, one_blas_thread
 
@@ -276,7 +277,7 @@ def fixed_terms(m: LmerResult) -> list[FixedTermInfo]:
                 values = patsy.dmatrix(
                     "0 + " + to_patsy(factor),
                     t.data,
-                    eval_env=patsy.EvalEnvironment([{"np": np}]),
+                    eval_env=patsy_env(),
                     return_type="dataframe",
                 ).to_numpy()
                 blocks.append(("categorical", values))
@@ -285,7 +286,7 @@ def fixed_terms(m: LmerResult) -> list[FixedTermInfo]:
                 values = patsy.dmatrix(
                     "0 + " + to_patsy(factor),
                     t.data,
-                    eval_env=patsy.EvalEnvironment([{"np": np}]),
+                    eval_env=patsy_env(),
                     return_type="dataframe",
                 ).to_numpy()
                 numeric.add(factor.label)
