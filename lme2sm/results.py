@@ -284,10 +284,7 @@ class LmerResult:
 
     @cached_property
     def _fixed_info(self) -> patsy.DesignInfo:
-        rhs = self.translation.fixed_formula.split("~", 1)[1]
-        return patsy.incr_dbuilder(
-            rhs, lambda: iter([self.translation.data]), eval_env=patsy_env()
-        )
+        return self.translation.fixed_matrices[1].design_info
 
     def predict(
         self,

@@ -97,6 +97,10 @@ class Translation:
     created_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     level_order: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """lme4 grouping-factor name → levels in R's order (rows of ``ranef``)."""
+    fixed_matrices: tuple[pd.DataFrame, pd.DataFrame] | None = field(
+        default=None, repr=False, compare=False
+    )
+    """patsy's response and fixed-effects design (built once, reused by the engine)."""
     group_kind: str = "factor"
     """How ``groups`` was found: ``"factor"`` (a grouping factor is the partition),
     ``"single"`` (one group for all rows), ``"components"`` (connected components)."""
@@ -206,6 +210,7 @@ def translate(
     prepared = data_prep.add_group_columns(frame, groups_of, other_uses)
     frame = prepared.frame
     data_prep.check_levels(frame, prepared.group_columns)
+    data_prep.categorize_text(frame, sorted(other_uses), set(prepared.group_columns.values()))
     n_levels = {g: int(frame[c].nunique()) for g, c in prepared.group_columns.items()}
 
     n_comp, comp = data_prep.components(frame, list(prepared.group_columns.values()))
@@ -229,10 +234,9 @@ def translate(
 
     response = response_to_patsy(parsed.response_expr, parsed.fixed_part.offsets)
     fixed_formula = f"{response} ~ {part_to_patsy(parsed.fixed_part)}"
-    fixed_names = tuple(
-        column_name_pairs(parsed.fixed_part, _design_info(fixed_formula, frame, rhs=True))
-    )
-    _check_finite(fixed_formula, frame, dict(fixed_names))
+    y, X = _fixed_matrices(fixed_formula, frame)
+    fixed_names = tuple(column_name_pairs(parsed.fixed_part, X.design_info))
+    _check_finite(y, X, dict(fixed_names))
     params = _param_labels(fixed_names, placements, re_blocks)
     return Translation(
         formula=parsed.formula,
@@ -254,17 +258,28 @@ def translate(
         created_columns=dict(prepared.created_columns),
         group_kind=kind,
         level_order=dict(prepared.level_order),
+        fixed_matrices=(y, X),
     )
 
 
-def _check_finite(fixed_formula: str, frame: pd.DataFrame, lme4_names: dict[str, str]) -> None:
-    """Refuse NaN or infinite values made by a transformation (``log(0)``), as lme4 does."""
+def _fixed_matrices(fixed_formula: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The response and fixed-effects design, built once by patsy."""
     try:
-        y, X = patsy.dmatrices(
-            fixed_formula, frame, eval_env=patsy_env(), NA_action="raise", return_type="dataframe"
-        )
+        with np.errstate(all="ignore"):
+            y, X = patsy.dmatrices(
+                fixed_formula,
+                frame,
+                eval_env=patsy_env(),
+                NA_action="raise",
+                return_type="dataframe",
+            )
     except patsy.PatsyError as exc:
         raise DataError(f"could not build the model matrix: {exc.message}") from None
+    return y, X
+
+
+def _check_finite(y: pd.DataFrame, X: pd.DataFrame, lme4_names: dict[str, str]) -> None:
+    """Refuse NaN or infinite values made by a transformation (``log(0)``), as lme4 does."""
     for name, column in [(y.columns[0], y.iloc[:, 0]), *X.items()]:
         bad = ~np.isfinite(column.to_numpy(dtype=float))
         if bad.any():

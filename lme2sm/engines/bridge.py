@@ -29,9 +29,7 @@ def engine_model(translation: Translation) -> VarianceComponentsMixedLM:
     """The engine's MixedLM subclass for ``translation`` (built without patsy's vc designs)."""
     frame = translation.data
     env = patsy_env()
-    y, X = patsy.dmatrices(
-        translation.fixed_formula, frame, eval_env=env, return_type="dataframe", NA_action="raise"
-    )
+    y, X = translation.fixed_matrices
     terms = []
     for p in translation.placements:
         col = translation.group_columns[p.term.group]
