@@ -35,6 +35,7 @@ MODELS = [
     "schools_intercepts",
     "schools_slopes",
     "schools_crossed",
+    "schools_polish",
 ]
 
 
