@@ -148,7 +148,12 @@ class LmerResult:
                     corr = tc.cov[i, j] / denom if denom > 0 else float("nan")
                     rows.append((grp, tc.names[j], tc.names[i], tc.cov[i, j], corr))
         rows.append(("Residual", None, None, float(self.statsmodels.scale), self.sigma))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        frame = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        for col in ("grp", "var1", "var2"):  # R's NA as None, whatever pandas infers
+            frame[col] = pd.Series(
+                [r[("grp", "var1", "var2").index(col)] for r in rows], dtype=object
+            )
+        return frame
 
     def ngrps(self) -> pd.Series:
         """Number of levels of each grouping factor."""
@@ -184,10 +189,8 @@ class LmerResult:
         for index in _lme4_term_order(t.placements):
             group = t.placements[index].term.group
             frame = per_term[index]
-            if group in out:
-                out[group] = out[group].join(frame, how="outer")
-            else:
-                out[group] = frame
+            # lme4 keeps repeated columns (``(1|g) + (1|g)``) side by side
+            out[group] = pd.concat([out[group], frame], axis=1) if group in out else frame
         for group, frame in out.items():
             frame = frame.loc[[lv for lv in t.level_order[group] if lv in frame.index]]
             frame.index.name = group
@@ -200,10 +203,14 @@ class LmerResult:
         out = {}
         for group, re in self._ranef.items():
             frame = pd.DataFrame([fe.to_numpy()] * len(re), index=re.index, columns=fe.index)
-            for col in re.columns:
+            for k, col in enumerate(re.columns):
                 if col not in frame.columns:
-                    raise ArgumentError(f"random effect {col} has no fixed effect to add to")
-                frame[col] = frame[col] + re[col]
+                    raise ArgumentError(
+                        f"unable to align random and fixed effects: the random effect {col} of "
+                        f"{group} has no fixed effect to add to (lme4's coef() refuses this "
+                        "too); use fixef() and ranef() separately"
+                    )
+                frame[col] = frame[col] + re.iloc[:, k]
             out[group] = frame
         return out
 

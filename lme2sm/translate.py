@@ -414,8 +414,11 @@ def _place_terms(resolved, frame, group_columns, group_name, n_levels, n_comp):
     """Placements for resolved terms, the re_formula, vc_formula and re blocks."""
     placements: list[Placement] = []
     vc: dict[str, str] = {}
-    used: set[str] = set()
     in_re = _re_members(resolved, group_name)
+    # vc keys become "<key> Var" parameters: keep them clear of re_formula's names
+    used: set[str] = {group_columns[group_name]} if group_name is not None else set()
+    for i in in_re:
+        used.update(resolved[i][0].effects)
     for index, (term, origin, cols) in enumerate(resolved):
         if index in in_re:
             reason = (

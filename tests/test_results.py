@@ -156,3 +156,28 @@ def test_lmer_picks_the_profiled_engine_for_variance_components():
         lme2sm.lmer("Reaction ~ Days + (Days | Subject)", load("sleepstudy")).outcome.engine
         == "statsmodels"
     )
+
+
+def test_duplicated_term_is_kept_as_lme4_keeps_it():
+    """(1|Subject) + (1|Subject): lme4 fits it (the split is not identifiable)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = lme2sm.lmer("Reaction ~ Days + (1 | Subject) + (1 | Subject)", load("sleepstudy"))
+    assert m.logLik() == pytest.approx(lme4("sleepstudy_int")["logLik"], abs=1e-3)
+    vc = m.VarCorr()
+    assert list(vc["grp"]) == ["Subject", "Subject.1", "Residual"]
+    assert vc["vcov"].iloc[:2].sum() == pytest.approx(
+        lme4("sleepstudy_int")["varcorr"][0]["vcov"], rel=1e-2
+    )
+    ranef = m.ranef()["Subject"]
+    assert list(ranef.columns) == ["(Intercept)", "(Intercept)"]
+    coef = m.coef()["Subject"]
+    np.testing.assert_allclose(
+        coef["(Intercept)"], m.fixef()["(Intercept)"] + ranef.sum(axis=1), rtol=1e-10
+    )
+
+
+def test_coef_refuses_a_random_effect_without_fixed_effect_as_lme4():
+    m = lme2sm.lmer("Reaction ~ 0 + Days + (1 | Subject)", load("sleepstudy"))
+    with pytest.raises(lme2sm.ArgumentError, match="unable to align random and fixed effects"):
+        m.coef()
