@@ -308,9 +308,7 @@ class LmerResult:
         t = self.translation
         data = t.data if newdata is None else self._prepare_newdata(newdata)
         sm_names = [sm for sm, _ in t.fixed_names]
-        (X,) = patsy.build_design_matrices(
-            [self._fixed_info], data, return_type="dataframe", NA_action="raise"
-        )
+        (X,) = _design_for_newdata(self._fixed_info, data)
         fe = self.statsmodels.fe_params
         pred = X[sm_names].to_numpy() @ np.array([fe[n] for n in sm_names])
         pred = pred + self._offset(data)
@@ -368,7 +366,7 @@ class LmerResult:
             info = patsy.incr_dbuilder(
                 part_to_patsy(p.term.effects_part), lambda: iter([t.data]), eval_env=patsy_env()
             )
-            (Z,) = patsy.build_design_matrices([info], data, return_type="dataframe")
+            (Z,) = _design_for_newdata(info, data)
 
             for sm, r in column_name_pairs(p.term.effects_part, info):
                 columns[r] = Z[sm].to_numpy()
@@ -419,6 +417,23 @@ class LmerResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _design_for_newdata(info: patsy.DesignInfo, data: pd.DataFrame):
+    """patsy's design for new rows; a level the model never saw is a DataError."""
+    try:
+        with np.errstate(all="ignore"):
+            return patsy.build_design_matrices(
+                [info], data, return_type="dataframe", NA_action="raise"
+            )
+    except patsy.PatsyError as exc:
+        text = exc.message
+        if "does not match any of the expected levels" in text:
+            text = (
+                "newdata has a factor level the model was not fitted with: "
+                + text.split("categorical: ", 1)[-1]
+            )
+        raise DataError(text) from None
 
 
 def _lme4_term_order(placements: tuple[Placement, ...]) -> list[int]:

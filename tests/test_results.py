@@ -181,3 +181,15 @@ def test_coef_refuses_a_random_effect_without_fixed_effect_as_lme4():
     m = lme2sm.lmer("Reaction ~ 0 + Days + (1 | Subject)", load("sleepstudy"))
     with pytest.raises(lme2sm.ArgumentError, match="unable to align random and fixed effects"):
         m.coef()
+
+
+def test_predict_unknown_fixed_factor_level_is_a_clear_error():
+    m = lme2sm.lmer("angle ~ recipe * temp + (1 | recipe:replicate)", load("cake"))
+    new = pd.DataFrame({"recipe": ["Z"], "temp": [200.0], "replicate": ["1"]})
+    with pytest.raises(DataError, match=r"level the model was not fitted with.*'Z'"):
+        m.predict(new, allow_new_levels=True)
+    ok = pd.DataFrame({"recipe": ["B"], "temp": [200.0], "replicate": ["1"]})
+    coef = m.coef()["recipe:replicate"].loc["B:1"]
+    assert m.predict(ok).iloc[0] == pytest.approx(
+        coef["(Intercept)"] + coef["recipeB"] + 200 * (coef["temp"] + coef["recipeB:temp"])
+    )
