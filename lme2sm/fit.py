@@ -78,8 +78,23 @@ def fit(translation: Translation, reml: bool | None = None, engine: str = "auto"
         from .engines.bridge import fit_with_engine
 
         result = fit_with_engine(translation, reml)
+        profiled = result.profiled_fit
+        messages = (
+            ()
+            if profiled.converged
+            else (
+                f"Model failed to converge: {profiled.message} "
+                f"(gradient norm {profiled.gradient_norm:.3g})",
+            )
+        )
+        for text in messages:
+            warnings.warn(text, ConvergenceWarning, stacklevel=3)
         return FitOutcome(
-            result, "profiled", (("profiled", float(result.llf)),), time.perf_counter() - start
+            result,
+            "profiled",
+            (("profiled", float(result.llf)),),
+            time.perf_counter() - start,
+            messages,
         )
     if engine == "profiled":
         raise FitError("the profiled engine fits scalar terms only ((1|g), (0 + x|g))")
@@ -87,6 +102,7 @@ def fit(translation: Translation, reml: bool | None = None, engine: str = "auto"
     free = translation.free()
     attempts: list[tuple[str, float]] = []
     best = None
+    doubts: list[str] | None = None  # lme4's convergence check at ``best``, once known
     for method, start_from in fit_steps(translation):
         kwargs = {"reml": reml, "method": method}
         if free is not None:
@@ -108,11 +124,14 @@ def fit(translation: Translation, reml: bool | None = None, engine: str = "auto"
             best = result
         elif start_from == "previous" and method != "lbfgs":
             break  # the polish found nothing better: the L-BFGS point stands
-        if start_from is None and not _gradient_doubts(model, best, free):
-            break  # the first optimum already has a small gradient: no polish needed
+        doubts = None
+        if start_from is None:
+            doubts = _gradient_doubts(model, best, free)
+            if not doubts:
+                break  # the first optimum already passes the check: no polish needed
     if best is None:
         raise FitError(f"every optimiser failed: {last_error}")
-    messages = tuple(_gradient_doubts(model, best, free))
+    messages = tuple(_gradient_doubts(model, best, free) if doubts is None else doubts)
     for text in messages:
         warnings.warn(text, ConvergenceWarning, stacklevel=3)
     return FitOutcome(best, "statsmodels", tuple(attempts), time.perf_counter() - start, messages)
