@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pandas as pd
@@ -43,6 +44,11 @@ def mixedlm(formula: str, data: pd.DataFrame, *args: Any, **kwargs: Any):
     model_kwargs = {**translation.model_kwargs(), **extra}
     model = smf.mixedlm(translation.fixed_formula, translation.data, **model_kwargs)
     model.lme2sm_translation = translation
+    free = translation.free()
+    if free is not None:
+        # separate lme4 terms on the groups factor: their cross-covariances stay at zero
+        # unless the caller passes free= themselves (gradient methods honour the mask)
+        model.fit = functools.partial(type(model).fit, model, free=free)
     return model
 
 

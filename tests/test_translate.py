@@ -262,3 +262,19 @@ def test_formula_text_is_never_executed(tmp_path):
     with pytest.raises(lme2sm.FormulaError):
         lme2sm.lmer(formula, load("sleepstudy"))
     assert not marker.exists()
+
+
+def test_mixedlm_drop_in_keeps_separate_blocks_uncorrelated():
+    data = load("sleepstudy").assign(
+        w=lambda d: (d["Days"] - 4.5) ** 2 / 10, v=lambda d: np.sin(d["Days"])
+    )
+    formula = "Reaction ~ Days + (1 + Days | Subject) + (0 + w + v | Subject)"
+    t = lme2sm.translate(formula, data)
+    assert len(t.re_blocks) == 2
+    model = lme2sm.mixedlm(formula, data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = model.fit(reml=True, method="lbfgs")
+    names = [lab.statsmodels for lab in t.params if lab.kind == "pinned"]
+    assert names and all(result.params[n] == 0 for n in names)
+    assert result.llf == pytest.approx(lme2sm.lmer(formula, data).logLik(), abs=1e-2)
