@@ -245,7 +245,6 @@ class FixedTermInfo:
 
 def fixed_terms(m: LmerResult) -> list[FixedTermInfo]:
     """The fixed part's terms, their ``fixef()`` columns and their factors' values."""
-    import patsy
     from patsy.eval import EvalFactor
 
     from ..formula.patsy_text import to_patsy
@@ -274,21 +273,11 @@ def fixed_terms(m: LmerResult) -> list[FixedTermInfo]:
                         raise NotImplementedError(
                             "type III tests are implemented for treatment contrasts only"
                         )
-                values = patsy.dmatrix(
-                    "0 + " + to_patsy(factor),
-                    t.data,
-                    eval_env=patsy_env(),
-                    return_type="dataframe",
-                ).to_numpy()
+                values = _factor_columns(factor, t.data)
                 blocks.append(("categorical", values))
                 labels.append(tuple(factor.label + _r_level(str(c)) for c in fi.categories))
             else:
-                values = patsy.dmatrix(
-                    "0 + " + to_patsy(factor),
-                    t.data,
-                    eval_env=patsy_env(),
-                    return_type="dataframe",
-                ).to_numpy()
+                values = _factor_columns(factor, t.data)
                 numeric.add(factor.label)
                 blocks.append(("numeric", values))
                 if values.shape[1] == 1:
@@ -403,3 +392,14 @@ def anova_table(m: LmerResult, type: int | str = 3) -> pd.DataFrame:
     table = pd.DataFrame(rows, index=index, columns=columns)
     table.attrs["heading"] = "Type III Analysis of Variance Table with Satterthwaite's method"
     return table
+
+
+def _factor_columns(factor, data) -> np.ndarray:
+    """The model-matrix columns of one formula factor, full (no intercept absorbed)."""
+    import patsy
+
+    from ..formula.patsy_text import to_patsy
+
+    return patsy.dmatrix(
+        "0 + " + to_patsy(factor), data, eval_env=patsy_env(), return_type="dataframe"
+    ).to_numpy()
