@@ -100,6 +100,7 @@ def fit(translation: Translation, reml: bool | None = None, engine: str = "auto"
         raise FitError("the profiled engine fits scalar terms only ((1|g), (0 + x|g))")
     model = translation.model()
     free = translation.free()
+    start_params = _engine_start(translation, reml) if engine == "auto" else None
     attempts: list[tuple[str, float]] = []
     best = None
     doubts: list[str] | None = None  # lme4's convergence check at ``best``, once known
@@ -109,6 +110,8 @@ def fit(translation: Translation, reml: bool | None = None, engine: str = "auto"
             kwargs["free"] = free
         if start_from == "previous" and best is not None:
             kwargs["start_params"] = best.params_object
+        elif start_from is None and start_params is not None:
+            kwargs["start_params"] = start_params
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -120,7 +123,9 @@ def fit(translation: Translation, reml: bool | None = None, engine: str = "auto"
             continue
         llf = float(result.llf)
         attempts.append((method, llf))
-        if best is None or (np.isfinite(llf) and llf > float(best.llf) + 1e-9):
+        if not np.isfinite(llf):  # a degenerate point, not a likelihood
+            continue
+        if best is None or llf > float(best.llf) + 1e-9:
             best = result
         elif start_from == "previous" and method != "lbfgs":
             break  # the polish found nothing better: the L-BFGS point stands
@@ -174,6 +179,18 @@ def _gradient_doubts(model, result, free) -> list[str]:
             "the optimum is doubtful: try centring or scaling covariates"
         ]
     return []
+
+
+def _engine_start(translation: Translation, reml: bool):
+    """For one-column models statsmodels fits itself, start it at lme4's optimum."""
+    from .engines import bridge
+
+    if not bridge.all_scalar(translation) or translation.re_formula == "0":
+        return None
+    try:
+        return bridge.statsmodels_start(translation, reml)
+    except (ValueError, np.linalg.LinAlgError):  # the usual start will do
+        return None
 
 
 def _engine_applies(translation: Translation) -> bool:

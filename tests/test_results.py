@@ -193,3 +193,18 @@ def test_predict_unknown_fixed_factor_level_is_a_clear_error():
     assert m.predict(ok).iloc[0] == pytest.approx(
         coef["(Intercept)"] + coef["recipeB"] + 200 * (coef["temp"] + coef["recipeB:temp"])
     )
+
+
+def test_engine_start_at_a_zero_variance_still_gives_a_finite_fit():
+    """The engine's optimum has a variance at zero; statsmodels must not start exactly there."""
+    schools = load("schools")
+    small = schools[schools.groupby("province")["school"].rank(method="dense") <= 3]
+    formula = "test_score ~ age + sex + (1 | classroom) + (1 | school:classroom)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = lme2sm.lmer(formula, small)
+        plain = lme2sm.lmer(formula, small, engine="statsmodels")
+    assert np.isfinite(m.logLik())
+    assert m.logLik() >= plain.logLik() - 1e-6
+    np.testing.assert_allclose(m.VarCorr()["vcov"], plain.VarCorr()["vcov"], atol=0.05)
+    assert m.isSingular()

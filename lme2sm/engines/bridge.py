@@ -15,7 +15,7 @@ import patsy
 from ..formula.patsy_text import name_to_patsy, part_to_patsy, term_to_patsy
 from ..naming import patsy_env
 from ..translate import Translation
-from . import ScalarTerm, VarianceComponentsMixedLM
+from . import ScalarTerm, VarianceComponentsMixedLM, fit_profiled
 
 
 def applies(translation: Translation) -> bool:
@@ -25,11 +25,10 @@ def applies(translation: Translation) -> bool:
     )
 
 
-def engine_model(translation: Translation) -> VarianceComponentsMixedLM:
-    """The engine's MixedLM subclass for ``translation`` (built without patsy's vc designs)."""
+def scalar_terms(translation: Translation) -> list[ScalarTerm]:
+    """Every random term of ``translation`` as a ScalarTerm (all must be one-column)."""
     frame = translation.data
     env = patsy_env()
-    y, X = translation.fixed_matrices
     terms = []
     for p in translation.placements:
         col = translation.group_columns[p.term.group]
@@ -41,7 +40,7 @@ def engine_model(translation: Translation) -> VarianceComponentsMixedLM:
         covariate_name = None if p.term.intercept else term_to_patsy(p.term.effects_part.terms[0])
         terms.append(
             ScalarTerm(
-                p.key,
+                p.key if p.key is not None else col,
                 codes.astype(np.int64),
                 tuple(str(v) for v in levels),
                 covariate,
@@ -49,13 +48,53 @@ def engine_model(translation: Translation) -> VarianceComponentsMixedLM:
                 covariate_name=covariate_name,
             )
         )
+    return terms
+
+
+def _response_and_design(translation: Translation) -> tuple[np.ndarray, np.ndarray]:
+    y, X = translation.fixed_matrices
+    return np.asarray(y, dtype=float)[:, 0], np.asarray(X, dtype=float)
+
+
+def engine_model(translation: Translation) -> VarianceComponentsMixedLM:
+    """The engine's MixedLM subclass for ``translation`` (built without patsy's vc designs)."""
+    y, X = _response_and_design(translation)
+    names = translation.fixed_matrices
     return VarianceComponentsMixedLM.from_terms(
-        np.asarray(y, dtype=float)[:, 0],
-        np.asarray(X, dtype=float),
-        list(X.columns),
-        frame[translation.groups].to_numpy(),
-        terms,
-        endog_name=str(y.columns[0]),
+        y,
+        X,
+        list(names[1].columns),
+        translation.data[translation.groups].to_numpy(),
+        scalar_terms(translation),
+        endog_name=str(names[0].columns[0]),
+    )
+
+
+def all_scalar(translation: Translation) -> bool:
+    """True when every random term has one model-matrix column."""
+    return all(len(p.columns) == 1 for p in translation.placements)
+
+
+def statsmodels_start(translation: Translation, reml: bool):
+    """lme4's optimum, found by the engine, as statsmodels ``start_params``.
+
+    For one-column models whose ``re_formula`` holds a term (``(1 | school)`` with
+    ``(1 | school:class)`` nested in it): statsmodels then fits its own canonical
+    model starting at the optimum, so it only has to confirm it.
+    """
+    from statsmodels.regression.mixed_linear_model import MixedLMParams
+
+    y, X = _response_and_design(translation)
+    fit = fit_profiled(y, X, scalar_terms(translation), reml=reml)
+    # statsmodels gives a degenerate (infinite) likelihood at exactly zero: start just
+    # above it, below lme4's singularity tolerance (theta = 1e-5 < 1e-4)
+    theta2 = {p: max(float(th) ** 2, 1e-10) for p, th in zip(translation.placements, fit.theta)}
+    re = [v for p, v in theta2.items() if p.slot == "re_formula"]
+    vc = {p.key: v for p, v in theta2.items() if p.slot == "vc_formula"}
+    return MixedLMParams.from_components(
+        fe_params=np.asarray(fit.beta, dtype=float),
+        cov_re=np.diag(re) if re else np.zeros((0, 0)),
+        vcomp=np.array([vc[k] for k in sorted(vc)]),
     )
 
 
