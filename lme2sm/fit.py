@@ -2,10 +2,12 @@
 
 statsmodels' default optimiser can stop short of the optimum and still report
 convergence (DESIGN.md). The fit here is a fixed sequence of steps, the same one
-``Translation.code()`` prints: L-BFGS, a Powell polish from there, then L-BFGS again
-from the polished point when Powell improved; the best log-likelihood wins. Models
+``Translation.code()`` prints: L-BFGS; when lme4's convergence check fails there, a
+Powell polish and L-BFGS again; the best log-likelihood wins. Models
 made only of scalar terms go to the profiled-deviance engine
-(:mod:`lme2sm.engines`), which reaches lme4's optimum directly and much faster.
+(:mod:`lme2sm.engines`), which reaches lme4's optimum directly and much faster; when
+one of those terms sits in ``re_formula``, statsmodels fits its own model starting at
+the engine's optimum.
 """
 
 from __future__ import annotations
