@@ -308,9 +308,8 @@ def _choose_partition(partition: list[str], correlated: list[str], n_comp: int) 
 # ------------------------------------------------------------------------- the terms
 
 
-def _design_info(formula: str, frame: pd.DataFrame, rhs: bool = False) -> patsy.DesignInfo:
-    """patsy's DesignInfo for ``formula`` on ``frame`` without building the matrix."""
-    text = formula.split("~", 1)[1] if rhs and "~" in formula else formula
+def _design_info(text: str, frame: pd.DataFrame) -> patsy.DesignInfo:
+    """patsy's DesignInfo for right-hand-side ``text`` on ``frame``, without the matrix."""
     try:
         return patsy.incr_dbuilder(text, lambda: iter([frame]), eval_env=patsy_env())
     except patsy.PatsyError as exc:

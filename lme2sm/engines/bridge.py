@@ -59,14 +59,14 @@ def _response_and_design(translation: Translation) -> tuple[np.ndarray, np.ndarr
 def engine_model(translation: Translation) -> VarianceComponentsMixedLM:
     """The engine's MixedLM subclass for ``translation`` (built without patsy's vc designs)."""
     y, X = _response_and_design(translation)
-    names = translation.fixed_matrices
+    y_frame, X_frame = translation.fixed_matrices
     return VarianceComponentsMixedLM.from_terms(
         y,
         X,
-        list(names[1].columns),
+        list(X_frame.columns),
         translation.data[translation.groups].to_numpy(),
         scalar_terms(translation),
-        endog_name=str(names[0].columns[0]),
+        endog_name=str(y_frame.columns[0]),
     )
 
 
