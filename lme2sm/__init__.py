@@ -25,7 +25,7 @@ from .fit import FitOutcome, fit
 from .formula import ParsedFormula, parse
 from .lmer import lmer
 from .results import LmerResult
-from .translate import Translation, translate
+from .translation import Translation, translate
 
 __version__ = "0.1.0"
 

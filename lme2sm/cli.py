@@ -192,7 +192,7 @@ def _placeholder_translation(formula: str, approximate: bool):
     Returns the translation and the lines describing what was assumed.
     """
     from .formula import parse
-    from .translate import translate
+    from .translation import translate
 
     parsed = parse(formula)
     groups = _grouping_columns(parsed)
@@ -288,7 +288,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from .translate import translate
+    from .translation import translate
 
     if args.data is not None:
         data = _read_csv(args.data)

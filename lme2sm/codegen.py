@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from .fit import fit_steps
 
 if TYPE_CHECKING:
-    from .translate import Translation
+    from .translation import Translation
 
 
 def _q(text: str) -> str:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .errors import ArgumentError
 from .formula import parse
-from .translate import translate
+from .translation import translate
 
 _OWN = ("groups", "re_formula", "vc_formula")
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ConvergenceWarning, FitError
-from .translate import Translation
+from .translation import Translation
 
 FIT_STEPS: tuple[tuple[str, str | None], ...] = (
     ("lbfgs", None),

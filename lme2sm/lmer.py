@@ -6,7 +6,7 @@ import pandas as pd
 
 from .fit import fit
 from .results import LmerResult
-from .translate import translate
+from .translation import translate
 
 
 def lmer(

@@ -24,7 +24,7 @@ from .errors import ArgumentError, DataError, SingularFitWarning
 from .fit import SINGULAR_TOL, FitOutcome
 from .formula.patsy_text import part_to_patsy
 from .naming import column_name_pairs, patsy_env
-from .translate import Placement, Translation
+from .translation import Placement, Translation
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from lme2sm.inference import (
 )
 from lme2sm.inference._design import LmmDesign
 from lme2sm.inference.satterthwaite import build_satterthwaite, coefficient_table
-from lme2sm.translate import translate
+from lme2sm.translation import translate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 ALL = sorted(p.stem for p in FIXTURES.glob("*.json") if not p.stem.startswith("_"))

@@ -14,7 +14,7 @@ import patsy
 
 from ..formula.patsy_text import name_to_patsy, part_to_patsy, term_to_patsy
 from ..naming import patsy_env
-from ..translate import Translation
+from ..translation import Translation
 from . import ScalarTerm, VarianceComponentsMixedLM, fit_profiled
 
 

@@ -36,7 +36,7 @@ from ..naming import patsy_env
 
 if TYPE_CHECKING:
     from ..results import LmerResult
-    from ..translate import Translation
+    from ..translation import Translation
 
 LOG2PI = math.log(2 * math.pi)
 DENSE_Q = 250
