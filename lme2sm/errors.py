@@ -90,3 +90,7 @@ class DroppedRowsWarning(Lme2smWarning):
 
 class ApproximationWarning(Lme2smWarning):
     """The caller opted in to fitting the nearest expressible model instead of theirs."""
+
+
+class RankDeficiencyWarning(Lme2smWarning):
+    """Aliased fixed-effect columns were dropped, as lme4 drops them."""

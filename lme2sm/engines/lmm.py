@@ -1,0 +1,542 @@
+r"""Profiled REML/ML deviance of any linear mixed model, by a blocked Cholesky.
+
+lme4's formulation (Bates, Maechler, Bolker & Walker 2015, J. Stat. Softw. 67(1), sec. 3;
+``/work/shared/ENGINE.md``): :math:`y = X\beta + Z\Lambda_\theta u + \varepsilon`,
+:math:`u \sim N(0, \sigma^2 I)`, :math:`\varepsilon \sim N(0, \sigma^2 W^{-1})`.
+Term ``j`` has ``q_j`` levels, ``k_j`` columns and
+:math:`\Lambda_j = I_{q_j} \otimes T_j`, ``T_j`` lower triangular (``theta`` lists its
+lower triangle column by column; a ``diagonal`` term has only the diagonal).
+
+For each ``theta`` the lower Cholesky factor of
+
+.. math::
+
+    \Omega = \begin{pmatrix} \Lambda'Z'Z\Lambda + I & \Lambda'Z'X & \Lambda'Z'y \\
+    \cdot & X'X & X'y \\ \cdot & \cdot & y'y \end{pmatrix}
+
+gives everything: :math:`\log|L_\theta|^2` from the random-effect diagonal blocks,
+:math:`R_X` and ``r`` (the penalised residual norm) from the last block, and
+:math:`\hat\beta`, :math:`\hat u` by back-substitution. Then
+
+.. math::
+
+    d_{REML} = \log|L_\theta|^2 + \log|R_X|^2 + (n-p)[1 + \log(2\pi r^2/(n-p))] - \sum\log w,
+
+    d_{ML} = \log|L_\theta|^2 + n[1 + \log(2\pi r^2/n)] - \sum\log w.
+
+Blocks (MixedModels.jl's ``updateL!``): terms are taken in decreasing number of levels.
+The first term's diagonal block is block diagonal (one k x k block per level, since each
+row has one level). Every later term into which all the earlier *prefix* terms nest
+(each of their levels sits in one level of it: classrooms in schools in provinces)
+keeps a block-diagonal diagonal block after elimination, and joins the prefix: its
+blocks below the diagonal have one k x k block per column. The prefix is eliminated
+with batched k x k Cholesky factors, so nested models cost what one factor costs. The
+remaining terms (crossed with the prefix) form one dense block with ``[X y]``, factored
+by LAPACK. Nothing n-sized is touched: everything comes from :class:`CrossProducts`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from ._threads import blas_threads
+from .crossprod import CrossProducts
+
+__all__ = [
+    "TermSpec",
+    "ProfiledLMM",
+    "Evaluation",
+    "LmmFit",
+    "MAX_DENSE",
+    "theta_start",
+    "theta_lower",
+    "unpack_theta",
+]
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+MAX_DENSE = 20_000
+"""Largest dense block (random effects of the terms crossed with the first one)."""
+
+
+@dataclass(frozen=True)
+class TermSpec:
+    """The shape of one random term's covariance: levels, columns, structure."""
+
+    n_levels: int
+    k: int
+    diagonal: bool = False
+    """Only the diagonal of ``T`` is estimated (independent columns)."""
+
+    @property
+    def n_theta(self) -> int:
+        return self.k if self.diagonal else self.k * (self.k + 1) // 2
+
+
+def theta_lower(specs: Sequence[TermSpec]) -> np.ndarray:
+    """lme4's bounds: 0 on each ``T``'s diagonal, unbounded below it."""
+    out = []
+    for s in specs:
+        if s.diagonal:
+            out.extend([0.0] * s.k)
+            continue
+        for c in range(s.k):
+            for r in range(c, s.k):
+                out.append(0.0 if r == c else -np.inf)
+    return np.array(out)
+
+
+def theta_start(specs: Sequence[TermSpec]) -> np.ndarray:
+    """lme4's start: identity ``T`` (1 on the diagonal, 0 below)."""
+    return np.where(np.isfinite(theta_lower(specs)), 1.0, 0.0)
+
+
+def unpack_theta(theta: np.ndarray, specs: Sequence[TermSpec]) -> list[np.ndarray]:
+    """Each term's lower-triangular ``T_j`` from ``theta`` (lme4's order)."""
+    out, i = [], 0
+    for s in specs:
+        T = np.zeros((s.k, s.k))
+        if s.diagonal:
+            T[np.diag_indices(s.k)] = theta[i : i + s.k]
+            i += s.k
+        else:
+            for c in range(s.k):
+                for r in range(c, s.k):
+                    T[r, c] = theta[i]
+                    i += 1
+        out.append(T)
+    return out
+
+
+def pack_theta(factors: Sequence[np.ndarray], specs: Sequence[TermSpec]) -> np.ndarray:
+    """The inverse of :func:`unpack_theta`."""
+    out = []
+    for T, s in zip(factors, specs):
+        if s.diagonal:
+            out.extend(np.diag(T))
+        else:
+            for c in range(s.k):
+                out.extend(T[c:, c])
+    return np.array(out, dtype=float)
+
+
+@dataclass
+class Evaluation:
+    """One factorisation at ``theta``: the deviance's pieces and the solution."""
+
+    theta: np.ndarray
+    ldL2: float
+    ldRX2: float
+    r2: float
+    beta: np.ndarray
+    RX: np.ndarray
+    """Upper-triangular p x p, :math:`R_X'R_X = X'V^{-1}X` (V relative to sigma^2)."""
+    deviance_reml: float
+    deviance_ml: float
+    u: list[np.ndarray] | None = None
+    """Spherical modes per term (input order), ``(q_j, k_j)``, when asked for."""
+
+    def deviance(self, reml: bool) -> float:
+        return self.deviance_reml if reml else self.deviance_ml
+
+
+@dataclass
+class LmmFit:
+    """The engine's record of a fit: everything results are computed from."""
+
+    theta: np.ndarray
+    beta: np.ndarray
+    sigma: float
+    reml: bool
+    deviance: float
+    """The optimised criterion (REML or ML deviance), -2 logLik."""
+    evaluation: Evaluation
+    factors: list[np.ndarray]
+    """``T_j`` per term (input order): term covariance = sigma^2 T_j T_j'."""
+    b: list[np.ndarray]
+    """Conditional modes on the data scale per term, ``(q_j, k_j)``."""
+    cov_beta: np.ndarray
+    n_evals: int
+    converged: bool
+    message: str
+    optimizer: str
+    seconds: float
+    scaled_gradient: float = float("nan")
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def logLik(self) -> float:
+        return -0.5 * self.deviance
+
+    def covariances(self) -> list[np.ndarray]:
+        """Each term's covariance matrix on the data scale, sigma^2 T T'."""
+        return [self.sigma**2 * (T @ T.T) for T in self.factors]
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def _level_pattern(cp: CrossProducts, i: int, j: int) -> sp.csr_matrix:
+    """Level co-occurrence (q_i x q_j) of input terms i and j."""
+    if cp.pattern is None:
+        raise ValueError("cross-products without their level pattern")
+    return cp.pattern[(i, j)] if i > j else cp.pattern[(j, i)].T.tocsr()
+
+
+def _off(cp: CrossProducts, i: int, j: int) -> sp.csr_matrix:
+    """Z_i'Z_j of input terms i != j."""
+    return cp.off[(i, j)] if i > j else cp.off[(j, i)].T.tocsr()
+
+
+def _parents(pattern: sp.csr_matrix) -> np.ndarray | None:
+    """For pattern (q_i x q_h): the one level of i each level of h sits in, or None
+    if some level of h meets several levels of i (not nested)."""
+    csc = pattern.tocsc()
+    csc.eliminate_zeros()
+    counts = np.diff(csc.indptr)
+    if np.any(counts > 1):
+        return None
+    parent = np.zeros(pattern.shape[1], dtype=np.int64)
+    has = counts == 1
+    parent[has] = csc.indices[csc.indptr[:-1][has]]
+    return parent
+
+
+class ProfiledLMM:
+    """The profiled deviance of one model, ready to evaluate at any ``theta``.
+
+    Parameters
+    ----------
+    cp : CrossProducts
+        Sums over rows (:func:`~lme2sm.engines.crossprod.cross_products`), terms in
+        the caller's order (lme4's), which is also ``theta``'s order.
+    specs : sequence of TermSpec
+        One per term, same order.
+    """
+
+    def __init__(self, cp: CrossProducts, specs: Sequence[TermSpec]):
+        self.cp = cp
+        self.specs = tuple(specs)
+        self.n = cp.n
+        self.p = cp.p
+        self.lower = theta_lower(self.specs)
+        self.n_theta = len(self.lower)
+        self._analyse()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _analyse(self) -> None:
+        cp, specs = self.cp, self.specs
+        m = len(specs)
+        by_size = sorted(range(m), key=lambda j: (-specs[j].n_levels * specs[j].k, j))
+        prefix: list[int] = []
+        rest: list[int] = []
+        parents: dict[tuple[int, int], np.ndarray] = {}
+        for j in by_size:
+            if not prefix:
+                prefix.append(j)
+                continue
+            found = {}
+            for h in prefix:
+                par = _parents(_level_pattern(cp, j, h))
+                if par is None:
+                    break
+                found[h] = par
+            else:
+                prefix.append(j)
+                for h, par in found.items():
+                    parents[(j, h)] = par
+                continue
+            rest.append(j)
+        self.prefix = prefix
+        self.rest = rest
+        self.parents = parents
+        # rest layout (dense block)
+        offsets = {}
+        pos = 0
+        for j in rest:
+            offsets[j] = pos
+            pos += specs[j].n_levels * specs[j].k
+        self.rest_offsets = offsets
+        self.m_rest = pos
+        if self.m_rest > MAX_DENSE:
+            raise MemoryError(
+                f"the terms crossed with the largest one have {self.m_rest} random effects "
+                f"together; the engine's dense block allows {MAX_DENSE}"
+            )
+        # A blocks between prefix terms: (q_h, k_i, k_h) at (parent(a), a)
+        self.A_pp: dict[tuple[int, int], np.ndarray] = {}
+        for a_pos, i in enumerate(prefix):
+            for h in prefix[:a_pos]:
+                par = parents[(i, h)]
+                ki, kh = specs[i].k, specs[h].k
+                off = _off(cp, i, h)
+                qh = specs[h].n_levels
+                rows = (par[:, None, None] * ki + np.arange(ki)[None, :, None]) + 0 * np.arange(
+                    kh
+                )[None, None, :]
+                cols = (np.arange(qh)[:, None, None] * kh + np.arange(kh)[None, None, :]) + 0 * (
+                    np.arange(ki)[None, :, None]
+                )
+                vals = np.asarray(off[rows.ravel(), cols.ravel()]).reshape(qh, ki, kh)
+                self.A_pp[(i, h)] = vals
+        # A[R, i] (sparse) for prefix i, A_RR dense, A[Xy, R] dense
+        self.A_rp: dict[int, sp.csr_matrix] = {}
+        if rest:
+            for i in prefix:
+                self.A_rp[i] = sp.vstack([_off(cp, j, i) for j in rest]).tocsr()
+            A_rr = np.zeros((self.m_rest, self.m_rest))
+            for j in rest:
+                o, s = offsets[j], specs[j]
+                blocks = cp.diag[j]
+                size = s.n_levels * s.k
+                A_rr[o : o + size, o : o + size] = (
+                    sla.block_diag(*blocks) if s.k > 1 else (np.diag(blocks[:, 0, 0]))
+                )
+                for j2 in rest:
+                    if j2 == j:
+                        continue
+                    o2, s2 = offsets[j2], specs[j2]
+                    A_rr[o : o + size, o2 : o2 + s2.n_levels * s2.k] = _off(cp, j, j2).toarray()
+            self.A_rr = A_rr
+            self.A_xr = np.concatenate([cp.zxy[j].reshape(self.p + 1, -1) for j in rest], axis=1)
+        else:
+            self.A_rr = np.zeros((0, 0))
+            self.A_xr = np.zeros((self.p + 1, 0))
+        # COO index templates for block-structured sparse matrices
+        self._bd_index = {}
+        for i in prefix:
+            s = specs[i]
+            q, k = s.n_levels, s.k
+            r = (np.arange(q)[:, None, None] * k + np.arange(k)[None, :, None]) + 0 * np.arange(k)[
+                None, None, :
+            ]
+            c = (np.arange(q)[:, None, None] * k + np.arange(k)[None, None, :]) + 0 * np.arange(k)[
+                None, :, None
+            ]
+            self._bd_index[i] = (r.ravel(), c.ravel())
+        self._pp_index = {}
+        for (i, h), par in parents.items():
+            ki, kh = specs[i].k, specs[h].k
+            qh = specs[h].n_levels
+            r = (par[:, None, None] * ki + np.arange(ki)[None, :, None]) + 0 * np.arange(kh)[
+                None, None, :
+            ]
+            c = (np.arange(qh)[:, None, None] * kh + np.arange(kh)[None, None, :]) + 0 * np.arange(
+                ki
+            )[None, :, None]
+            self._pp_index[(i, h)] = (r.ravel(), c.ravel())
+
+    def _block_diag(self, i: int, blocks: np.ndarray) -> sp.csr_matrix:
+        s = self.specs[i]
+        size = s.n_levels * s.k
+        r, c = self._bd_index[i]
+        return sp.csr_matrix((blocks.ravel(), (r, c)), shape=(size, size))
+
+    def _rest_lambda(self, factors: list[np.ndarray]) -> sp.csr_matrix:
+        parts = [sp.kron(sp.identity(self.specs[j].n_levels), factors[j]) for j in self.rest]
+        return sp.block_diag(parts, format="csr") if parts else sp.csr_matrix((0, 0))
+
+    # --------------------------------------------------------------- evaluation
+
+    def evaluate(self, theta: np.ndarray, modes: bool = False) -> Evaluation:
+        """Factor Omega at ``theta``; raises ``np.linalg.LinAlgError`` if it is not PD."""
+        theta = np.asarray(theta, dtype=float)
+        specs, cp = self.specs, self.cp
+        factors = unpack_theta(theta, specs)
+        p1 = self.p + 1
+        ldL2 = 0.0
+        Ldiag: dict[int, np.ndarray] = {}
+        Linv: dict[int, np.ndarray] = {}
+        Lpp: dict[tuple[int, int], np.ndarray] = {}
+        LR: dict[int, sp.csr_matrix] = {}
+        LX: dict[int, np.ndarray] = {}
+        have_rest = self.m_rest > 0
+        lam_r = self._rest_lambda(factors) if have_rest else None
+        for pos, i in enumerate(self.prefix):
+            Ti = factors[i]
+            qi, ki = specs[i].n_levels, specs[i].k
+            D = np.einsum("ba,lbc,cd->lad", Ti, cp.diag[i], Ti, optimize=True)
+            D[:, np.arange(ki), np.arange(ki)] += 1.0
+            X_fill = np.einsum("pqa,ab->pqb", cp.zxy[i], Ti)  # A[Xy,i] Lambda_i
+            R_fill = (
+                (lam_r.T @ self.A_rp[i] @ sp.kron(sp.identity(qi), Ti)).tocsr()
+                if (have_rest)
+                else None
+            )
+            for h in self.prefix[:pos]:
+                Th = factors[h]
+                par = self.parents[(i, h)]
+                B = np.einsum("ba,lbc,cd->lad", Ti, self.A_pp[(i, h)], Th, optimize=True)
+                for g in self.prefix[: self.prefix.index(h)]:
+                    prod = np.einsum("bij,bkj->bik", Lpp[(i, g)], Lpp[(h, g)])
+                    np.add.at(B, self.parents[(h, g)], -prod)
+                # L[i,h]_a = B_a L_hh[a]^{-T}
+                Lih = np.einsum("aij,akj->aik", B, Linv[h])
+                Lpp[(i, h)] = Lih
+                np.add.at(D, par, -np.einsum("aij,akj->aik", Lih, Lih))
+                # fills of X rows and rest rows
+                contrib = np.einsum("pak,aik->pai", LX[h], Lih)  # (p1, q_h, k_i)
+                scat = np.zeros((p1, qi, ki))
+                np.add.at(scat, (slice(None), par), contrib)
+                X_fill -= scat
+                if have_rest:
+                    r_idx, c_idx = self._pp_index[(i, h)]
+                    Lih_sp = sp.csr_matrix(
+                        (Lih.ravel(), (r_idx, c_idx)),
+                        shape=(qi * ki, specs[h].n_levels * specs[h].k),
+                    )
+                    R_fill = (R_fill - LR[h] @ Lih_sp.T).tocsr()
+            Lii = np.linalg.cholesky(D)
+            Ldiag[i] = Lii
+            ldL2 += 2.0 * float(np.sum(np.log(np.diagonal(Lii, axis1=1, axis2=2))))
+            inv = np.linalg.inv(Lii)
+            Linv[i] = inv
+            LX[i] = np.einsum("pqk,qjk->pqj", X_fill, inv)
+            if have_rest:
+                LR[i] = (R_fill @ self._block_diag(i, np.transpose(inv, (0, 2, 1)))).tocsr()
+        # dense block: rest random effects and [X y]
+        m = self.m_rest
+        full = np.empty((m + p1, m + p1))
+        if have_rest:
+            lam_t = lam_r.T
+            S = np.asarray((lam_t @ (lam_t @ self.A_rr).T).T)
+            S[np.diag_indices(m)] += 1.0
+            C = np.asarray(lam_t @ self.A_xr.T)
+            for i in self.prefix:
+                S -= (LR[i] @ LR[i].T).toarray()
+                C -= LR[i] @ LX[i].reshape(p1, -1).T
+            full[:m, :m] = S
+            full[m:, :m] = C.T
+            full[:m, m:] = C
+        E = cp.xy.copy()
+        for i in self.prefix:
+            flat = LX[i].reshape(p1, -1)
+            E -= flat @ flat.T
+        full[m:, m:] = E
+        Lf = sla.cholesky(full, lower=True, check_finite=False)
+        diag = np.diagonal(Lf)
+        if np.any(~np.isfinite(diag)) or np.any(diag[: m + self.p] <= 0):
+            raise np.linalg.LinAlgError("not positive definite")
+        ldL2 += 2.0 * float(np.sum(np.log(diag[:m])))
+        ldRX2 = 2.0 * float(np.sum(np.log(diag[m : m + self.p])))
+        r = float(diag[-1])
+        r2 = r * r
+        RXt = Lf[m : m + self.p, m : m + self.p]
+        ly = Lf[-1, m : m + self.p]
+        beta = (
+            sla.solve_triangular(RXt.T, ly, lower=False, check_finite=False)
+            if self.p
+            else np.zeros(0)
+        )
+        n, p = self.n, self.p
+        slw = cp.sum_log_w
+        if r2 <= 0:
+            dev_reml = dev_ml = -np.inf
+        else:
+            dev_ml = ldL2 + n * (1.0 + LOG_2PI + math.log(r2 / n)) - slw
+            nmp = n - p
+            dev_reml = (
+                ldL2 + ldRX2 + nmp * (1.0 + LOG_2PI + math.log(r2 / nmp)) - slw
+                if nmp > 0
+                else np.inf
+            )
+        ev = Evaluation(theta, ldL2, ldRX2, r2, beta, RXt.T.copy(), dev_reml, dev_ml)
+        if modes:
+            ev.u = self._modes(Lf, Ldiag, Lpp, LR, LX, beta)
+        return ev
+
+    def _modes(self, Lf, Ldiag, Lpp, LR, LX, beta) -> list[np.ndarray]:
+        """Back-substitution for the spherical conditional modes ``u`` (input order)."""
+        specs = self.specs
+        m, p = self.m_rest, self.p
+        u: list[np.ndarray | None] = [None] * len(specs)
+        u_rest = np.zeros(0)
+        if m:
+            rhs = Lf[m + p, :m] - Lf[m : m + p, :m].T @ beta
+            u_rest = sla.solve_triangular(Lf[:m, :m], rhs, lower=True, trans="T")
+            for j in self.rest:
+                o, s = self.rest_offsets[j], specs[j]
+                u[j] = u_rest[o : o + s.n_levels * s.k].reshape(s.n_levels, s.k)
+        for pos in range(len(self.prefix) - 1, -1, -1):
+            i = self.prefix[pos]
+            rhs = LX[i][p] - np.einsum("pqk,p->qk", LX[i][:p], beta)
+            if m:
+                rhs = rhs - (LR[i].T @ u_rest).reshape(rhs.shape)
+            for j in self.prefix[pos + 1 :]:
+                par = self.parents[(j, i)]
+                rhs = rhs - np.einsum("aji,aj->ai", Lpp[(j, i)], u[j][par])
+            Lt = np.transpose(Ldiag[i], (0, 2, 1))
+            u[i] = np.linalg.solve(Lt, rhs[:, :, None])[:, :, 0]
+        return u  # type: ignore[return-value]
+
+    def deviance(self, theta: np.ndarray, reml: bool = True) -> float:
+        """The profiled deviance at ``theta`` (``inf`` where Omega is not PD)."""
+        try:
+            return self.evaluate(theta).deviance(reml)
+        except np.linalg.LinAlgError:
+            return np.inf
+
+    # -------------------------------------------------------------- optimising
+
+    def fit(
+        self,
+        reml: bool = True,
+        start: np.ndarray | None = None,
+        optimizer: str = "auto",
+        blas_limit: int | None = 1,
+    ) -> LmmFit:
+        """Optimise ``theta``; the record of the fit (lme4's checks included)."""
+        from .optimize import minimize_theta
+
+        t0 = time.perf_counter()
+        start = theta_start(self.specs) if start is None else np.asarray(start, dtype=float)
+        with blas_threads(blas_limit):
+            opt = minimize_theta(
+                lambda th: self.deviance(th, reml), start, self.lower, method=optimizer
+            )
+            theta = opt.x
+            ev = self.evaluate(theta, modes=True)
+        return self._record(ev, reml, opt, time.perf_counter() - t0)
+
+    def record_at(self, theta: np.ndarray, reml: bool = True) -> LmmFit:
+        """A fit record at a given ``theta`` (no optimisation)."""
+        from .optimize import OptimResult
+
+        ev = self.evaluate(np.asarray(theta, dtype=float), modes=True)
+        opt = OptimResult(np.asarray(theta, dtype=float), ev.deviance(reml), 1, True, "given")
+        return self._record(ev, reml, opt, 0.0)
+
+    def _record(self, ev: Evaluation, reml: bool, opt, seconds: float) -> LmmFit:
+        n, p = self.n, self.p
+        sigma = math.sqrt(ev.r2 / ((n - p) if reml else n))
+        factors = unpack_theta(ev.theta, self.specs)
+        b = [u @ T.T for u, T in zip(ev.u, factors)]
+        if p:
+            RXinv = sla.solve_triangular(ev.RX, np.eye(p), lower=False)
+            cov_beta = sigma**2 * (RXinv @ RXinv.T)
+        else:
+            cov_beta = np.zeros((0, 0))
+        return LmmFit(
+            theta=ev.theta,
+            beta=ev.beta,
+            sigma=sigma,
+            reml=reml,
+            deviance=ev.deviance(reml),
+            evaluation=ev,
+            factors=factors,
+            b=b,
+            cov_beta=cov_beta,
+            n_evals=opt.n_evals,
+            converged=opt.converged,
+            message=opt.message,
+            optimizer=opt.method,
+            seconds=seconds,
+        )

@@ -1,0 +1,138 @@
+"""Minimising a profiled deviance over ``theta`` within lme4's bounds.
+
+``theta`` has a handful of entries and each evaluation is one blocked Cholesky, so the
+number of evaluations decides the time. Methods: ``"bobyqa"`` (Powell's derivative-free
+BOBYQA through nlopt, lme4's and MixedModels.jl's choice), ``"lbfgsb"`` (scipy's L-BFGS-B
+with central-difference gradients). ``"auto"`` is BOBYQA when nlopt is installed. The
+stopping rules are on ``theta`` and on the deviance, never scaled by the number of rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["OptimResult", "minimize_theta", "HAVE_NLOPT"]
+
+try:
+    import nlopt
+
+    HAVE_NLOPT = True
+except ImportError:  # pragma: no cover - depends on the environment
+    nlopt = None
+    HAVE_NLOPT = False
+
+FTOL_ABS = 1e-10
+"""Stop when a step changes the deviance by less than this (absolute, not per row)."""
+XTOL_ABS = 1e-9
+MAX_EVALS = 100_000
+
+
+@dataclass
+class OptimResult:
+    x: np.ndarray
+    fun: float
+    n_evals: int
+    converged: bool
+    message: str
+    method: str = ""
+
+
+def minimize_theta(
+    fun: Callable[[np.ndarray], float],
+    start: np.ndarray,
+    lower: np.ndarray,
+    method: str = "auto",
+) -> OptimResult:
+    """Minimise ``fun`` from ``start`` subject to ``theta >= lower``."""
+    if method == "auto":
+        method = "bobyqa" if HAVE_NLOPT else "lbfgsb"
+    start = np.maximum(np.asarray(start, dtype=float), lower)
+    if len(start) == 0:
+        return OptimResult(start, float(fun(start)), 1, True, "no parameters", method)
+    if method == "bobyqa":
+        return _bobyqa(fun, start, lower)
+    if method == "lbfgsb":
+        return _lbfgsb(fun, start, lower)
+    raise ValueError(f"unknown optimizer {method!r}")
+
+
+def _bobyqa(fun, start, lower) -> OptimResult:
+    if not HAVE_NLOPT:
+        raise ImportError("optimizer='bobyqa' needs nlopt: pip install nlopt")
+    count = [0]
+    best = [np.inf, start.copy()]
+
+    def objective(x, grad):
+        count[0] += 1
+        value = float(fun(x))
+        if not np.isfinite(value):
+            value = 1e300
+        if value < best[0]:
+            best[0], best[1] = value, x.copy()
+        return value
+
+    n = len(start)
+    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+    opt.set_min_objective(objective)
+    lo = np.where(np.isfinite(lower), lower, -np.inf)
+    opt.set_lower_bounds(lo)
+    opt.set_ftol_abs(FTOL_ABS)
+    opt.set_xtol_abs(XTOL_ABS)
+    opt.set_maxeval(MAX_EVALS)
+    # lme4's rhobeg: 0.2 of the largest start value (here theta's scale is ~1)
+    opt.set_initial_step(np.full(n, 0.2))
+    try:
+        x = opt.optimize(start.copy())
+        result = opt.last_optimize_result()
+        ok = result > 0 and result != nlopt.MAXEVAL_REACHED
+        message = {
+            nlopt.SUCCESS: "success",
+            nlopt.FTOL_REACHED: "ftol reached",
+            nlopt.XTOL_REACHED: "xtol reached",
+            nlopt.MAXEVAL_REACHED: "maximum evaluations reached",
+        }.get(result, f"nlopt code {result}")
+    except (nlopt.RoundoffLimited, RuntimeError, ValueError) as exc:
+        x, ok, message = best[1], True, f"stopped: {exc}"
+    x = np.asarray(x, dtype=float)
+    value = float(fun(x))
+    if best[0] < value:
+        x, value = best[1], best[0]
+    return OptimResult(x, value, count[0], ok, message, "bobyqa")
+
+
+def _lbfgsb(fun, start, lower) -> OptimResult:
+    from scipy import optimize
+
+    count = [0]
+
+    def f(x):
+        count[0] += 1
+        value = float(fun(x))
+        return value if np.isfinite(value) else 1e300
+
+    def grad(x):
+        g = np.empty_like(x)
+        for j in range(len(x)):
+            h = 1e-6 * max(1.0, abs(x[j]))
+            lo = x.copy()
+            hi = x.copy()
+            hi[j] += h
+            lo[j] = max(x[j] - h, lower[j]) if np.isfinite(lower[j]) else x[j] - h
+            g[j] = (f(hi) - f(lo)) / (hi[j] - lo[j])
+        return g
+
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    res = optimize.minimize(
+        f,
+        start,
+        jac=grad,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 10_000},
+    )
+    return OptimResult(
+        np.asarray(res.x), float(res.fun), count[0], bool(res.success), str(res.message), "lbfgsb"
+    )

@@ -1,0 +1,373 @@
+"""The model frame: a parsed formula and the data turned into the engine's arrays, once.
+
+lme4's ``lFormula`` builds the model frame, ``X``, ``Z``'s terms, weights and offset one
+time and passes them on; this is that stage. Everything downstream (the engine, the
+results, inference, predict, plots, the statsmodels view) reads this object and never
+rebuilds a design from the formula.
+
+What it does, in lme4's order: check columns; drop rows with a missing value in any
+variable the formula (or ``weights``) uses, and say how many; build the fixed-effects
+matrix with patsy, named as R names it; drop aliased columns as lme4 does (with one
+message); build one ``(codes, Z)`` pair per random term, terms in lme4's order
+(decreasing number of levels), levels in R's order.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import patsy
+
+from . import data_prep
+from .engines.crossprod import CrossProducts, TermRows, cross_products
+from .engines.lmm import TermSpec
+from .errors import DataError, FormulaError, RankDeficiencyWarning
+from .formula import ParsedFormula, parse
+from .formula.model import RandomTerm
+from .formula.patsy_text import part_to_patsy, response_to_patsy, to_patsy
+from .naming import column_name_pairs, patsy_env
+
+__all__ = ["ModelFrame", "RandomTermFrame", "build_model_frame", "lme4_term_order"]
+
+RANK_TOL = 1e-7
+"""R's ``qr()`` tolerance, which lme4's ``chkRank.drop.cols`` uses."""
+
+
+@dataclass(frozen=True)
+class RandomTermFrame:
+    """One lme4 random term on the model frame's rows."""
+
+    term: RandomTerm
+    group: str
+    """lme4's name of the grouping factor (``Subject``, ``classroom:school``)."""
+    column: str
+    """Column of ``ModelFrame.data`` holding the levels as strings."""
+    names: tuple[str, ...]
+    """lme4 names of the term's columns (``(Intercept)``, ``Days``)."""
+    patsy_names: tuple[str, ...]
+    levels: tuple[str, ...]
+    """Levels in R's order (rows of ``ranef``)."""
+    codes: np.ndarray
+    Z: np.ndarray
+    info: patsy.DesignInfo = field(repr=False, compare=False)
+    """patsy's design of the term's left-hand side, to build it on new data."""
+
+    @property
+    def k(self) -> int:
+        return len(self.names)
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    def spec(self) -> TermSpec:
+        return TermSpec(self.n_levels, self.k)
+
+    def rows(self) -> TermRows:
+        return TermRows(self.codes, self.n_levels, self.Z)
+
+
+@dataclass(frozen=True)
+class ModelFrame:
+    """Everything the engine and the results need, built once from formula and data."""
+
+    formula: str
+    parsed: ParsedFormula
+    data: pd.DataFrame
+    """The model's own copy of the used columns (complete rows, grouping columns added)."""
+    n_dropped: int
+    response_name: str
+    y: np.ndarray
+    """The response (without the offset)."""
+    offset: np.ndarray
+    weights: np.ndarray | None
+    X: np.ndarray
+    fixed_names: tuple[str, ...]
+    """lme4 names of the kept fixed-effect columns."""
+    fixed_patsy_names: tuple[str, ...]
+    dropped_fixed: tuple[str, ...]
+    """Aliased columns dropped (lme4's rank-deficiency rule)."""
+    fixed_info: patsy.DesignInfo = field(repr=False, compare=False)
+    terms: tuple[RandomTermFrame, ...] = ()
+    """Random terms in lme4's order (the order of ``theta`` and ``VarCorr``)."""
+    group_columns: dict[str, str] = field(default_factory=dict)
+    level_order: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    weights_name: str | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    def specs(self) -> list[TermSpec]:
+        return [t.spec() for t in self.terms]
+
+    @cached_property
+    def crossprods(self) -> CrossProducts:
+        """The engine's sums over rows (response minus offset)."""
+        return cross_products(
+            [t.rows() for t in self.terms], self.X, self.y - self.offset, self.weights
+        )
+
+    def crossprods_for(self, y: np.ndarray) -> CrossProducts:
+        """The same design with another response (simulation, bootstrap)."""
+        from .engines.crossprod import term_matrix
+
+        w = self.weights
+        sw = None if w is None else np.sqrt(w)
+        yy = np.asarray(y, dtype=float) - self.offset
+        yw = yy if sw is None else yy * sw
+        Xw = self.X if sw is None else self.X * sw[:, None]
+        zy = []
+        for t in self.terms:
+            Zm = term_matrix(t.rows(), sw)
+            zy.append(np.asarray(Zm.T @ yw).reshape(t.n_levels, t.k))
+        return self.crossprods.with_response(zy, Xw.T @ yw, float(yw @ yw))
+
+    def Zt(self):
+        """Z' as a sparse matrix (q x n), terms in lme4's order (lme4's ``getME(m, "Zt")``)."""
+        import scipy.sparse as sp
+
+        from .engines.crossprod import term_matrix
+
+        return sp.hstack([term_matrix(t.rows()) for t in self.terms]).T.tocsr()
+
+
+# --------------------------------------------------------------------------- building
+
+
+def lme4_term_order(n_levels: list[int]) -> list[int]:
+    """lme4's term order (``mkReTrms``): unless the numbers of levels already decrease,
+    ``rev(order(nl))``: decreasing levels, ties in reverse formula order."""
+    if any(b > a for a, b in zip(n_levels, n_levels[1:])):
+        return sorted(range(len(n_levels)), key=lambda i: n_levels[i])[::-1]
+    return list(range(len(n_levels)))
+
+
+def build_model_frame(
+    formula: str | ParsedFormula,
+    data: pd.DataFrame,
+    weights: str | np.ndarray | pd.Series | None = None,
+) -> ModelFrame:
+    """Parse (if needed), check and prepare ``data``; build X, y, offset, weights, Z terms."""
+    parsed = formula if isinstance(formula, ParsedFormula) else parse(formula)
+    if not parsed.random_terms:
+        raise FormulaError(
+            "the formula has no random-effects terms such as (1 | group); "
+            "for a fixed-effects-only model use statsmodels' ols, or add a term",
+            parsed.formula,
+            (0, len(parsed.formula)),
+        )
+    variables = list(parsed.variables())
+    data_prep.check_columns(data, variables, parsed.formula)
+    weights_name, weight_values = _weights_column(weights, data)
+    source = data
+    if weight_values is not None:
+        source = data.loc[:, list(dict.fromkeys(variables))].copy()
+        weights_name = _fresh(source, weights_name or "(weights)")
+        source[weights_name] = weight_values
+        variables = [*variables, weights_name]
+    frame, n_dropped = data_prep.drop_missing(source, variables)
+    data_prep.check_response(frame, parsed.response_expr.variables())
+
+    groups_of = {t.group: t.group_factors for t in parsed.random_terms}
+    other_uses = set(parsed.fixed_part.variables()) | set(parsed.response_expr.variables())
+    for t in parsed.random_terms:
+        other_uses |= set(t.effects_part.variables())
+    prepared = data_prep.add_group_columns(frame, groups_of, other_uses)
+    frame = prepared.frame
+    data_prep.check_levels(frame, prepared.group_columns)
+    data_prep.categorize_text(frame, sorted(other_uses), set(prepared.group_columns.values()))
+
+    env = patsy_env()
+    response = response_to_patsy(parsed.response_expr)
+    fixed_formula = f"{response} ~ {part_to_patsy(parsed.fixed_part)}"
+    try:
+        with np.errstate(all="ignore"):
+            yf, Xf = patsy.dmatrices(
+                fixed_formula, frame, eval_env=env, NA_action="raise", return_type="dataframe"
+            )
+    except patsy.PatsyError as exc:
+        raise DataError(f"could not build the model matrix: {exc.message}") from None
+    pairs = column_name_pairs(parsed.fixed_part, Xf.design_info)
+    y = yf.iloc[:, 0].to_numpy(dtype=float)
+    X = Xf[[sm for sm, _ in pairs]].to_numpy(dtype=float)
+    _check_finite("the response", y)
+    for (_sm, r), col in zip(pairs, X.T):
+        _check_finite(r, col)
+    offset = _offset(parsed, frame)
+    keep = kept_columns(X)
+    dropped = tuple(r for j, (_sm, r) in enumerate(pairs) if j not in keep)
+    if dropped:
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+            f"column{'s' if len(dropped) > 1 else ''} / coefficient"
+            f"{'s' if len(dropped) > 1 else ''} ({', '.join(dropped)})",
+            RankDeficiencyWarning,
+            stacklevel=3,
+        )
+        X = X[:, keep]
+        pairs = [pairs[j] for j in keep]
+
+    w = None
+    if weight_values is not None:
+        w = frame[weights_name].to_numpy(dtype=float)
+        frame = frame.drop(columns=[weights_name])
+
+    raw_terms = []
+    for term in parsed.random_terms:
+        raw_terms.append(_term_frame(term, frame, prepared, env))
+    order = lme4_term_order([t.n_levels for t in raw_terms])
+    terms = tuple(raw_terms[i] for i in order)
+    _check_sizes(len(y), terms)
+    return ModelFrame(
+        formula=parsed.formula,
+        parsed=parsed,
+        data=frame,
+        n_dropped=n_dropped,
+        response_name=str(yf.columns[0]),
+        y=y,
+        offset=offset,
+        weights=w,
+        X=X,
+        fixed_names=tuple(r for _, r in pairs),
+        fixed_patsy_names=tuple(sm for sm, _ in pairs),
+        dropped_fixed=dropped,
+        fixed_info=Xf.design_info,
+        terms=terms,
+        group_columns=dict(prepared.group_columns),
+        level_order=dict(prepared.level_order),
+        weights_name=None if weights is None or not isinstance(weights, str) else weights,
+    )
+
+
+def _fresh(frame: pd.DataFrame, name: str) -> str:
+    while name in frame.columns:
+        name += "_"
+    return name
+
+
+def _weights_column(weights, data: pd.DataFrame) -> tuple[str | None, np.ndarray | None]:
+    """lme4's prior weights: a column name or one value per row, positive and finite."""
+    if weights is None:
+        return None, None
+    if isinstance(weights, str):
+        if weights not in data.columns:
+            data_prep.check_columns(data, [weights], f"weights = {weights}")
+        values = data[weights]
+        name = weights
+    else:
+        values = pd.Series(np.asarray(weights), index=data.index)
+        name = "(weights)"
+        if len(values) != len(data):
+            raise DataError(f"weights has {len(values)} values for {len(data)} rows of data")
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise DataError(f"weights must be numeric, not {values.dtype}")
+    numbers = values.to_numpy(dtype=float, na_value=np.nan)
+    present = numbers[~np.isnan(numbers)]
+    if np.any(present < 0):
+        raise DataError("negative weights are not allowed (lme4 refuses them too)")
+    if np.any(present == 0) or np.any(~np.isfinite(present)):
+        raise DataError(
+            "weights must be positive and finite; drop the rows with zero weight instead"
+        )
+    return name, numbers
+
+
+def _offset(parsed: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
+    """The sum of the fixed part's ``offset()`` terms (zeros when there are none)."""
+    offsets = parsed.fixed_part.offsets
+    if not offsets:
+        return np.zeros(len(frame))
+    text = " + ".join(f"I({to_patsy(o)})" for o in offsets)
+    try:
+        with np.errstate(all="ignore"):
+            values = np.asarray(patsy.dmatrix("0 + " + text, frame, eval_env=patsy_env()))
+    except patsy.PatsyError as exc:
+        raise DataError(f"could not compute the offset: {exc.message}") from None
+    total = values.sum(axis=1)
+    _check_finite("the offset", total)
+    return total
+
+
+def _check_finite(label: str, values: np.ndarray) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(
+            f"{label} is NaN or infinite in {int(bad.sum())} rows; lme4 refuses such values "
+            "too: fix the data or the transformation (log of zero?)"
+        )
+
+
+def kept_columns(X: np.ndarray, tol: float = RANK_TOL) -> list[int]:
+    """Columns lme4 keeps: in order, each one not (numerically) a combination of the
+    ones kept before it (R's ``qr()`` with limited pivoting, tolerance 1e-7)."""
+    keep: list[int] = []
+    Q = np.zeros((X.shape[0], 0))
+    for j in range(X.shape[1]):
+        col = X[:, j]
+        norm = float(np.linalg.norm(col))
+        if norm == 0:
+            continue
+        resid = col - Q @ (Q.T @ col)
+        resid = resid - Q @ (Q.T @ resid)
+        rn = float(np.linalg.norm(resid))
+        if rn > tol * norm:
+            keep.append(j)
+            Q = np.column_stack([Q, resid / rn])
+    return keep
+
+
+def _term_frame(term: RandomTerm, frame: pd.DataFrame, prepared, env) -> RandomTermFrame:
+    text = part_to_patsy(term.effects_part)
+    try:
+        info = patsy.incr_dbuilder(text, lambda: iter([frame]), eval_env=env)
+        (E,) = patsy.build_design_matrices([info], frame, return_type="dataframe")
+    except patsy.PatsyError as exc:
+        raise DataError(
+            f"could not build the model matrix for ({term.text}): {exc.message}"
+        ) from None
+    pairs = column_name_pairs(term.effects_part, info)
+    Z = E[[sm for sm, _ in pairs]].to_numpy(dtype=float)
+    _check_finite(f"the random-effects matrix of ({term.text})", Z)
+    col = prepared.group_columns[term.group]
+    levels = tuple(prepared.level_order[term.group])
+    codes = pd.Categorical(frame[col].astype(str), categories=list(levels)).codes.astype(np.int64)
+    if np.any(codes < 0):  # pragma: no cover - level_order comes from the same column
+        raise DataError(f"levels of {term.group} could not be matched")
+    return RandomTermFrame(
+        term=term,
+        group=term.group,
+        column=col,
+        names=tuple(r for _, r in pairs),
+        patsy_names=tuple(sm for sm, _ in pairs),
+        levels=levels,
+        codes=codes,
+        Z=Z,
+        info=info,
+    )
+
+
+def _check_sizes(n: int, terms: tuple[RandomTermFrame, ...]) -> None:
+    """lme4's checks (``check.nobs.vs.nlev``, ``check.nobs.vs.nRE``), worded as lme4's."""
+    crowded = [t.group for t in terms if t.n_levels >= n]
+    if crowded:
+        raise DataError(
+            "number of levels of each grouping factor must be < number of observations "
+            f"(problems: {', '.join(crowded)}); lme4 refuses this too"
+        )
+    for t in terms:
+        q = t.n_levels * t.k
+        if n <= q:
+            raise DataError(
+                f"number of observations (={n}) <= number of random effects (={q}) for term "
+                f"({t.term.text}); the random-effects parameters and the residual variance "
+                "are probably unidentifiable (lme4 refuses this too)"
+            )
