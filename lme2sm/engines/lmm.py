@@ -222,13 +222,21 @@ class ProfiledLMM:
     """
 
     def __init__(self, cp: CrossProducts, specs: Sequence[TermSpec]):
-        self.cp = cp
         self.specs = tuple(specs)
-        self.n = cp.n
-        self.p = cp.p
         self.lower = theta_lower(self.specs)
         self.n_theta = len(self.lower)
+        self.cp = cp
         self._analyse()
+        self._load(cp)
+
+    def with_crossprods(self, cp: CrossProducts) -> ProfiledLMM:
+        """The same structure (same levels and pattern) with other sums over rows:
+        another response, other weights (PIRLS), more rows of the same levels."""
+        new = object.__new__(ProfiledLMM)
+        new.__dict__.update(self.__dict__)
+        new.cp = cp
+        new._load(cp)
+        return new
 
     # ------------------------------------------------------------------ set-up
 
@@ -271,6 +279,14 @@ class ProfiledLMM:
                 f"the terms crossed with the largest one have {self.m_rest} random effects "
                 f"together; the engine's dense block allows {MAX_DENSE}"
             )
+        self._templates()
+
+    def _load(self, cp: CrossProducts) -> None:
+        """The blocks of Omega (before Lambda) from the cross-products."""
+        specs, prefix, rest, parents = self.specs, self.prefix, self.rest, self.parents
+        offsets = self.rest_offsets
+        self.n = cp.n
+        self.p = cp.p
         # A blocks between prefix terms: (q_h, k_i, k_h) at (parent(a), a)
         self.A_pp: dict[tuple[int, int], np.ndarray] = {}
         for a_pos, i in enumerate(prefix):
@@ -310,7 +326,10 @@ class ProfiledLMM:
         else:
             self.A_rr = np.zeros((0, 0))
             self.A_xr = np.zeros((self.p + 1, 0))
-        # COO index templates for block-structured sparse matrices
+
+    def _templates(self) -> None:
+        """COO index templates for block-structured sparse matrices."""
+        specs, prefix, parents = self.specs, self.prefix, self.parents
         self._bd_index = {}
         for i in prefix:
             s = specs[i]
