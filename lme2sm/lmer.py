@@ -1,12 +1,22 @@
-"""``lmer``: translate, fit, relabel — the composition of the pipeline's stages."""
+"""``lmer``: model frame → engine → results, the composition of the pipeline's stages."""
 
 from __future__ import annotations
 
+import time
+import warnings
+
+import numpy as np
 import pandas as pd
 
-from .fit import fit
+from .engines.lmm import LmmFit, ProfiledLMM
+from .errors import ArgumentError, ConvergenceWarning, FitError
+from .model_frame import ModelFrame, build_model_frame
 from .results import LmerResult
-from .translation import translate
+
+ENGINES = ("auto", "lme4", "statsmodels")
+
+GRADIENT_TOL = 2e-3
+"""lme4's ``check.conv.grad`` tolerance."""
 
 
 def lmer(
@@ -14,9 +24,10 @@ def lmer(
     data: pd.DataFrame,
     REML: bool = True,
     *,
-    approximate: bool = False,
+    weights: str | np.ndarray | pd.Series | None = None,
     engine: str = "auto",
     data_name: str | None = None,
+    approximate: bool = False,
 ) -> LmerResult:
     """Fit a linear mixed model written as an lme4 formula.
 
@@ -28,27 +39,139 @@ def lmer(
         Never modified.
     REML : bool
         Restricted maximum likelihood (lme4's default) or maximum likelihood.
-    approximate : bool
-        Fit the nearest expressible model when a term cannot be expressed in
-        MixedLM (see :func:`lme2sm.translate`), with a warning naming what was dropped.
-    engine : {"auto", "statsmodels", "profiled"}
-        ``"auto"`` fits models made only of scalar terms with the profiled-deviance
-        engine, and everything else with statsmodels' own optimisers.
+    weights : str or array, optional
+        lme4's prior weights: a column name or one positive value per row (the residual
+        variance of row i is sigma^2 / w_i).
+    engine : {"auto", "lme4", "statsmodels"}
+        ``"auto"``/``"lme4"``: lme4's penalised least squares (every model lmer
+        accepts). ``"statsmodels"``: statsmodels' own optimiser on the translated
+        MixedLM (for comparison and teaching; only models MixedLM can express).
     data_name : str, optional
         Shown as ``Data:`` in the summary, as lme4 shows the data's name.
+    approximate : bool
+        With ``engine="statsmodels"``: fit the nearest model MixedLM can express.
 
     Returns
     -------
     LmerResult
     """
-    translation = translate(formula, data, REML=REML, approximate=approximate)
-    outcome = fit(translation, reml=REML, engine=engine)
-    return LmerResult(translation, outcome, REML, data_name)
+    if engine not in ENGINES:
+        raise ArgumentError(
+            f"engine must be one of {', '.join(map(repr, ENGINES))}, not {engine!r}"
+        )
+    if not isinstance(REML, (bool, np.bool_)):
+        raise ArgumentError(f"REML must be True or False, not {REML!r}")
+    frame = build_model_frame(formula, data, weights=weights)
+    if engine == "statsmodels":
+        return _fit_statsmodels(frame, data, bool(REML), data_name, approximate)
+    return fit_frame(frame, bool(REML), data_name=data_name, data=data)
+
+
+def fit_frame(
+    frame: ModelFrame,
+    reml: bool,
+    *,
+    data_name: str | None = None,
+    data: pd.DataFrame | None = None,
+    start: np.ndarray | None = None,
+) -> LmerResult:
+    """Fit a model frame with the engine and check the optimum as lme4 does."""
+    try:
+        profiled = ProfiledLMM(frame.crossprods, frame.specs())
+    except MemoryError as exc:
+        raise FitError(str(exc)) from None
+    record = profiled.fit(reml=reml, start=start)
+    if not np.isfinite(record.deviance):
+        raise FitError(
+            "the deviance is not finite at the optimum: the response may be constant or "
+            "exactly fitted by the fixed effects"
+        )
+    messages = convergence_messages(profiled, record)
+    for text in messages:
+        warnings.warn(text, ConvergenceWarning, stacklevel=3)
+    return LmerResult(frame, record, profiled, reml, data_name, data, messages, "lme4")
+
+
+def convergence_messages(profiled: ProfiledLMM, record: LmmFit) -> tuple[str, ...]:
+    """lme4's ``checkConv``: the gradient of the deviance at the optimum (central
+    differences) must be small, or its Newton step ``H^-1 g`` must be."""
+    theta = np.asarray(record.theta, dtype=float)
+    lower = profiled.lower
+    free = ~(np.isfinite(lower) & (np.abs(theta - lower) < 1e-4))
+    if not np.any(free):
+        return ()
+    reml = record.reml
+
+    def dev(th):
+        return profiled.deviance(th, reml)
+
+    def step(j):
+        return 1e-4 * max(abs(theta[j]), 1e-2)
+
+    grad = np.zeros(len(theta))
+    for j in np.flatnonzero(free):
+        h = step(j)
+        e = np.zeros_like(theta)
+        e[j] = h
+        grad[j] = (dev(theta + e) - dev(theta - e)) / (2 * h)
+    worst = float(np.max(np.abs(grad[free])))
+    if worst <= GRADIENT_TOL:
+        return ()
+    idx = np.flatnonzero(free)
+    hess = np.empty((len(idx), len(idx)))
+    f0 = record.deviance
+    for a, i in enumerate(idx):
+        for b, j in enumerate(idx[: a + 1]):
+            hi, hj = step(i), step(j)
+            ei = np.zeros_like(theta)
+            ej = np.zeros_like(theta)
+            ei[i], ej[j] = hi, hj
+            if i == j:
+                value = (dev(theta + ei) - 2 * f0 + dev(theta - ei)) / (hi * hi)
+            else:
+                value = (
+                    dev(theta + ei + ej)
+                    - dev(theta + ei - ej)
+                    - dev(theta - ei + ej)
+                    + dev(theta - ei - ej)
+                ) / (4 * hi * hj)
+            hess[a, b] = hess[b, a] = value
+    try:
+        R = np.linalg.cholesky(hess).T
+        scaled = np.linalg.solve(R, grad[idx])
+    except np.linalg.LinAlgError:
+        return ("Model is nearly unidentifiable: the Hessian of the deviance is singular",)
+    worst = float(np.max(np.minimum(np.abs(scaled), np.abs(grad[idx]))))
+    if not np.isfinite(worst) or worst > GRADIENT_TOL:
+        return (f"Model failed to converge with max|grad| = {worst:.6g} (tol = {GRADIENT_TOL})",)
+    return ()
+
+
+def _fit_statsmodels(frame, data, reml, data_name, approximate) -> LmerResult:
+    """statsmodels' optimiser on the translation; results through the same engine record."""
+    from .fit import fit as sm_fit
+    from .statsmodels_view import theta_from_statsmodels
+    from .translation import translate
+
+    translation = translate(frame.parsed, data, REML=reml, approximate=approximate)
+    t0 = time.perf_counter()
+    outcome = sm_fit(translation, reml=reml, engine="statsmodels")
+    profiled = ProfiledLMM(frame.crossprods, frame.specs())
+    theta = theta_from_statsmodels(frame, translation, outcome.result)
+    record = profiled.record_at(theta, reml)
+    record.seconds = time.perf_counter() - t0
+    result = LmerResult(
+        frame, record, profiled, reml, data_name, data, outcome.messages, "statsmodels"
+    )
+    result.__dict__["translation"] = translation
+    result.__dict__["statsmodels"] = outcome.result
+    return result
 
 
 def refit_ml(m: LmerResult) -> LmerResult:
     """The same model fitted by maximum likelihood (lme4's ``refitML``)."""
     if not m.REML:
         return m
-    outcome = fit(m.translation, reml=False)
-    return LmerResult(m.translation, outcome, False, m.data_name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fit_frame(m.frame, False, data_name=m.data_name, data=m._data, start=m.theta)

@@ -80,7 +80,7 @@ def conditional_sd(m: LmerResult) -> dict[str, pd.DataFrame]:
         for t in D.terms:
             if t.group != group:
                 continue
-            levels = list(m.translation.level_order[group])
+            levels = list(m.frame.level_order[group])
             pos = [levels.index(lv) for lv in frame.index]
             for e, name in enumerate(t.names):
                 idx = t.offset + np.array(pos) * t.k + e

@@ -1,11 +1,14 @@
-"""lme4-named results for a fitted translation.
+"""lme4-named results of a fit by the engine.
 
-:class:`LmerResult` wraps the statsmodels ``MixedLMResults`` (kept whole in
-``.statsmodels``) and answers with lme4's names and layouts: ``fixef()``,
-``ranef()``, ``coef()``, ``VarCorr()`` (as R's ``as.data.frame(VarCorr(m))``),
-``sigma``, ``logLik()``, ``AIC()``, ... Every statsmodels parameter is relabelled
-through the map the translation built (:class:`~lme2sm.translate.ParamLabel`), never
-by its position.
+:class:`LmerResult` rests on three things built once: the model frame
+(:class:`~lme2sm.model_frame.ModelFrame`: X, y, weights, offset, the random terms), the
+engine's record of the fit (:class:`~lme2sm.engines.lmm.LmmFit`: theta, beta, sigma, the
+conditional modes) and the profiled deviance itself
+(:class:`~lme2sm.engines.lmm.ProfiledLMM`, for inference at other theta). It answers
+with lme4's names and layouts: ``fixef()``, ``ranef()``, ``coef()``, ``VarCorr()`` (as
+R's ``as.data.frame(VarCorr(m))``), ``sigma``, ``logLik()``, ``AIC()``, ...
+``.statsmodels`` is the same fit as a statsmodels ``MixedLMResults``, built at the
+engine's optimum when MixedLM can express the model.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ import pandas as pd
 import patsy
 from scipy import stats
 
+from .engines.lmm import LOG_2PI, LmmFit, ProfiledLMM
 from .errors import ArgumentError, DataError, SingularFitWarning
-from .fit import SINGULAR_TOL, FitOutcome
-from .formula.patsy_text import part_to_patsy
-from .naming import column_name_pairs, patsy_env
-from .translation import Placement, Translation
+from .model_frame import ModelFrame, lme4_term_order
+
+SINGULAR_TOL = 1e-4
+"""lme4's isSingular tolerance on the relative-covariance-factor (theta) scale."""
 
 
 @dataclass(frozen=True)
@@ -37,32 +41,36 @@ class TermCovariance:
     """lme4 column names (``(Intercept)``, ``Days``)."""
     cov: np.ndarray
     n_levels: int
-    placement: Placement
 
 
 class LmerResult:
     """A fitted linear mixed model with lme4's accessors.
 
-    Built by :func:`lme2sm.lmer`; ``.statsmodels`` is the ``MixedLMResults`` and
-    ``.translation`` the :class:`~lme2sm.Translation` it came from.
+    Built by :func:`lme2sm.lmer`. ``.frame`` is the model frame, ``.engine_fit`` the
+    engine's record, ``.profiled`` the deviance function, ``.statsmodels`` the
+    statsmodels view and ``.translation`` the statsmodels arguments (both raise
+    :class:`~lme2sm.NotExpressibleError` for a model MixedLM cannot hold).
     """
 
     def __init__(
         self,
-        translation: Translation,
-        outcome: FitOutcome,
+        frame: ModelFrame,
+        engine_fit: LmmFit,
+        profiled: ProfiledLMM,
         reml: bool,
         data_name: str | None = None,
+        data: pd.DataFrame | None = None,
+        messages: tuple[str, ...] = (),
+        engine: str = "lme4",
     ):
-        self.translation = translation
-        self.outcome = outcome
-        self.statsmodels = outcome.result
+        self.frame = frame
+        self.engine_fit = engine_fit
+        self.profiled = profiled
         self.REML = reml
         self.data_name = data_name
-        self._params = pd.Series(
-            np.asarray(self.statsmodels.params),
-            index=list(self.statsmodels.model.data.param_names),
-        )
+        self._data = data
+        self.messages = tuple(messages)
+        self.engine = engine
         if self.isSingular():
             warnings.warn(
                 "boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=3
@@ -72,41 +80,50 @@ class LmerResult:
 
     @property
     def formula(self) -> str:
-        return self.translation.formula
+        return self.frame.formula
 
     @property
     def nobs(self) -> int:
-        return int(self.statsmodels.model.nobs)
+        return int(self.frame.n)
 
     @property
     def sigma(self) -> float:
         """Residual standard deviation."""
-        return math.sqrt(float(self.statsmodels.scale))
+        return float(self.engine_fit.sigma)
+
+    @property
+    def theta(self) -> np.ndarray:
+        """lme4's ``getME(m, "theta")``: each term's relative Cholesky factor, lme4's order."""
+        return np.asarray(self.engine_fit.theta, dtype=float).copy()
 
     @property
     def converged(self) -> bool:
-        return not self.outcome.messages
+        return not self.messages
+
+    @property
+    def outcome(self):
+        """How the fit was reached (engine name, messages), for the CLI and summary."""
+        from types import SimpleNamespace
+
+        return SimpleNamespace(
+            engine=self.engine,
+            messages=self.messages,
+            seconds=self.engine_fit.seconds,
+            n_evals=self.engine_fit.n_evals,
+        )
 
     def fixef(self) -> pd.Series:
         """Fixed effects, named as lme4 names them."""
-        fe = self.statsmodels.fe_params
         return pd.Series(
-            [float(fe[sm]) for sm, _ in self.translation.fixed_names],
-            index=[r for _, r in self.translation.fixed_names],
+            np.asarray(self.engine_fit.beta, dtype=float),
+            index=list(self.frame.fixed_names),
             name="fixef",
         )
 
     def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of the fixed effects: sigma^2 (X' V^-1 X)^-1, as lme4."""
-        names = [sm for sm, _ in self.translation.fixed_names]
-        cov = fe_covariance(self.statsmodels)
-        if cov is None:  # fall back on statsmodels' Hessian-based block
-            cov = self.statsmodels.cov_params().loc[names, names]
-        else:
-            order = [list(self.statsmodels.model.exog_names).index(n) for n in names]
-            cov = cov[np.ix_(order, order)]
-        labels = [r for _, r in self.translation.fixed_names]
-        return pd.DataFrame(np.asarray(cov, dtype=float), index=labels, columns=labels)
+        """Covariance matrix of the fixed effects: sigma^2 (R_X'R_X)^-1, as lme4."""
+        labels = list(self.frame.fixed_names)
+        return pd.DataFrame(np.array(self.engine_fit.cov_beta), index=labels, columns=labels)
 
     def se(self) -> pd.Series:
         """Standard errors of the fixed effects."""
@@ -117,23 +134,10 @@ class LmerResult:
     @cached_property
     def term_covariances(self) -> tuple[TermCovariance, ...]:
         """Each random term's covariance matrix, in lme4's term order."""
-        scale = float(self.statsmodels.scale)
-        out = []
-        labels = self.translation.params
-        for index in _lme4_term_order(self.translation.placements):
-            p = self.translation.placements[index]
-            names = tuple(r for _, r in p.columns)
-            k = len(names)
-            cov = np.zeros((k, k))
-            for lab in labels:
-                if lab.term_index != index:
-                    continue
-                value = float(self._params[lab.statsmodels]) * scale
-                i = names.index(lab.var1)
-                j = names.index(lab.var2) if lab.var2 is not None else i
-                cov[i, j] = cov[j, i] = value
-            out.append(TermCovariance(p.term.group, names, cov, p.n_levels, p))
-        return tuple(out)
+        return tuple(
+            TermCovariance(t.group, t.names, cov, t.n_levels)
+            for t, cov in zip(self.frame.terms, self.engine_fit.covariances())
+        )
 
     def VarCorr(self) -> pd.DataFrame:
         """Variance components laid out as R's ``as.data.frame(VarCorr(m))``."""
@@ -147,7 +151,7 @@ class LmerResult:
                     denom = sd[i] * sd[j]
                     corr = tc.cov[i, j] / denom if denom > 0 else float("nan")
                     rows.append((grp, tc.names[j], tc.names[i], tc.cov[i, j], corr))
-        rows.append(("Residual", None, None, float(self.statsmodels.scale), self.sigma))
+        rows.append(("Residual", None, None, self.sigma**2, self.sigma))
         frame = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
         for col in ("grp", "var1", "var2"):  # R's NA as None, whatever pandas infers
             frame[col] = pd.Series(
@@ -168,33 +172,13 @@ class LmerResult:
 
     @cached_property
     def _ranef(self) -> dict[str, pd.DataFrame]:
-        t = self.translation
-        re = self.statsmodels.random_effects
-        per_term: dict[int, pd.DataFrame] = {}
-        for index, p in enumerate(t.placements):
-            col = t.group_columns[p.term.group]
-            names = [r for _, r in p.columns]
-            values: dict[str, list[float]] = {}
-            if p.slot == "re_formula":
-                for g, series in re.items():
-                    values[str(g)] = [float(series[sm]) for sm, _ in p.columns]
-            else:
-                prefix = f"{p.key}["
-                for series in re.values():
-                    for label, value in series.items():
-                        if label.startswith(prefix):
-                            values[_vc_level(label[len(prefix) : -1], col)] = [float(value)]
-            per_term[index] = pd.DataFrame.from_dict(values, orient="index", columns=names)
         out: dict[str, pd.DataFrame] = {}
-        for index in _lme4_term_order(t.placements):
-            group = t.placements[index].term.group
-            frame = per_term[index]
+        for t, b in zip(self.frame.terms, self.engine_fit.b):
+            frame = pd.DataFrame(np.asarray(b), index=list(t.levels), columns=list(t.names))
             # lme4 keeps repeated columns (``(1|g) + (1|g)``) side by side
-            out[group] = pd.concat([out[group], frame], axis=1) if group in out else frame
+            out[t.group] = pd.concat([out[t.group], frame], axis=1) if t.group in out else frame
         for group, frame in out.items():
-            frame = frame.loc[[lv for lv in t.level_order[group] if lv in frame.index]]
             frame.index.name = group
-            out[group] = frame.fillna(0.0)
         return out
 
     def coef(self) -> dict[str, pd.DataFrame]:
@@ -219,12 +203,11 @@ class LmerResult:
     @property
     def df(self) -> int:
         """Number of estimated parameters (fixed, variance, residual), as lme4 counts."""
-        n_var = sum(1 for lab in self.translation.params if lab.kind in ("var", "cov"))
-        return len(self.translation.fixed_names) + n_var + 1
+        return self.frame.p + len(self.engine_fit.theta) + 1
 
     def logLik(self) -> float:
         """Log-likelihood (the REML criterion's for REML fits, as lme4)."""
-        return float(self.statsmodels.llf)
+        return -0.5 * float(self.engine_fit.deviance)
 
     def AIC(self) -> float:
         return -2 * self.logLik() + 2 * self.df
@@ -241,57 +224,72 @@ class LmerResult:
         return -2 * self._loglike(reml=False)
 
     def _loglike(self, reml: bool) -> float:
+        """The (REML) log-likelihood at this fit's theta, beta and sigma."""
         if reml == self.REML:
             return self.logLik()
-        model = self.statsmodels.model
-        old = model.reml
-        try:
-            model.reml = reml
-            return float(model.loglike(self.statsmodels.params_object, profile_fe=False))
-        finally:
-            model.reml = old
+        ev = self.engine_fit.evaluation
+        n, p = self.frame.n, self.frame.p
+        s2 = self.sigma**2
+        dev = ev.ldL2 + ev.r2 / s2 - self.profiled.cp.sum_log_w
+        if reml:
+            dev += ev.ldRX2 + (n - p) * (LOG_2PI + math.log(s2))
+        else:
+            dev += n * (LOG_2PI + math.log(s2))
+        return -0.5 * dev
 
     def isSingular(self, tol: float = SINGULAR_TOL) -> bool:
-        """True when a variance is (near) zero or a correlation (near) ±1, as lme4 judges."""
-        scale = float(self.statsmodels.scale)
-        for tc in self.term_covariances:
-            rel = tc.cov / scale
-            if rel.shape == (1, 1):
-                if math.sqrt(max(rel[0, 0], 0.0)) < tol:
-                    return True
-                continue
-            try:
-                chol = np.linalg.cholesky(rel)
-            except np.linalg.LinAlgError:
-                return True
-            if np.min(np.abs(np.diag(chol))) < tol:
-                return True
-        return False
+        """lme4's ``isSingular``: a theta at its lower bound 0 (within ``tol``)."""
+        theta = self.engine_fit.theta
+        lower = self.profiled.lower
+        on_bound = np.isfinite(lower) & (lower == 0)
+        return bool(np.any(np.abs(theta[on_bound]) < tol))
+
+    # ------------------------------------------------------- the statsmodels view
+
+    @cached_property
+    def translation(self):
+        """The statsmodels MixedLM arguments for this model (:func:`lme2sm.translate`)."""
+        from .translation import translate
+
+        if self._data is None:
+            raise DataError("this fit keeps no data frame to translate")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return translate(self.frame.parsed, self._data, REML=self.REML)
+
+    @cached_property
+    def statsmodels(self):
+        """This fit as a statsmodels ``MixedLMResults``, built at the engine's optimum.
+
+        Raises :class:`~lme2sm.NotExpressibleError` (with ``translate``'s explanation)
+        when MixedLM cannot hold the model.
+        """
+        from .statsmodels_view import results_at
+
+        return results_at(self)
 
     # -------------------------------------------------------------- predictions
 
     def fitted(self) -> pd.Series:
-        """Fitted values (fixed plus random effects), for the rows used in the fit."""
-        return self.predict()
+        """Fitted values (fixed plus random effects and offset), for the rows used."""
+        f = self.frame
+        pred = f.X @ self.engine_fit.beta + f.offset
+        for t, b in zip(f.terms, self.engine_fit.b):
+            pred = pred + np.sum(t.Z * np.asarray(b)[t.codes], axis=1)
+        return pd.Series(pred, index=f.data.index, name="fitted")
 
     def residuals(self) -> pd.Series:
         """Response minus fitted values."""
-        y = pd.Series(np.asarray(self.statsmodels.model.endog), index=self.translation.data.index)
-        offset = self._offset(self.translation.data)
-        return y + offset - self.fitted()
+        return pd.Series(self.frame.y, index=self.frame.data.index) - self.fitted()
 
     def _offset(self, data: pd.DataFrame) -> np.ndarray:
-        offsets = self.translation.parsed.fixed_part.offsets
-        if not offsets:
-            return np.zeros(len(data))
-        from .formula.patsy_text import to_patsy
+        from .model_frame import _offset
 
-        text = " + ".join(f"I({to_patsy(o)})" for o in offsets)
-        return np.asarray(patsy.dmatrix("0 + " + text, data, eval_env=patsy_env())).sum(axis=1)
+        return _offset(self.frame.parsed, data)
 
-    @cached_property
+    @property
     def _fixed_info(self) -> patsy.DesignInfo:
-        return self.translation.fixed_matrices[1].design_info
+        return self.frame.fixed_info
 
     def predict(
         self,
@@ -305,17 +303,22 @@ class LmerResult:
         gives the population-level prediction. New grouping levels raise a DataError
         unless ``allow_new_levels=True``, which predicts them at zero, as lme4 does.
         """
-        t = self.translation
-        data = t.data if newdata is None else self._prepare_newdata(newdata)
-        sm_names = [sm for sm, _ in t.fixed_names]
-        (X,) = _design_for_newdata(self._fixed_info, data)
-        fe = self.statsmodels.fe_params
-        pred = X[sm_names].to_numpy() @ np.array([fe[n] for n in sm_names])
-        pred = pred + self._offset(data)
         if re_form is not None and re_form.replace(" ", "") not in ("", "~0", "0", "NA", "~1-1"):
             raise ArgumentError(
                 f"re_form={re_form!r}: use None (all random effects) or '~0' (none)"
             )
+        if newdata is None:
+            if re_form is None:
+                return self.fitted()
+            f = self.frame
+            return pd.Series(
+                f.X @ self.engine_fit.beta + f.offset, index=f.data.index, name="fitted"
+            )
+        data = self._prepare_newdata(newdata)
+        f = self.frame
+        (X,) = _design_for_newdata(f.fixed_info, data)
+        pred = X[list(f.fixed_patsy_names)].to_numpy() @ self.engine_fit.beta
+        pred = pred + self._offset(data)
         if re_form is None:
             pred = pred + self._random_part(data, allow_new_levels)
         return pd.Series(pred, index=data.index, name="fitted")
@@ -323,54 +326,38 @@ class LmerResult:
     def _prepare_newdata(self, newdata: pd.DataFrame) -> pd.DataFrame:
         from . import data_prep
 
-        t = self.translation
-        needed = [v for v in t.parsed.variables() if v not in t.parsed.response_expr.variables()]
-        data_prep.check_columns(newdata, needed, t.formula)
+        f = self.frame
+        parsed = f.parsed
+        needed = [v for v in parsed.variables() if v not in parsed.response_expr.variables()]
+        data_prep.check_columns(newdata, needed, f.formula)
         frame = newdata.loc[:, needed].copy()
         if frame.isna().any().any():
             raise DataError("newdata has missing values in the model's variables")
-        for group, col in t.group_columns.items():
-            term = next(p.term for p in t.placements if p.term.group == group)
-            parts = [data_prep.level_strings(frame[f]) for f in term.group_factors]
+        for t in f.terms:
+            parts = [data_prep.level_strings(frame[g]) for g in t.term.group_factors]
             combined = parts[0]
-            for p in parts[1:]:
-                combined = combined + ":" + p
-            frame[col] = combined
+            for part in parts[1:]:
+                combined = combined + ":" + part
+            frame[t.column] = combined
         return frame
 
     def _random_part(self, data: pd.DataFrame, allow_new_levels: bool) -> np.ndarray:
-        t = self.translation
         total = np.zeros(len(data))
-        for group, re in self._ranef.items():
-            col = t.group_columns[group]
-            levels = data[col].astype(str)
-            unknown = sorted(set(levels) - set(re.index))
+        for t, b in zip(self.frame.terms, self.engine_fit.b):
+            levels = data[t.column].astype(str)
+            codes = pd.Index(list(t.levels)).get_indexer(levels)
+            unknown = sorted(set(levels[codes < 0]))
             if unknown and not allow_new_levels:
                 raise DataError(
-                    f"newdata has levels of {group} the model has not seen ({', '.join(unknown[:5])}"
-                    f"{', ...' if len(unknown) > 5 else ''}); pass allow_new_levels=True to "
-                    "predict them at the population level"
+                    f"newdata has levels of {t.group} the model has not seen "
+                    f"({', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}); pass "
+                    "allow_new_levels=True to predict them at the population level"
                 )
-            values = re.reindex(levels).fillna(0.0).to_numpy()
-            design = self._group_design(group, data)
-            total += np.sum(values * design, axis=1)
+            (Z,) = _design_for_newdata(t.info, data)
+            Z = Z[list(t.patsy_names)].to_numpy()
+            values = np.where((codes >= 0)[:, None], np.asarray(b)[np.maximum(codes, 0)], 0.0)
+            total += np.sum(values * Z, axis=1)
         return total
-
-    def _group_design(self, group: str, data: pd.DataFrame) -> np.ndarray:
-        """Random-effect model-matrix columns of ``group``'s terms, in ranef's order."""
-        t = self.translation
-        columns = {}
-        for p in t.placements:
-            if p.term.group != group:
-                continue
-            info = patsy.incr_dbuilder(
-                part_to_patsy(p.term.effects_part), lambda: iter([t.data]), eval_env=patsy_env()
-            )
-            (Z,) = _design_for_newdata(info, data)
-
-            for sm, r in column_name_pairs(p.term.effects_part, info):
-                columns[r] = Z[sm].to_numpy()
-        return np.column_stack([columns[c] for c in self._ranef[group].columns])
 
     # ------------------------------------------------------------------ intervals
 
@@ -436,13 +423,9 @@ def _design_for_newdata(info: patsy.DesignInfo, data: pd.DataFrame):
         raise DataError(text) from None
 
 
-def _lme4_term_order(placements: tuple[Placement, ...]) -> list[int]:
-    """lme4's term order (``mkReTrms``): unless the numbers of levels already decrease,
-    ``rev(order(nl))`` — decreasing levels, ties in reverse formula order."""
-    nl = [p.n_levels for p in placements]
-    if any(b > a for a, b in zip(nl, nl[1:])):
-        return sorted(range(len(nl)), key=lambda i: nl[i])[::-1]
-    return list(range(len(nl)))
+def _lme4_term_order(n_levels) -> list[int]:
+    """lme4's term order; see :func:`lme2sm.model_frame.lme4_term_order`."""
+    return lme4_term_order(list(n_levels))
 
 
 def suffixed_groups(terms: tuple[TermCovariance, ...]) -> list[str]:
@@ -482,46 +465,3 @@ def r_make_names(names: list[str]) -> list[str]:
         taken.add(candidate)
         out.append(candidate)
     return out
-
-
-def _vc_level(label: str, col: str) -> str:
-    """The level in a vc column label ``C(col)[level]`` or ``C(col)[level]:x``."""
-    from .formula.patsy_text import name_to_patsy
-
-    head = f"C({name_to_patsy(col)})["
-    rest = label[len(head) :] if label.startswith(head) else label
-    close = rest.rfind("]")
-    return rest[:close]
-
-
-def fe_covariance(result) -> np.ndarray | None:
-    """``scale * (sum_i X_i' (I + Z_i Psi Z_i')^-1 X_i)^-1`` from a MixedLMResults.
-
-    This is lme4's ``vcov()``: the fixed effects' covariance conditional on the
-    variance estimates. statsmodels' ``cov_params`` inverts the full Hessian instead,
-    which differs when fixed effects and variances are not orthogonal in the sample.
-    Engine results carry the exact matrix already (``_lme2sm_cov_fe``).
-    """
-    exact = getattr(result, "_lme2sm_cov_fe", None)
-    if exact is not None:
-        return np.asarray(exact)
-    from statsmodels.regression.mixed_linear_model import _smw_solver
-
-    model = result.model
-    params = result.params_object
-    try:
-        cov_re_inv = np.linalg.pinv(params.cov_re) if model.k_re > 0 else None
-        xtvx = np.zeros((model.k_fe, model.k_fe))
-        with np.errstate(divide="ignore"):
-            for i, _group in enumerate(model.group_labels):
-                vc_var = model._expand_vcomp(params.vcomp, i)
-                if np.any(vc_var <= 0):
-                    return None
-                solver = _smw_solver(
-                    1.0, model._aex_r[i], model._aex_r2[i], cov_re_inv, 1 / vc_var
-                )
-                x = model.exog_li[i]
-                xtvx += x.T @ solver(x)
-        return float(result.scale) * np.linalg.inv(xtvx)
-    except (np.linalg.LinAlgError, AttributeError, ValueError):
-        return None

@@ -226,7 +226,7 @@ def format_summary(
         lines += correlation_table(m)
     if m.isSingular():
         lines += [
-            "optimizer (statsmodels) convergence code: 0 (OK)",
+            "optimizer (nloptwrap) convergence code: 0 (OK)",
             "boundary (singular) fit: see help('isSingular')",
         ]
     for msg in m.outcome.messages:

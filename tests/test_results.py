@@ -135,10 +135,10 @@ def test_statsmodels_result_is_real(sleep):
     assert sleep.statsmodels.llf == pytest.approx(sleep.logLik())
 
 
-def test_lmer_picks_the_profiled_engine_for_variance_components():
+def test_statsmodels_engine_agrees_with_the_default_engine():
     data = load("Penicillin")
     fast = lme2sm.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", data)
-    assert fast.outcome.engine == "profiled"
+    assert fast.outcome.engine == "lme4"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         plain = lme2sm.lmer(
@@ -152,10 +152,16 @@ def test_lmer_picks_the_profiled_engine_for_variance_components():
     )
     np.testing.assert_allclose(fast.VarCorr()["sdcor"], plain.VarCorr()["sdcor"], rtol=1e-2)
     np.testing.assert_allclose(fast.se(), plain.se(), rtol=1e-3)
-    assert (
-        lme2sm.lmer("Reaction ~ Days + (Days | Subject)", load("sleepstudy")).outcome.engine
-        == "statsmodels"
-    )
+
+
+def test_statsmodels_view_is_built_at_the_engine_optimum():
+    m = lme2sm.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", load("Penicillin"))
+    sm = m.statsmodels
+    assert sm.llf == pytest.approx(m.logLik(), abs=1e-6)
+    assert float(sm.scale) == pytest.approx(m.sigma**2, rel=1e-8)
+    vc = m.VarCorr().set_index("grp")["vcov"]
+    assert sorted(np.asarray(sm.vcomp)) == pytest.approx(sorted([vc["plate"], vc["sample"]]))
+    assert float(sm.fe_params.iloc[0]) == pytest.approx(float(m.fixef().iloc[0]), rel=1e-10)
 
 
 def test_duplicated_term_is_kept_as_lme4_keeps_it():

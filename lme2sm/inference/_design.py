@@ -27,16 +27,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import patsy
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from ..naming import patsy_env
-
 if TYPE_CHECKING:
     from ..results import LmerResult
-    from ..translation import Translation
 
 LOG2PI = math.log(2 * math.pi)
 DENSE_Q = 250
@@ -121,47 +116,33 @@ class LmmDesign:
 
     @classmethod
     def from_result(cls, m: LmerResult) -> LmmDesign:
-        return cls.from_translation(m.translation)
+        return cls.from_frame(m.frame)
 
     @classmethod
-    def from_translation(cls, t: Translation) -> LmmDesign:
-        """The design of a translation, random terms in lme4's order (as ``VarCorr``)."""
-        from ..formula.patsy_text import part_to_patsy
-        from ..naming import column_name_pairs
-        from ..results import _lme4_term_order
+    def from_frame(cls, frame) -> LmmDesign:
+        """The design of a model frame, random terms in lme4's order (as ``VarCorr``).
 
-        env = patsy_env()
-        y, Xf = patsy.dmatrices(
-            t.fixed_formula, t.data, eval_env=env, return_type="dataframe", NA_action="raise"
-        )
-        X = Xf[[sm for sm, _ in t.fixed_names]].to_numpy(dtype=float)
+        Prior weights scale the rows by sqrt(w) and the offset is taken off the
+        response, so the deviance differs from lme4's only by the constant sum(log w).
+        """
+        sw = None if frame.weights is None else np.sqrt(frame.weights)
+        X = frame.X if sw is None else frame.X * sw[:, None]
+        y = frame.y - frame.offset
+        y = y if sw is None else y * sw
         blocks, mats = [], []
         offset = 0
-        for index in _lme4_term_order(t.placements):
-            p = t.placements[index]
-            names = tuple(r for _, r in p.columns)
-            info = patsy.incr_dbuilder(
-                part_to_patsy(p.term.effects_part), lambda: iter([t.data]), eval_env=env
-            )
-            (E,) = patsy.build_design_matrices([info], t.data, return_type="dataframe")
-            lme4_cols = {r: sm for sm, r in column_name_pairs(p.term.effects_part, info)}
-            E = E[[lme4_cols[name] for name in names]].to_numpy(dtype=float)
-            levels = list(t.level_order[p.term.group])
-            col = t.group_columns[p.term.group]
-            codes = pd.Categorical(t.data[col].astype(str), categories=levels).codes
-            if np.any(codes < 0):
-                raise ValueError(f"unknown levels of {p.term.group} in the model frame")
-            k = len(names)
-            rows = np.repeat(np.arange(len(codes)), k)
-            cols = (codes[:, None] * k + np.arange(k)[None, :]).ravel()
+        for t in frame.terms:
+            k = t.k
+            E = t.Z if sw is None else t.Z * sw[:, None]
+            rows = np.repeat(np.arange(len(t.codes)), k)
+            cols = (t.codes[:, None] * k + np.arange(k)[None, :]).ravel()
             mats.append(
-                sp.csc_matrix((E.ravel(), (rows, cols)), shape=(len(codes), len(levels) * k))
+                sp.csc_matrix((E.ravel(), (rows, cols)), shape=(len(t.codes), t.n_levels * k))
             )
-            blocks.append(TermBlock(p.term.group, names, len(levels), offset))
-            offset += len(levels) * k
+            blocks.append(TermBlock(t.group, t.names, t.n_levels, offset))
+            offset += t.n_levels * k
         Z = sp.hstack(mats).tocsc()
-        fixed = tuple(r for _, r in t.fixed_names)
-        return cls(X, np.asarray(y, dtype=float)[:, 0], Z, tuple(blocks), fixed)
+        return cls(X, y, Z, tuple(blocks), tuple(frame.fixed_names))
 
     def with_response(self, y: np.ndarray) -> LmmDesign:
         """The same design with another response (for the parametric bootstrap)."""
@@ -176,13 +157,8 @@ class LmmDesign:
     # ------------------------------------------------------------ parameters
 
     def theta_from_result(self, m: LmerResult) -> np.ndarray:
-        """lme4's theta at the fit of ``m``: each term's Cholesky factor of Psi / sigma^2."""
-        s2 = float(m.statsmodels.scale)
-        parts = []
-        for tc in m.term_covariances:
-            T = semidefinite_cholesky(np.asarray(tc.cov) / s2)
-            parts.append(lower_tri(T))
-        return np.concatenate(parts) if parts else np.zeros(0)
+        """lme4's theta at the fit of ``m``."""
+        return m.theta
 
     def factors(self, theta: np.ndarray) -> list[np.ndarray]:
         """Each term's lower-triangular T_j from theta."""

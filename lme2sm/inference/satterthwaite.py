@@ -250,13 +250,13 @@ def fixed_terms(m: LmerResult) -> list[FixedTermInfo]:
     from ..formula.patsy_text import to_patsy
     from ..naming import _r_level
 
-    t = m.translation
-    info = m._fixed_info
-    sm_pos = {sm: i for i, (sm, _) in enumerate(t.fixed_names)}
+    frame = m.frame
+    info = frame.fixed_info
+    sm_pos = {sm: i for i, sm in enumerate(frame.fixed_patsy_names)}
     by_code = {f.code: (f, fi) for f, fi in info.factor_infos.items()}
     patsy_terms = {frozenset(f.code for f in term.factors): term for term in info.terms}
     out = []
-    for term in t.parsed.fixed_part.terms:
+    for term in frame.parsed.fixed_part.terms:
         codes = [EvalFactor(to_patsy(f)).code for f in term.factors]
         pterm = patsy_terms.get(frozenset(codes))
         if pterm is None:
@@ -273,11 +273,11 @@ def fixed_terms(m: LmerResult) -> list[FixedTermInfo]:
                         raise NotImplementedError(
                             "type III tests are implemented for treatment contrasts only"
                         )
-                values = _factor_columns(factor, t.data)
+                values = _factor_columns(factor, frame.data)
                 blocks.append(("categorical", values))
                 labels.append(tuple(factor.label + _r_level(str(c)) for c in fi.categories))
             else:
-                values = _factor_columns(factor, t.data)
+                values = _factor_columns(factor, frame.data)
                 numeric.add(factor.label)
                 blocks.append(("numeric", values))
                 if values.shape[1] == 1:
@@ -329,7 +329,7 @@ def type3_contrasts(m: LmerResult) -> dict[str, np.ndarray]:
     terms = fixed_terms(m)
     if X.shape[1] <= 1 or len(terms) <= 1:
         return type1_contrasts(X, terms)
-    intercept = m.translation.parsed.fixed_part.intercept
+    intercept = m.frame.parsed.fixed_part.intercept
     rd_cols = [np.ones((X.shape[0], 1))] if intercept else []
     rd_names = ["(Intercept)"] if intercept else []
     for term in terms:
