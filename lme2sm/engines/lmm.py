@@ -303,11 +303,34 @@ class ProfiledLMM:
                 )
                 vals = np.asarray(off[rows.ravel(), cols.ravel()]).reshape(qh, ki, kh)
                 self.A_pp[(i, h)] = vals
-        # A[R, i] (sparse) for prefix i, A_RR dense, A[Xy, R] dense
-        self.A_rp: dict[int, sp.csr_matrix] = {}
+        # [X y]'Z_i per level, (q_i, p + 1, k_i); aggregation of levels of h into i
+        self.AX = {i: np.ascontiguousarray(np.transpose(cp.zxy[i], (1, 0, 2))) for i in prefix}
+        self.P = {
+            key: sp.csr_matrix(
+                (np.ones(len(par)), (par, np.arange(len(par)))),
+                shape=(specs[key[0]].n_levels, len(par)),
+            )
+            for key, par in parents.items()
+        }
+        # A[R, i] for prefix i: dense (q_i, m_R, k_i) when that is cheaper, else sparse
+        self.A_rp: dict[int, object] = {}
+        self.rest_dense: dict[int, bool] = {}
         if rest:
+            m_r = self.m_rest
             for i in prefix:
-                self.A_rp[i] = sp.vstack([_off(cp, j, i) for j in rest]).tocsr()
+                block = sp.vstack([_off(cp, j, i) for j in rest]).tocsc()
+                qk = block.shape[1]
+                nnz_col = np.diff(block.indptr).astype(float)
+                dense_cost = float(m_r) * m_r * qk
+                sparse_cost = 30.0 * float(np.sum(nnz_col**2)) + 2e5
+                dense = dense_cost <= sparse_cost and m_r * qk <= 5e7
+                self.rest_dense[i] = dense
+                if dense:
+                    k = specs[i].k
+                    arr = block.toarray().reshape(m_r, specs[i].n_levels, k)
+                    self.A_rp[i] = np.ascontiguousarray(np.transpose(arr, (1, 0, 2)))
+                else:
+                    self.A_rp[i] = block.tocsr()
             A_rr = np.zeros((self.m_rest, self.m_rest))
             for j in rest:
                 o, s = offsets[j], specs[j]
@@ -365,80 +388,117 @@ class ProfiledLMM:
 
     # --------------------------------------------------------------- evaluation
 
+    def _agg(self, key: tuple[int, int], values: np.ndarray) -> np.ndarray:
+        """Sum per-level blocks of term h (first axis) into the levels of i they sit in."""
+        P = self.P[key]
+        shape = values.shape
+        return np.asarray(P @ values.reshape(shape[0], -1)).reshape((P.shape[0], *shape[1:]))
+
+    def _lam_t_rows(self, M: np.ndarray, factors: list[np.ndarray]) -> np.ndarray:
+        """Lambda_R' M for a dense M whose rows are the rest block's random effects."""
+        out = np.empty_like(M)
+        for j in self.rest:
+            o, s = self.rest_offsets[j], self.specs[j]
+            size = s.n_levels * s.k
+            if s.k == 1:
+                out[o : o + size] = M[o : o + size] * factors[j][0, 0]
+            else:
+                blk = M[o : o + size].reshape(s.n_levels, s.k, -1)
+                out[o : o + size] = (factors[j].T @ blk).reshape(size, -1)
+        return out
+
     def evaluate(self, theta: np.ndarray, modes: bool = False) -> Evaluation:
         """Factor Omega at ``theta``; raises ``np.linalg.LinAlgError`` if it is not PD."""
         theta = np.asarray(theta, dtype=float)
         specs, cp = self.specs, self.cp
         factors = unpack_theta(theta, specs)
         p1 = self.p + 1
+        m = self.m_rest
         ldL2 = 0.0
         Ldiag: dict[int, np.ndarray] = {}
-        Linv: dict[int, np.ndarray] = {}
+        Linv_t: dict[int, np.ndarray] = {}
         Lpp: dict[tuple[int, int], np.ndarray] = {}
-        LR: dict[int, sp.csr_matrix] = {}
+        LR: dict[int, object] = {}
         LX: dict[int, np.ndarray] = {}
-        have_rest = self.m_rest > 0
-        lam_r = self._rest_lambda(factors) if have_rest else None
+        lam_r = self._rest_lambda(factors) if m and not all(self.rest_dense.values()) else None
         for pos, i in enumerate(self.prefix):
             Ti = factors[i]
             qi, ki = specs[i].n_levels, specs[i].k
-            D = np.einsum("ba,lbc,cd->lad", Ti, cp.diag[i], Ti, optimize=True)
+            D = Ti.T @ cp.diag[i] @ Ti
             D[:, np.arange(ki), np.arange(ki)] += 1.0
-            X_fill = np.einsum("pqa,ab->pqb", cp.zxy[i], Ti)  # A[Xy,i] Lambda_i
-            R_fill = (
-                (lam_r.T @ self.A_rp[i] @ sp.kron(sp.identity(qi), Ti)).tocsr()
-                if (have_rest)
-                else None
-            )
+            XF = self.AX[i] @ Ti  # (q_i, p1, k_i)
+            RF = None
+            if m:
+                if self.rest_dense[i]:
+                    A = self.A_rp[i]  # (q_i, m, k_i)
+                    RF = self._lam_t_rows(
+                        np.transpose(A, (1, 0, 2)).reshape(m, -1), factors
+                    ).reshape(m, qi, ki)
+                    RF = np.transpose(RF, (1, 0, 2)) @ Ti
+                else:
+                    RF = (lam_r.T @ self.A_rp[i] @ sp.kron(sp.identity(qi), Ti)).tocsr()
             for h in self.prefix[:pos]:
                 Th = factors[h]
-                par = self.parents[(i, h)]
-                B = np.einsum("ba,lbc,cd->lad", Ti, self.A_pp[(i, h)], Th, optimize=True)
+                B = Ti.T @ self.A_pp[(i, h)] @ Th  # (q_h, k_i, k_h)
                 for g in self.prefix[: self.prefix.index(h)]:
-                    prod = np.einsum("bij,bkj->bik", Lpp[(i, g)], Lpp[(h, g)])
-                    np.add.at(B, self.parents[(h, g)], -prod)
-                # L[i,h]_a = B_a L_hh[a]^{-T}
-                Lih = np.einsum("aij,akj->aik", B, Linv[h])
+                    prod = Lpp[(i, g)] @ np.transpose(Lpp[(h, g)], (0, 2, 1))
+                    B -= self._agg((h, g), prod)
+                Lih = B @ Linv_t[h]
                 Lpp[(i, h)] = Lih
-                np.add.at(D, par, -np.einsum("aij,akj->aik", Lih, Lih))
-                # fills of X rows and rest rows
-                contrib = np.einsum("pak,aik->pai", LX[h], Lih)  # (p1, q_h, k_i)
-                scat = np.zeros((p1, qi, ki))
-                np.add.at(scat, (slice(None), par), contrib)
-                X_fill -= scat
-                if have_rest:
-                    r_idx, c_idx = self._pp_index[(i, h)]
-                    Lih_sp = sp.csr_matrix(
-                        (Lih.ravel(), (r_idx, c_idx)),
-                        shape=(qi * ki, specs[h].n_levels * specs[h].k),
-                    )
-                    R_fill = (R_fill - LR[h] @ Lih_sp.T).tocsr()
-            Lii = np.linalg.cholesky(D)
+                Lih_t = np.transpose(Lih, (0, 2, 1))
+                D -= self._agg((i, h), Lih @ Lih_t)
+                XF -= self._agg((i, h), LX[h] @ Lih_t)
+                if m:
+                    if self.rest_dense[i]:
+                        RF -= self._agg((i, h), LR[h] @ Lih_t)
+                    else:
+                        r_idx, c_idx = self._pp_index[(i, h)]
+                        Lih_sp = sp.csr_matrix(
+                            (Lih.ravel(), (r_idx, c_idx)),
+                            shape=(qi * ki, specs[h].n_levels * specs[h].k),
+                        )
+                        RF = (RF - self._as_sparse(h, LR[h]) @ Lih_sp.T).tocsr()
+            if ki == 1:
+                d = D[:, 0, 0]
+                if np.any(d <= 0):
+                    raise np.linalg.LinAlgError("not positive definite")
+                Lii = np.sqrt(d)[:, None, None]
+                inv_t = 1.0 / Lii
+                ldL2 += float(np.sum(np.log(d)))
+            else:
+                Lii = np.linalg.cholesky(D)
+                ldL2 += 2.0 * float(np.sum(np.log(np.diagonal(Lii, axis1=1, axis2=2))))
+                inv_t = np.transpose(np.linalg.inv(Lii), (0, 2, 1))
             Ldiag[i] = Lii
-            ldL2 += 2.0 * float(np.sum(np.log(np.diagonal(Lii, axis1=1, axis2=2))))
-            inv = np.linalg.inv(Lii)
-            Linv[i] = inv
-            LX[i] = np.einsum("pqk,qjk->pqj", X_fill, inv)
-            if have_rest:
-                LR[i] = (R_fill @ self._block_diag(i, np.transpose(inv, (0, 2, 1)))).tocsr()
+            Linv_t[i] = inv_t
+            LX[i] = XF @ inv_t
+            if m:
+                if self.rest_dense[i]:
+                    LR[i] = RF @ inv_t
+                else:
+                    LR[i] = (RF @ self._block_diag(i, inv_t)).tocsr()
         # dense block: rest random effects and [X y]
-        m = self.m_rest
         full = np.empty((m + p1, m + p1))
-        if have_rest:
-            lam_t = lam_r.T
-            S = np.asarray((lam_t @ (lam_t @ self.A_rr).T).T)
+        E = cp.xy.copy()
+        for i in self.prefix:
+            E -= np.tensordot(LX[i], LX[i], axes=([0, 2], [0, 2]))
+        if m:
+            S = self._lam_t_rows(self._lam_t_rows(self.A_rr, factors).T.copy(), factors)
             S[np.diag_indices(m)] += 1.0
-            C = np.asarray(lam_t @ self.A_xr.T)
+            C = self._lam_t_rows(self.A_xr.T.copy(), factors)
             for i in self.prefix:
-                S -= (LR[i] @ LR[i].T).toarray()
-                C -= LR[i] @ LX[i].reshape(p1, -1).T
+                qk = specs[i].n_levels * specs[i].k
+                lx = np.transpose(LX[i], (1, 0, 2)).reshape(p1, qk)
+                if self.rest_dense[i]:
+                    lr = np.transpose(LR[i], (1, 0, 2)).reshape(m, qk)
+                    S -= lr @ lr.T
+                    C -= lr @ lx.T
+                else:
+                    S -= (LR[i] @ LR[i].T).toarray()
+                    C -= LR[i] @ lx.T
             full[:m, :m] = S
             full[m:, :m] = C.T
             full[:m, m:] = C
-        E = cp.xy.copy()
-        for i in self.prefix:
-            flat = LX[i].reshape(p1, -1)
-            E -= flat @ flat.T
         full[m:, m:] = E
         Lf = sla.cholesky(full, lower=True, check_finite=False)
         diag = np.diagonal(Lf)
@@ -472,6 +532,9 @@ class ProfiledLMM:
             ev.u = self._modes(Lf, Ldiag, Lpp, LR, LX, beta)
         return ev
 
+    def _as_sparse(self, h: int, LRh) -> sp.csr_matrix:
+        return LRh
+
     def _modes(self, Lf, Ldiag, Lpp, LR, LX, beta) -> list[np.ndarray]:
         """Back-substitution for the spherical conditional modes ``u`` (input order)."""
         specs = self.specs
@@ -486,9 +549,13 @@ class ProfiledLMM:
                 u[j] = u_rest[o : o + s.n_levels * s.k].reshape(s.n_levels, s.k)
         for pos in range(len(self.prefix) - 1, -1, -1):
             i = self.prefix[pos]
-            rhs = LX[i][p] - np.einsum("pqk,p->qk", LX[i][:p], beta)
+            q, k = specs[i].n_levels, specs[i].k
+            rhs = LX[i][:, p, :] - np.einsum("qpk,p->qk", LX[i][:, :p, :], beta)
             if m:
-                rhs = rhs - (LR[i].T @ u_rest).reshape(rhs.shape)
+                if self.rest_dense[i]:
+                    rhs = rhs - np.einsum("qmk,m->qk", LR[i], u_rest)
+                else:
+                    rhs = rhs - (LR[i].T @ u_rest).reshape(q, k)
             for j in self.prefix[pos + 1 :]:
                 par = self.parents[(j, i)]
                 rhs = rhs - np.einsum("aji,aj->ai", Lpp[(j, i)], u[j][par])
