@@ -378,11 +378,12 @@ class LmerResult:
         lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
         return pd.DataFrame({lo: fe - z * se, hi: fe + z * se})
 
-    def anova(self, type: int | str = 3) -> pd.DataFrame:
-        """Type III F tests with Satterthwaite's df, as lmerTest's ``anova(m)``."""
+    def anova(self, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """Type III F tests, as lmerTest's ``anova(m, ddf = ddf)`` (Satterthwaite's or
+        Kenward-Roger's denominator df)."""
         from . import inference
 
-        return inference.anova(self, type=type)
+        return inference.anova(self, type=type, ddf=ddf)
 
     # --------------------------------------------------------------------- print
 
@@ -404,6 +405,38 @@ class LmerResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+    # ------------------------------------------- after the fit (issue 14): KR, emmeans,
+    # simulate; thin wrappers over lme2sm.inference.coef_table / kenward_roger,
+    # lme2sm.emmeans and lme2sm.simulate.
+
+    def coef_table(self, ddf: str | None = "Satterthwaite") -> pd.DataFrame:
+        """lmerTest's ``coef(summary(m, ddf = ddf))``: ``Estimate``, ``Std. Error``,
+        ``df``, ``t value``, ``Pr(>|t|)`` (ddf ``"Satterthwaite"``, ``"Kenward-Roger"``;
+        ``"lme4"`` for lme4's three columns)."""
+        from .inference.coef_table import coef_table
+
+        return coef_table(self, ddf=ddf)
+
+    def vcovAdj(self) -> pd.DataFrame:
+        """pbkrtest's ``vcovAdj(m)``: the Kenward-Roger-adjusted ``vcov``."""
+        from .inference.kenward_roger import vcov_adj
+
+        return vcov_adj(self)
+
+    def emmeans(self, specs, by=None, ddf: str = "Kenward-Roger", level: float = 0.95):
+        """R's ``emmeans(m, specs)``: estimated marginal means (``.table``) and
+        ``.pairs(adjust=...)``; see :func:`lme2sm.emmeans.emmeans`."""
+        from .emmeans import emmeans
+
+        return emmeans(self, specs, by=by, ddf=ddf, level=level)
+
+    def simulate(self, nsim: int = 1, seed=None, re_form: str | None = "~0") -> pd.DataFrame:
+        """lme4's ``simulate(m)``: an n x nsim DataFrame (``re_form=None`` keeps the
+        fitted random effects); see :func:`lme2sm.simulate.simulate`."""
+        from .simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, re_form=re_form)
 
 
 def _design_for_newdata(info: patsy.DesignInfo, data: pd.DataFrame):

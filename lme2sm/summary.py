@@ -99,9 +99,12 @@ def random_effects_table(m: LmerResult) -> list[str]:
     return _table(header, rows, left)
 
 
-def fixed_effects_table(m: LmerResult, extra: dict[str, Sequence[str]] | None = None) -> list[str]:
-    """The "Fixed effects:" block: Estimate, Std. Error, t value (and extra columns)."""
-    fe, se = m.fixef(), m.se()
+def fixed_effects_table(
+    m: LmerResult, extra: dict[str, Sequence[str]] | None = None, se=None
+) -> list[str]:
+    """The "Fixed effects:" block: Estimate, Std. Error, t value (and extra columns);
+    ``se`` replaces lme4's standard errors (Kenward-Roger's adjusted ones)."""
+    fe, se = m.fixef(), (m.se() if se is None else se)
     t = fe / se
     dec = max(_dec_col(fe.to_numpy()), _dec_col(se.to_numpy()))
     est = [f"{v:.{dec}f}" for v in fe]
@@ -158,8 +161,11 @@ def format_summary(
     how = "REML" if m.REML else "maximum likelihood "
     extra_cols = None
     skipped = None
-    if ddf not in (None, "auto", "Satterthwaite", "lme4"):
-        raise ValueError(f"ddf must be 'Satterthwaite', None or 'auto', not {ddf!r}")
+    kr_se = None
+    if ddf not in (None, "auto", "Satterthwaite", "Kenward-Roger", "lme4"):
+        raise ValueError(
+            f"ddf must be 'Satterthwaite', 'Kenward-Roger', None or 'auto', not {ddf!r}"
+        )
     if ddf == "auto":
         q = _n_random_effects(m)
         ddf = "Satterthwaite" if q <= AUTO_DDF_MAX_RE else None
@@ -168,18 +174,19 @@ def format_summary(
                 f"(Satterthwaite df not computed by default for {q} random effects: "
                 'use summary(ddf="Satterthwaite"))'
             )
-    if ddf == "Satterthwaite":
-        from .inference import satterthwaite_table
+    if ddf in ("Satterthwaite", "Kenward-Roger"):
+        from .inference.coef_table import coef_table
 
-        table = satterthwaite_table(m)
+        table = coef_table(m, ddf)
+        if ddf == "Kenward-Roger":
+            kr_se = table["Std. Error"]
         extra_cols = {
             "df": [f"{v:.3f}" for v in table["df"]],
-            "Pr(>|t|)": [_pvalue(p) for p in table["p"]],
-            "": [_stars(p) for p in table["p"]],
+            "Pr(>|t|)": [_pvalue(p) for p in table["Pr(>|t|)"]],
+            "": [_stars(p) for p in table["Pr(>|t|)"]],
         }
         lines.append(
-            f"Linear mixed model fit by {how}. t-tests use Satterthwaite's method "
-            "['lmerModLmerTest']"
+            f"Linear mixed model fit by {how}. t-tests use {ddf}'s method ['lmerModLmerTest']"
         )
     else:
         lines.append(f"Linear mixed model fit by {how} ['lmerMod']")
@@ -213,7 +220,7 @@ def format_summary(
     lines.append(f"Number of obs: {m.nobs}, groups:  {groups}")
     lines.append("")
     lines.append("Fixed effects:")
-    lines += fixed_effects_table(m, extra_cols)
+    lines += fixed_effects_table(m, extra_cols, se=kr_se)
     if extra_cols:
         lines += ["---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"]
     if skipped:

@@ -73,6 +73,16 @@ def confint(
     raise ArgumentError(f"method must be 'profile', 'boot' or 'Wald', not {method!r}")
 
 
-def anova(m: LmerResult, type: int | str = 3) -> pd.DataFrame:
-    """lmerTest's single-model ``anova(m)``: type III tests, Satterthwaite's df."""
+def anova(m: LmerResult, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
+    """lmerTest's single-model ``anova(m, ddf = ddf)``: type III tests with
+    Satterthwaite's (default) or Kenward-Roger's denominator df."""
+    from .coef_table import ddf_method
+
+    method = ddf_method(ddf)
+    if method == "Kenward-Roger":
+        from .kenward_roger import kr_anova
+
+        return kr_anova(m, type=type)
+    if method != "Satterthwaite":
+        raise ArgumentError("anova(m) has Satterthwaite's or Kenward-Roger's df, not lme4's")
     return anova_table(m, type=type)

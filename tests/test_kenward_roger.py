@@ -1,0 +1,154 @@
+"""Kenward–Roger (pbkrtest's vcovAdj, Lb_ddf, KRmodcomp through lmerTest).
+
+Two kinds of checks:
+
+* the q x q (Woodbury) computation against a line-by-line transcription of pbkrtest's
+  n x n ``vcovAdj_internal`` (below, :func:`pbkrtest_vcov_adj`), at the same fit;
+* the numbers against R (pbkrtest 0.5.2 through lmerTest 3.1-3), from the committed
+  fixtures in ``tests/fixtures/kr`` (``tools/make_kr_fixtures.R``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from lme2sm.datasets import load
+from lme2sm.engines.lmm import ProfiledLMM
+from lme2sm.errors import ArgumentError
+from lme2sm.inference import kenward_roger as krm
+from lme2sm.inference.kenward_roger import kenward_roger
+from lme2sm.model_frame import build_model_frame
+
+SLEEP_DROPPED = [0, 4, 19, 32, 33, 79, 99, 100, 149]
+
+
+def sleep_unbalanced():
+    return load("sleepstudy").drop(index=SLEEP_DROPPED)
+
+
+def frame_and_fit(formula, data, reml=True, weights=None):
+    frame = build_model_frame(formula, data, weights=weights)
+    fit = ProfiledLMM(frame.crossprods, frame.specs()).fit(reml=reml)
+    return frame, fit
+
+
+# ------------------------------------------------------- pbkrtest, n x n, as in R
+
+
+def pbkrtest_vcov_adj(frame, fit):
+    """pbkrtest's ``.get_SigmaG`` + ``vcovAdj_internal``, transcribed with dense n x n
+    matrices (the reference the q x q computation must reproduce)."""
+    Zt = frame.Zt().toarray()
+    X = frame.X
+    n = X.shape[0]
+    G, ggamma = [], []
+    start = 0
+    for t, C in zip(frame.terms, fit.covariances()):
+        Zj = Zt[start : start + t.n_levels * t.k]
+        start += t.n_levels * t.k
+        for c in range(t.k):
+            for r in range(c, t.k):
+                E = np.zeros((t.k, t.k))
+                E[r, c] = E[c, r] = 1
+                G.append(Zj.T @ np.kron(np.eye(t.n_levels), E) @ Zj)
+                ggamma.append(C[r, c])
+    G.append(np.eye(n))
+    ggamma.append(fit.sigma**2)
+    Sigma = sum(g * Gi for g, Gi in zip(ggamma, G))
+    SigmaInv = np.linalg.inv(Sigma)
+    Phi = fit.cov_beta
+    TT = SigmaInv @ X
+    HH = [Gi @ SigmaInv for Gi in G]
+    OO = [H @ X for H in HH]
+    m = len(G)
+    PP = [-(Or.T @ TT) for Or in OO]
+    QQ = {(r, s): OO[r].T @ SigmaInv @ OO[s] for r in range(m) for s in range(r, m)}
+    K = np.array([[np.sum(HH[r].T * HH[s]) for s in range(m)] for r in range(m)])
+    IE2 = np.array(
+        [
+            [
+                K[i, j]
+                - 2 * np.sum(Phi * QQ[min(i, j), max(i, j)])
+                + np.sum((Phi @ PP[i]) * (PP[j] @ Phi))
+                for j in range(m)
+            ]
+            for i in range(m)
+        ]
+    )
+    W = 2 * np.linalg.inv(IE2)
+    UU = np.zeros_like(Phi)
+    for i in range(m - 1):
+        for j in range(i + 1, m):
+            UU += W[i, j] * (QQ[i, j] - PP[i] @ Phi @ PP[j])
+    UU = UU + UU.T
+    for i in range(m):
+        UU += W[i, i] * (QQ[i, i] - PP[i] @ Phi @ PP[i])
+    return Phi + 2 * Phi @ UU @ Phi
+
+
+BRUTE_MODELS = {
+    "oats": ("yield ~ nitro * Variety + (1 | Block/Variety)", lambda: load("Oats")),
+    "sleep_unbalanced": ("Reaction ~ Days + (Days | Subject)", sleep_unbalanced),
+    "machines_3x3": ("score ~ Machine + (Machine | Worker)", lambda: load("Machines")),
+    "penicillin_crossed": (
+        "diameter ~ 1 + (1 | plate) + (1 | sample)",
+        lambda: load("Penicillin"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BRUTE_MODELS))
+def test_woodbury_matches_pbkrtest_n_by_n(name):
+    formula, data = BRUTE_MODELS[name]
+    frame, fit = frame_and_fit(formula, data())
+    kr = kenward_roger(frame, fit)
+    ref = pbkrtest_vcov_adj(frame, fit)
+    np.testing.assert_allclose(kr.vcov_adj, ref, rtol=1e-8, atol=1e-10 * np.abs(ref).max())
+
+
+def test_balanced_split_plot_df_are_the_classical_ones():
+    # Oats: nitro is a within-plot factor: KR df = 51 (the split-plot error df)
+    frame, fit = frame_and_fit("yield ~ nitro * Variety + (1 | Block/Variety)", load("Oats"))
+    kr = kenward_roger(frame, fit)
+    names = list(frame.fixed_names)
+    L = np.eye(len(names))
+    assert kr.ddf(L[names.index("nitro")]) == pytest.approx(51, rel=1e-8)
+    rows = [names.index("VarietyMarvellous"), names.index("VarietyVictory")]
+    assert kr.contest_md(L[rows])["NumDF"] == 2
+
+
+def test_ml_fit_is_refused():
+    frame, fit = frame_and_fit("Reaction ~ Days + (Days | Subject)", load("sleepstudy"), False)
+    with pytest.raises(ArgumentError, match="REML"):
+        kenward_roger(frame, fit)
+
+
+def test_weights_are_refused():
+    data = load("sleepstudy").assign(w=lambda d: 1.0 + d["Days"] % 2)
+    frame, fit = frame_and_fit("Reaction ~ Days + (1 | Subject)", data, weights="w")
+    with pytest.raises(ArgumentError, match="weights"):
+        kenward_roger(frame, fit)
+
+
+def test_size_limit_is_a_clear_refusal(monkeypatch):
+    frame, fit = frame_and_fit("Reaction ~ Days + (Days | Subject)", load("sleepstudy"))
+    monkeypatch.setattr(krm, "MAX_Q", 30)
+    with pytest.raises(ArgumentError, match="36 random effects"):
+        kenward_roger(frame, fit)
+
+
+def test_nothing_n_by_n_is_formed(monkeypatch):
+    """Z enters only through Z'Z and Z'X: q x q work even when n is large."""
+    frame, fit = frame_and_fit("Reaction ~ Days + (Days | Subject)", load("sleepstudy"))
+    seen = []
+    original = sp.csr_matrix.toarray
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.shape)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(sp.csr_matrix, "toarray", spy)
+    kenward_roger(frame, fit)
+    assert all(max(shape) <= 36 for shape in seen)
