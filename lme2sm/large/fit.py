@@ -1,0 +1,227 @@
+"""``lmer`` on data beyond memory: two passes over the partitions, then the engine locally.
+
+1. Levels (:meth:`ModelPlan.summarise` per partition, added up): complete rows, rows
+   dropped for missing values, the distinct levels of every grouping factor and factor.
+2. Cross-products (:meth:`ModelPlan.crossprods` per partition, added up with
+   :meth:`CrossProducts.add`): X'X, X'y, y'y and per term Z'X, Z'y, Z'Z.
+3. The profiled deviance is optimised on the summed cross-products in this process
+   (:class:`~lme2sm.engines.lmm.ProfiledLMM`): nothing n-sized is ever gathered here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engines.crossprod import CrossProducts
+from ..engines.lmm import LmmFit, ProfiledLMM
+from ..errors import DroppedRowsWarning, RankDeficiencyWarning
+from ..model_frame import RANK_TOL, RandomTermFrame, _check_sizes
+from .frame import LazyModelFrame
+from .plan import ModelPlan, PartitionSummary
+from .progress import Progress
+from .sources import as_source
+
+__all__ = ["LargeFit", "fit_large", "lmer_large", "build_lazy_frame", "kept_columns_gram"]
+
+
+@dataclass(frozen=True)
+class LargeFit:
+    """The stages' output before results: the frame, the engine's record, the deviance."""
+
+    frame: LazyModelFrame
+    engine_fit: LmmFit
+    profiled: ProfiledLMM
+    reml: bool
+
+
+def kept_columns_gram(G: np.ndarray, tol: float = RANK_TOL) -> list[int]:
+    """:func:`lme2sm.model_frame.kept_columns` from ``X'X`` alone: in order, each column
+    whose residual on the columns kept before it is larger than ``tol`` times its norm."""
+    keep: list[int] = []
+    for j in range(G.shape[0]):
+        gjj = float(G[j, j])
+        if gjj <= 0:
+            continue
+        if keep:
+            K = np.ix_(keep, keep)
+            g = G[keep, j]
+            coef = np.linalg.lstsq(G[K], g, rcond=None)[0]
+            r2 = gjj - float(g @ coef)
+        else:
+            r2 = gjj
+        if r2 > 0 and np.sqrt(r2) > tol * np.sqrt(gjj):
+            keep.append(j)
+    return keep
+
+
+def _select_fixed(cp: CrossProducts, keep: list[int]) -> CrossProducts:
+    idx = [*keep, cp.p]
+    return CrossProducts(
+        cp.q,
+        cp.k,
+        cp.diag,
+        cp.off,
+        [z[idx] for z in cp.zxy],
+        cp.xy[np.ix_(idx, idx)],
+        cp.n,
+        cp.sum_log_w,
+        cp.pattern,
+    )
+
+
+def _warn_dropped(summary: PartitionSummary) -> None:
+    dropped = summary.n_rows - summary.n_complete
+    if dropped:
+        which = ", ".join(f"{c} ({n})" for c, n in summary.na_counts.items() if n)
+        warnings.warn(
+            f"dropped {dropped} of {summary.n_rows} rows with missing values in: {which}",
+            DroppedRowsWarning,
+            stacklevel=4,
+        )
+
+
+def build_lazy_frame(
+    formula,
+    source,
+    weights: str | None = None,
+    progress: bool = True,
+) -> LazyModelFrame:
+    """Both passes over ``source``: the model frame without rows, cross-products summed."""
+    src = as_source(source)
+    plan = ModelPlan.from_formula(formula, src.head(), weights)
+    columns = list(plan.columns)
+    summary = src.map_reduce(
+        plan.summarise,
+        PartitionSummary.add,
+        columns,
+        Progress("lme2sm: levels", enabled=progress),
+    )
+    _warn_dropped(summary)
+    plan = plan.with_levels(summary)
+    cp = src.map_reduce(
+        plan.crossprods,
+        CrossProducts.add,
+        columns,
+        Progress("lme2sm: cross-products", enabled=progress),
+    )
+    d = plan.designs
+    pairs = d["X_pairs"]
+    keep = kept_columns_gram(cp.xy[:-1, :-1])
+    if len(keep) < len(pairs):
+        dropped = tuple(r for j, (_sm, r) in enumerate(pairs) if j not in keep)
+        n = len(dropped)
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {n} "
+            f"column{'s' if n > 1 else ''} / coefficient{'s' if n > 1 else ''} "
+            f"({', '.join(dropped)})",
+            RankDeficiencyWarning,
+            stacklevel=3,
+        )
+        cp = _select_fixed(cp, keep)
+    else:
+        dropped = ()
+    kept_pairs = [pairs[j] for j in keep]
+    raw_terms = []
+    for t, info, tpairs in zip(plan.parsed.random_terms, d["terms"], d["term_pairs"]):
+        factors = t.group_factors
+        if len(factors) == 1 and factors[0] not in plan.other_uses:
+            column = factors[0]
+        else:
+            column = t.group + (".grp" if len(factors) == 1 else "")
+            while column in plan.columns:
+                column += "_"
+        raw_terms.append(
+            RandomTermFrame(
+                term=t,
+                group=t.group,
+                column=column,
+                names=tuple(r for _, r in tpairs),
+                patsy_names=tuple(sm for sm, _ in tpairs),
+                levels=tuple(plan.levels[t.group]),
+                codes=None,
+                Z=None,
+                info=info,
+            )
+        )
+    terms = tuple(raw_terms[i] for i in plan.term_order)
+    _check_sizes(cp.n, terms)
+    return LazyModelFrame(
+        formula=plan.parsed.formula,
+        parsed=plan.parsed,
+        n_dropped=summary.n_rows - summary.n_complete,
+        response_name=d["y"].column_names[0],
+        fixed_names=tuple(r for _, r in kept_pairs),
+        fixed_patsy_names=tuple(sm for sm, _ in kept_pairs),
+        dropped_fixed=dropped,
+        fixed_info=d["X"],
+        terms=terms,
+        group_columns={t.group: t.column for t in terms},
+        level_order={g: tuple(lv) for g, lv in plan.levels.items()},
+        weights_name=weights,
+        n=cp.n,
+        crossprods=cp,
+        source=src,
+        plan=plan,
+        keep_columns=tuple(keep),
+    )
+
+
+def fit_large(
+    formula,
+    source,
+    REML: bool = True,
+    weights: str | None = None,
+    progress: bool = True,
+) -> LargeFit:
+    """Fit ``formula`` to data beyond memory; the stages' output (see :func:`lmer_large`)."""
+    frame = build_lazy_frame(formula, source, weights=weights, progress=progress)
+    profiled = ProfiledLMM(frame.crossprods, frame.specs())
+    engine_fit = profiled.fit(reml=REML)
+    return LargeFit(frame, engine_fit, profiled, REML)
+
+
+def lmer_large(
+    formula: str,
+    source,
+    REML: bool = True,
+    weights: str | None = None,
+    progress: bool = True,
+    data_name: str | None = None,
+):
+    """``lmer`` on a Dask DataFrame, a polars LazyFrame or Parquet files.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula, as for :func:`lme2sm.lmer`.
+    source : dask.dataframe.DataFrame, polars.LazyFrame, str or path
+        The rows: a Dask DataFrame (computed on the active Dask scheduler, e.g. a
+        ``dask.distributed`` cluster), a polars LazyFrame (streamed), or a Parquet file,
+        a directory of Parquet files or a glob (streamed with pyarrow).
+    REML : bool
+        Restricted maximum likelihood (lme4's default) or maximum likelihood.
+    weights : str, optional
+        Name of a column of prior weights.
+    progress : bool
+        Progress lines on stderr for the two passes over the data.
+    data_name : str, optional
+        Shown as ``Data:`` in the summary.
+
+    Returns
+    -------
+    LmerResult
+        The same class as in memory; its ``frame`` is a :class:`LazyModelFrame`.
+    """
+    from ..results import LmerResult
+
+    fitted = fit_large(formula, source, REML=REML, weights=weights, progress=progress)
+    return LmerResult(
+        fitted.frame,
+        fitted.engine_fit,
+        fitted.profiled,
+        REML,
+        data_name=data_name,
+    )

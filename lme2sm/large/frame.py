@@ -1,0 +1,89 @@
+"""A model frame without rows: what the results need when the data stay outside.
+
+:class:`LazyModelFrame` has the attribute names of
+:class:`~lme2sm.model_frame.ModelFrame`. Everything that is not n-sized is filled in
+(names, patsy designs, the random terms' levels, ``n``, ``p``, the cross-products);
+the n-sized attributes (``data``, ``y``, ``offset``, ``weights``, ``X`` and each term's
+``codes`` and ``Z``) are ``None``. ``lazy`` is True, so results can tell the two apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import patsy
+
+from ..engines.crossprod import CrossProducts
+from ..engines.lmm import TermSpec
+from ..errors import DataError
+from ..formula import ParsedFormula
+from ..model_frame import RandomTermFrame
+
+__all__ = ["LazyModelFrame", "RowsNotInMemoryError"]
+
+
+class RowsNotInMemoryError(DataError):
+    """Something needs the rows themselves, which a fit on data beyond memory keeps outside."""
+
+
+@dataclass(frozen=True)
+class LazyModelFrame:
+    """A :class:`~lme2sm.model_frame.ModelFrame` for rows that stay in their source."""
+
+    formula: str
+    parsed: ParsedFormula
+    n_dropped: int
+    response_name: str
+    fixed_names: tuple[str, ...]
+    fixed_patsy_names: tuple[str, ...]
+    dropped_fixed: tuple[str, ...]
+    fixed_info: patsy.DesignInfo = field(repr=False, compare=False)
+    terms: tuple[RandomTermFrame, ...] = ()
+    """Random terms in lme4's order; their ``codes`` and ``Z`` are None."""
+    group_columns: dict[str, str] = field(default_factory=dict)
+    level_order: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    weights_name: str | None = None
+    n: int = 0
+    """Complete rows used."""
+    crossprods: CrossProducts | None = field(default=None, repr=False, compare=False)
+    """The engine's sums over all rows (after the rank-deficiency drop)."""
+    source: Any = field(default=None, repr=False, compare=False)
+    """Where the rows are (:class:`lme2sm.large.sources.Source`)."""
+    plan: Any = field(default=None, repr=False, compare=False)
+    """How each partition's rows become arrays (:class:`lme2sm.large.plan.ModelPlan`)."""
+    keep_columns: tuple[int, ...] = ()
+    """Positions in the plan's fixed columns of the columns kept."""
+    # n-sized attributes of ModelFrame: absent here
+    data: None = None
+    y: None = None
+    offset: None = None
+    weights: None = None
+    X: None = None
+    lazy: bool = True
+
+    @property
+    def p(self) -> int:
+        return len(self.fixed_names)
+
+    @property
+    def has_weights(self) -> bool:
+        """Prior weights were given (``weights`` itself is None: the values stay outside)."""
+        return self.weights_name is not None
+
+    def specs(self) -> list[TermSpec]:
+        return [t.spec() for t in self.terms]
+
+    def crossprods_for(self, y: np.ndarray):
+        raise RowsNotInMemoryError(
+            "this model was fitted to data beyond memory: a new response for every row "
+            "(simulate, parametric bootstrap) is not available; fit a sample in memory "
+            "with lme2sm.lmer(formula, pandas_frame) for that"
+        )
+
+    def Zt(self):
+        raise RowsNotInMemoryError(
+            "this model was fitted to data beyond memory: Z has one row per data row and "
+            "is not built; the cross-products are in .crossprods"
+        )

@@ -1,0 +1,379 @@
+"""The model's design as a plan that every partition applies the same way.
+
+In memory, :func:`~lme2sm.model_frame.build_model_frame` sees every row at once: levels,
+patsy's columns and lme4's names come from the whole frame. Here the rows arrive in
+partitions, so the model is planned in two passes:
+
+1. :meth:`ModelPlan.summarise` (per partition, additive): complete rows, the rows
+   dropped for missing values per column, and the distinct values of every grouping
+   factor and of every column the design treats as a factor. Small for the data this
+   path is for (levels in the thousands to a few hundred thousand), whatever n is.
+2. :meth:`ModelPlan.with_levels` turns the combined summary into global levels in R's
+   order (:func:`lme2sm.data_prep.r_level_order`) and patsy designs made once from a
+   small prototype holding every level, so :meth:`ModelPlan.design` builds the same
+   columns, names and level codes in every partition.
+
+A plan is pickled to Dask workers; patsy's designs are not picklable and are rebuilt
+from the prototype on each worker the first time they are needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import patsy
+
+from .. import data_prep
+from ..engines.crossprod import CrossProducts, TermRows, cross_products
+from ..errors import DataError, FormulaError
+from ..formula import ParsedFormula, parse
+from ..formula.expand import walk
+from ..formula.model import Call, LinearPart
+from ..formula.patsy_text import part_to_patsy, response_to_patsy
+from ..model_frame import _check_finite, _offset, lme4_term_order
+from ..naming import column_name_pairs, patsy_env
+
+__all__ = ["ModelPlan", "PartitionSummary", "PartitionDesign"]
+
+FACTOR_CALLS = {"C", "factor", "as.factor"}
+STATEFUL = ("standardize(", "center(")
+
+
+@dataclass
+class PartitionSummary:
+    """What the first pass learns from some rows; :meth:`add` combines two."""
+
+    n_rows: int
+    """Rows read."""
+    n_complete: int
+    na_counts: dict[str, int]
+    combos: dict[str, pd.DataFrame]
+    """lme4 grouping factor → distinct combinations of its columns' raw values."""
+    uniques: dict[str, pd.Series]
+    """Factor column → its distinct values."""
+    sample: pd.DataFrame
+    """A few complete rows (dtypes, prototype)."""
+
+    def add(self, other: PartitionSummary) -> PartitionSummary:
+        return PartitionSummary(
+            self.n_rows + other.n_rows,
+            self.n_complete + other.n_complete,
+            {c: self.na_counts[c] + other.na_counts[c] for c in self.na_counts},
+            {
+                g: pd.concat([self.combos[g], other.combos[g]], ignore_index=True)
+                .drop_duplicates()
+                .reset_index(drop=True)
+                for g in self.combos
+            },
+            {
+                c: pd.Series(pd.concat([self.uniques[c], other.uniques[c]]).unique())
+                for c in self.uniques
+            },
+            self.sample if len(self.sample) else other.sample,
+        )
+
+
+@dataclass
+class PartitionDesign:
+    """The arrays of one partition's complete rows (what build_model_frame makes)."""
+
+    y: np.ndarray
+    offset: np.ndarray
+    weights: np.ndarray | None
+    X: np.ndarray
+    """All of patsy's fixed columns in lme4's order (before the rank-deficiency drop)."""
+    terms: list[TermRows]
+    """Random terms in lme4's order."""
+    keep: np.ndarray
+    """Boolean mask of the partition's rows that were complete."""
+
+
+def _factor_call_columns(part: LinearPart) -> set[str]:
+    out: set[str] = set()
+    for term in part.terms:
+        for expr in term.factors:
+            for node in walk(expr):
+                if isinstance(node, Call) and node.func in FACTOR_CALLS:
+                    for arg in node.args[:1]:
+                        out.update(arg.variables())
+    return out
+
+
+def _is_text(col: pd.Series) -> bool:
+    return (
+        pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)
+    ) and not isinstance(col.dtype, pd.CategoricalDtype)
+
+
+@dataclass
+class ModelPlan:
+    """A formula planned for partitions; levels filled in by :meth:`with_levels`."""
+
+    parsed: ParsedFormula
+    weights: str | None
+    columns: tuple[str, ...]
+    """Columns read from the source (the formula's variables and the weights column)."""
+    groups: dict[str, tuple[str, ...]]
+    """lme4 grouping factor (``b:a``) → the columns it combines."""
+    other_uses: frozenset[str]
+    """Columns used outside grouping (fixed part, response, random-effect columns)."""
+    factor_columns: tuple[str, ...] = ()
+    # ----- filled by with_levels
+    levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """lme4 grouping factor → levels in R's order."""
+    integral: dict[str, bool] = field(default_factory=dict)
+    """Float grouping columns whose values are all whole numbers (``1.0`` → ``"1"``)."""
+    factor_levels: dict[str, list] = field(default_factory=dict)
+    """Text or categorical factor column → its global categories."""
+    prototype: pd.DataFrame | None = None
+    term_order: tuple[int, ...] = ()
+    _designs: dict | None = field(default=None, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ set-up
+
+    @classmethod
+    def from_formula(
+        cls, formula: str | ParsedFormula, schema: pd.DataFrame, weights: str | None
+    ) -> ModelPlan:
+        """Check the formula against the source's columns (``schema``: a few rows)."""
+        parsed = formula if isinstance(formula, ParsedFormula) else parse(formula)
+        if not parsed.random_terms:
+            raise FormulaError(
+                "the formula has no random-effects terms such as (1 | group); "
+                "for a fixed-effects-only model use statsmodels' ols, or add a term",
+                parsed.formula,
+                (0, len(parsed.formula)),
+            )
+        texts = [part_to_patsy(parsed.fixed_part)] + [
+            part_to_patsy(t.effects_part) for t in parsed.random_terms
+        ]
+        for text in texts:
+            if any(s in text for s in STATEFUL):
+                raise FormulaError(
+                    "scale(), center() and standardize() learn from all rows at once, "
+                    "which data beyond memory cannot offer; add the transformed column to "
+                    "the data (e.g. with Dask or polars) and use it instead",
+                    parsed.formula,
+                    (0, len(parsed.formula)),
+                )
+        variables = list(parsed.variables())
+        if weights is not None and not isinstance(weights, str):
+            raise DataError(
+                "for data beyond memory, weights must be the name of a column of the data"
+            )
+        data_prep.check_columns(schema, variables + ([weights] if weights else []), parsed.formula)
+        columns = tuple(dict.fromkeys(variables + ([weights] if weights else [])))
+        data_prep.check_response(schema, parsed.response_expr.variables())
+        other = set(parsed.fixed_part.variables()) | set(parsed.response_expr.variables())
+        calls = _factor_call_columns(parsed.fixed_part)
+        for t in parsed.random_terms:
+            other |= set(t.effects_part.variables())
+            calls |= _factor_call_columns(t.effects_part)
+        factor_columns = []
+        for name in sorted(other - set(parsed.response_expr.variables())):
+            col = schema[name]
+            if (
+                _is_text(col)
+                or isinstance(col.dtype, pd.CategoricalDtype)
+                or (name in calls and not pd.api.types.is_bool_dtype(col))
+            ):
+                factor_columns.append(name)
+        return cls(
+            parsed=parsed,
+            weights=weights,
+            columns=columns,
+            groups={t.group: t.group_factors for t in parsed.random_terms},
+            other_uses=frozenset(other),
+            factor_columns=tuple(factor_columns),
+        )
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_designs"] = None
+        return state
+
+    # --------------------------------------------------------------- pass one
+
+    def _complete(self, df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, dict[str, int]]:
+        frame = df.loc[:, list(self.columns)]
+        missing = frame.isna()
+        keep = ~missing.any(axis=1).to_numpy()
+        counts = {c: int(missing[c].sum()) for c in self.columns}
+        return frame.loc[keep], keep, counts
+
+    def summarise(self, df: pd.DataFrame) -> PartitionSummary:
+        """Pass one on one partition (pandas rows)."""
+        frame, _keep, counts = self._complete(df)
+        combos = {
+            g: frame.loc[:, list(cols)].drop_duplicates().reset_index(drop=True)
+            for g, cols in self.groups.items()
+        }
+        uniques = {c: pd.Series(frame[c].unique()) for c in self.factor_columns}
+        return PartitionSummary(len(df), len(frame), counts, combos, uniques, frame.head(5))
+
+    def with_levels(self, summary: PartitionSummary) -> ModelPlan:
+        """The plan with global levels (pass one's combined summary)."""
+        if summary.n_complete == 0:
+            raise DataError("no complete rows left after dropping rows with missing values")
+        levels = {g: data_prep.r_level_order(c, self.groups[g]) for g, c in summary.combos.items()}
+        for g, lv in levels.items():
+            k, n = len(lv), summary.n_complete
+            if k < 2:
+                raise DataError(
+                    f"the grouping factor {g!r} has only {k} level in the data used; a "
+                    "random effect needs at least two levels (lme4 refuses this too): "
+                    "drop the term or check the column"
+                )
+            if k >= n:
+                raise DataError(
+                    f"the grouping factor {g!r} has {k} levels for {n} rows, one per row, "
+                    "so its variance cannot be told apart from the residual variance (lme4 "
+                    "refuses this too): drop the term or group by a coarser factor"
+                )
+        integral = {}
+        for g, combos in summary.combos.items():
+            for c in self.groups[g]:
+                col = combos[c]
+                integral[c] = bool(
+                    pd.api.types.is_float_dtype(col) and np.all(np.mod(col.to_numpy(), 1) == 0)
+                )
+        factor_levels: dict[str, list] = {}
+        sample = summary.sample
+        for c in self.factor_columns:
+            values = summary.uniques[c]
+            if isinstance(sample[c].dtype, pd.CategoricalDtype):
+                factor_levels[c] = list(sample[c].cat.categories)
+            elif _is_text(sample[c]) and all(isinstance(v, str) for v in values):
+                factor_levels[c] = sorted(values)
+            else:  # numbers inside factor(): patsy sorts the values it sees
+                factor_levels[c] = sorted(values)
+        plan = replace(
+            self, levels=levels, integral=integral, factor_levels=factor_levels, _designs=None
+        )
+        plan.prototype = plan._prototype(sample)
+        n_levels = [len(levels[t.group]) for t in self.parsed.random_terms]
+        plan.term_order = tuple(lme4_term_order(n_levels))
+        return plan
+
+    def _prototype(self, sample: pd.DataFrame) -> pd.DataFrame:
+        """A few rows holding every level of every factor column (patsy learns from it)."""
+        n = max([len(v) for v in self.factor_levels.values()] + [len(sample)])
+        idx = np.arange(n) % len(sample)
+        proto = sample.iloc[idx].reset_index(drop=True).copy()
+        for c, lv in self.factor_levels.items():
+            values = pd.Series(lv, dtype=object if not lv else None).iloc[np.arange(n) % len(lv)]
+            proto[c] = values.to_numpy()
+        return self._prepare(proto)
+
+    # --------------------------------------------------------------- designs
+
+    def _prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Factor columns as Categoricals with the global levels (what patsy reads)."""
+        frame = frame.copy()
+        for c, lv in self.factor_levels.items():
+            col = frame[c]
+            if isinstance(col.dtype, pd.CategoricalDtype) or _is_text(col):
+                if _is_text(col) and not all(isinstance(v, str) for v in lv):
+                    continue
+                frame[c] = pd.Categorical(np.asarray(col, dtype=object), categories=lv)
+        return frame
+
+    def _group_strings(self, frame: pd.DataFrame, factors: tuple[str, ...]) -> pd.Series:
+        parts = []
+        for f in factors:
+            col = frame[f]
+            if self.integral.get(f, False):
+                col = col.astype("int64")
+            parts.append(col.astype(str))
+        combined = parts[0]
+        for part in parts[1:]:
+            combined = combined + ":" + part
+        return combined
+
+    @property
+    def designs(self) -> dict:
+        """patsy designs (response, fixed, each term's left-hand side), made once."""
+        if self._designs is None:
+            env = patsy_env()
+            proto = self.prototype
+            fixed = f"{response_to_patsy(self.parsed.response_expr)} ~ "
+            fixed += part_to_patsy(self.parsed.fixed_part)
+            try:
+                y_info, x_info = patsy.incr_dbuilders(fixed, lambda: iter([proto]), eval_env=env)
+                term_infos = [
+                    patsy.incr_dbuilder(
+                        part_to_patsy(t.effects_part), lambda: iter([proto]), eval_env=env
+                    )
+                    for t in self.parsed.random_terms
+                ]
+            except patsy.PatsyError as exc:
+                raise DataError(f"could not build the model matrix: {exc.message}") from None
+            self._designs = {
+                "y": y_info,
+                "X": x_info,
+                "X_pairs": column_name_pairs(self.parsed.fixed_part, x_info),
+                "terms": term_infos,
+                "term_pairs": [
+                    column_name_pairs(t.effects_part, info)
+                    for t, info in zip(self.parsed.random_terms, term_infos)
+                ],
+            }
+        return self._designs
+
+    def design(self, df: pd.DataFrame, with_response: bool = True) -> PartitionDesign:
+        """One partition's arrays, columns and level codes identical in every partition."""
+        frame, keep, _ = self._complete(df)
+        d = self.designs
+        frame = self._prepare(frame)
+        w = None
+        if self.weights is not None:
+            w = frame[self.weights].to_numpy(dtype=float)
+            if np.any(w <= 0) or not np.all(np.isfinite(w)):
+                raise DataError(
+                    "weights must be positive and finite (lme4 refuses negative weights "
+                    "too); drop the rows with zero weight instead"
+                )
+        try:
+            with np.errstate(all="ignore"):
+                if with_response:
+                    Y, X = patsy.build_design_matrices(
+                        [d["y"], d["X"]], frame, NA_action="raise", return_type="dataframe"
+                    )
+                else:
+                    (X,) = patsy.build_design_matrices(
+                        [d["X"]], frame, NA_action="raise", return_type="dataframe"
+                    )
+                    Y = None
+        except patsy.PatsyError as exc:
+            raise DataError(f"could not build the model matrix: {exc.message}") from None
+        y = Y.iloc[:, 0].to_numpy(dtype=float) if Y is not None else np.empty(0)
+        Xa = X[[sm for sm, _ in d["X_pairs"]]].to_numpy(dtype=float)
+        if with_response:
+            _check_finite("the response", y)
+        for (_sm, r), col in zip(d["X_pairs"], Xa.T):
+            _check_finite(r, col)
+        offset = _offset(self.parsed, frame)
+        raw = []
+        for t, info, pairs in zip(self.parsed.random_terms, d["terms"], d["term_pairs"]):
+            (E,) = patsy.build_design_matrices([info], frame, return_type="dataframe")
+            Z = E[[sm for sm, _ in pairs]].to_numpy(dtype=float)
+            _check_finite(f"the random-effects matrix of ({t.text})", Z)
+            lv = self.levels[t.group]
+            strings = self._group_strings(frame, t.group_factors)
+            codes = pd.Categorical(strings, categories=list(lv)).codes.astype(np.int64)
+            if np.any(codes < 0):
+                raise DataError(f"levels of {t.group} could not be matched across partitions")
+            raw.append(TermRows(codes, len(lv), Z))
+        terms = [raw[i] for i in self.term_order]
+        return PartitionDesign(y, offset, w, Xa, terms, keep)
+
+    def crossprods(self, df: pd.DataFrame) -> CrossProducts | None:
+        """Pass two on one partition: the engine's sums over its complete rows."""
+        if len(df) == 0:
+            return None
+        part = self.design(df)
+        if len(part.y) == 0:
+            return None
+        return cross_products(part.terms, part.X, part.y - part.offset, part.weights)

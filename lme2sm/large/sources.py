@@ -1,0 +1,236 @@
+"""Where the rows live: a Dask DataFrame, a polars LazyFrame, or Parquet files.
+
+Every source offers the same two things to the passes over the data: a few rows
+(:meth:`Source.head`, for column names and types) and :meth:`Source.map_reduce`, which
+applies a function to each partition as a pandas DataFrame and adds the small results
+up. Where that happens depends on the source:
+
+* Dask: on the Dask scheduler that is active (a ``dask.distributed`` cluster's workers,
+  or local threads); partial sums are combined on the workers, in groups, and only the
+  combined results come back to the calling process.
+* polars: ``LazyFrame.collect_batches`` (the streaming engine), one batch at a time.
+* Parquet: ``pyarrow.parquet.ParquetFile.iter_batches``, one batch at a time, file by
+  file. (Not ``pyarrow.dataset``'s ``to_batches``, which reads ahead without limit when
+  the consumer is slower than the disk.)
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import DataError
+from ._extras import require
+from .progress import Progress
+
+__all__ = ["Source", "DaskSource", "PolarsSource", "ParquetSource", "as_source"]
+
+BATCH_ROWS = 1_000_000
+"""Rows per batch read from Parquet or polars (a few hundred MB at most)."""
+FAN_IN = 8
+"""Partial results combined per task on Dask workers."""
+
+
+def _combine(results: list, combine: Callable) -> Any:
+    out = None
+    for r in results:
+        if r is None:
+            continue
+        out = r if out is None else combine(out, r)
+    return out
+
+
+class Source:
+    """Rows in partitions; see the module docstring."""
+
+    kind = "source"
+
+    def head(self, n: int = 20) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def map_reduce(
+        self,
+        fn: Callable[[pd.DataFrame], Any],
+        combine: Callable[[Any, Any], Any],
+        columns: list[str],
+        progress: Progress,
+    ) -> Any:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.kind
+
+
+class _BatchSource(Source):
+    """Sources read one batch at a time in the calling process."""
+
+    def batches(self, columns: list[str]) -> Iterator[pd.DataFrame]:
+        raise NotImplementedError
+
+    def n_batches(self) -> int | None:
+        return None
+
+    def map_reduce(self, fn, combine, columns, progress):
+        progress.total = self.n_batches()
+        out = None
+        for df in self.batches(columns):
+            r = fn(df)
+            progress.update(1, len(df))
+            if r is not None:
+                out = r if out is None else combine(out, r)
+        progress.close()
+        return out
+
+
+class ParquetSource(_BatchSource):
+    """One Parquet file, a directory of them, or a glob, streamed batch by batch."""
+
+    kind = "parquet"
+
+    def __init__(self, path: str | os.PathLike, batch_rows: int = BATCH_ROWS):
+        self.pq = require("pyarrow.parquet", "parquet", "reading Parquet files")
+        self.path = str(path)
+        self.batch_rows = batch_rows
+        p = Path(self.path)
+        if p.is_dir():
+            files = sorted(str(f) for f in p.rglob("*.parquet"))
+        elif any(ch in self.path for ch in "*?["):
+            files = sorted(glob.glob(self.path, recursive=True))
+        else:
+            files = [self.path] if p.exists() else []
+        if not files:
+            raise DataError(f"no Parquet files found at {self.path!r}")
+        self.files = files
+
+    def head(self, n: int = 20) -> pd.DataFrame:
+        f = self.pq.ParquetFile(self.files[0])
+        for batch in f.iter_batches(batch_size=n):
+            return batch.to_pandas()
+        return f.schema_arrow.empty_table().to_pandas()
+
+    def n_batches(self) -> int:
+        total = 0
+        for path in self.files:
+            rows = self.pq.ParquetFile(path).metadata.num_rows
+            total += max(1, -(-rows // self.batch_rows))
+        return total
+
+    def batches(self, columns):
+        for path in self.files:
+            f = self.pq.ParquetFile(path)
+            for batch in f.iter_batches(batch_size=self.batch_rows, columns=columns):
+                yield batch.to_pandas()
+
+    def describe(self) -> str:
+        return f"Parquet ({len(self.files)} file{'s' if len(self.files) > 1 else ''})"
+
+
+class PolarsSource(_BatchSource):
+    """A polars LazyFrame, collected in batches by polars' streaming engine."""
+
+    kind = "polars"
+
+    def __init__(self, frame, batch_rows: int = BATCH_ROWS):
+        self.pl = require("polars", "polars", "a polars LazyFrame")
+        require("pyarrow", "polars", "converting polars batches to pandas")
+        self.frame = frame
+        self.batch_rows = batch_rows
+
+    def head(self, n: int = 20) -> pd.DataFrame:
+        return self.frame.head(n).collect().to_pandas()
+
+    def batches(self, columns):
+        lazy = self.frame.select(columns)
+        if hasattr(lazy, "collect_batches"):
+            batches = lazy.collect_batches(chunk_size=self.batch_rows)
+        else:  # polars before collect_batches: one streaming collect, sliced
+            batches = lazy.collect(engine="streaming").iter_slices(self.batch_rows)
+        for batch in batches:
+            yield batch.to_pandas()
+
+    def describe(self) -> str:
+        return "polars LazyFrame"
+
+
+class DaskSource(Source):
+    """A Dask DataFrame; the passes run as tasks on its scheduler."""
+
+    kind = "dask"
+
+    def __init__(self, frame):
+        self.dask = require("dask", "dask", "a Dask DataFrame")
+        self.frame = frame
+
+    def head(self, n: int = 20) -> pd.DataFrame:
+        return self.frame.head(n, npartitions=-1)
+
+    def _client(self):
+        try:
+            from distributed import default_client
+
+            return default_client()
+        except (ImportError, ValueError):
+            return None
+
+    def map_reduce(self, fn, combine, columns, progress):
+        delayed = self.dask.delayed
+        parts = self.frame[columns].to_delayed()
+        mapped = [delayed(fn, pure=False)(p) for p in parts]
+        # combine on the workers in groups of FAN_IN: only the sums come back
+        groups = [
+            delayed(_combine, pure=False)(mapped[i : i + FAN_IN], combine)
+            for i in range(0, len(mapped), FAN_IN)
+        ]
+        progress.total = len(parts)
+        client = self._client()
+        out = None
+        if client is not None:
+            from distributed import as_completed
+
+            sizes = [len(mapped[i : i + FAN_IN]) for i in range(0, len(mapped), FAN_IN)]
+            futures = client.compute(groups)
+            index = {f.key: k for k, f in enumerate(futures)}
+            for fut in as_completed(futures):
+                r = fut.result()
+                progress.update(sizes[index[fut.key]])
+                if r is not None:
+                    out = r if out is None else combine(out, r)
+                fut.release()
+        else:
+            results = self.dask.compute(*groups)
+            progress.update(len(parts))
+            out = _combine(list(results), combine)
+        progress.close()
+        return out
+
+    def describe(self) -> str:
+        n = self.frame.npartitions
+        client = self._client()
+        where = f"Dask cluster {client.scheduler.address}" if client else "Dask (local)"
+        return f"{where}, {n} partitions"
+
+
+def as_source(data, batch_rows: int = BATCH_ROWS) -> Source:
+    """The :class:`Source` for ``data`` (a Dask DataFrame, polars LazyFrame or Parquet
+    path/directory/glob); a DataError for anything else."""
+    if isinstance(data, Source):
+        return data
+    if isinstance(data, str | os.PathLike):
+        return ParquetSource(data, batch_rows)
+    module = type(data).__module__.split(".")[0]
+    if module in ("dask", "dask_expr"):
+        return DaskSource(data)
+    if module == "polars":
+        pl = require("polars", "polars", "a polars frame")
+        if isinstance(data, pl.DataFrame):
+            data = data.lazy()
+        return PolarsSource(data, batch_rows)
+    raise DataError(
+        "data must be a pandas DataFrame, a Dask DataFrame, a polars LazyFrame or the "
+        f"path of Parquet files, not {type(data).__name__}"
+    )
