@@ -23,6 +23,7 @@ from .errors import (
 )
 from .fit import FitOutcome, fit
 from .formula import ParsedFormula, parse
+from .glmer import glmer
 from .lmer import lmer
 from .results import LmerResult
 from .translation import Translation, translate
@@ -43,6 +44,7 @@ __all__ = [
     "Translation",
     "anova",
     "fit",
+    "glmer",
     "lmer",
     "mixedlm",
     "parse",

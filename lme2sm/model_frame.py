@@ -155,8 +155,15 @@ def build_model_frame(
     formula: str | ParsedFormula,
     data: pd.DataFrame,
     weights: str | np.ndarray | pd.Series | None = None,
+    glm: bool = False,
 ) -> ModelFrame:
-    """Parse (if needed), check and prepare ``data``; build X, y, offset, weights, Z terms."""
+    """Parse (if needed), check and prepare ``data``; build X, y, offset, weights, Z terms.
+
+    With ``glm=True`` (glmer's frame) the response is neither checked nor built (``y`` is
+    NaN; the caller reads the response columns from ``ModelFrame.data``), and lme4's
+    glmer checks apply: a grouping factor may have one level per row (observation-level
+    random effects), as ``glmerControl`` allows.
+    """
     parsed = formula if isinstance(formula, ParsedFormula) else parse(formula)
     if not parsed.random_terms:
         raise FormulaError(
@@ -175,7 +182,9 @@ def build_model_frame(
         source[weights_name] = weight_values
         variables = [*variables, weights_name]
     frame, n_dropped = data_prep.drop_missing(source, variables)
-    data_prep.check_response(frame, parsed.response_expr.variables())
+    if not glm:
+        _refuse_cbind(parsed)
+        data_prep.check_response(frame, parsed.response_expr.variables())
 
     groups_of = {t.group: t.group_factors for t in parsed.random_terms}
     other_uses = set(parsed.fixed_part.variables()) | set(parsed.response_expr.variables())
@@ -183,7 +192,15 @@ def build_model_frame(
         other_uses |= set(t.effects_part.variables())
     prepared = data_prep.add_group_columns(frame, groups_of, other_uses)
     frame = prepared.frame
-    data_prep.check_levels(frame, prepared.group_columns)
+    if glm:
+        for name, col in prepared.group_columns.items():
+            if frame[col].nunique() < 2:
+                raise DataError(
+                    f"the grouping factor {name!r} has only one level in the data used; a "
+                    "random effect needs at least two levels (lme4 refuses this too)"
+                )
+    else:
+        data_prep.check_levels(frame, prepared.group_columns)
     data_prep.categorize_text(frame, sorted(other_uses), set(prepared.group_columns.values()))
 
     env = patsy_env()
@@ -191,15 +208,26 @@ def build_model_frame(
     fixed_formula = f"{response} ~ {part_to_patsy(parsed.fixed_part)}"
     try:
         with np.errstate(all="ignore"):
-            yf, Xf = patsy.dmatrices(
-                fixed_formula, frame, eval_env=env, NA_action="raise", return_type="dataframe"
-            )
+            if not glm:
+                yf, Xf = patsy.dmatrices(
+                    fixed_formula, frame, eval_env=env, NA_action="raise", return_type="dataframe"
+                )
+            else:
+                Xf = patsy.dmatrix(
+                    part_to_patsy(parsed.fixed_part),
+                    frame,
+                    eval_env=env,
+                    NA_action="raise",
+                    return_type="dataframe",
+                )
+                yf = pd.DataFrame({parsed.response_expr.label: np.full(len(frame), np.nan)})
     except patsy.PatsyError as exc:
         raise DataError(f"could not build the model matrix: {exc.message}") from None
     pairs = column_name_pairs(parsed.fixed_part, Xf.design_info)
     y = yf.iloc[:, 0].to_numpy(dtype=float)
     X = Xf[[sm for sm, _ in pairs]].to_numpy(dtype=float)
-    _check_finite("the response", y)
+    if not glm:
+        _check_finite("the response", y)
     for (_sm, r), col in zip(pairs, X.T):
         _check_finite(r, col)
     offset = _offset(parsed, frame)
@@ -226,7 +254,8 @@ def build_model_frame(
         raw_terms.append(_term_frame(term, frame, prepared, env))
     order = lme4_term_order([t.n_levels for t in raw_terms])
     terms = tuple(raw_terms[i] for i in order)
-    _check_sizes(len(y), terms)
+    if not glm:
+        _check_sizes(len(y), terms)
     return ModelFrame(
         formula=parsed.formula,
         parsed=parsed,
@@ -246,6 +275,17 @@ def build_model_frame(
         level_order=dict(prepared.level_order),
         weights_name=None if weights is None or not isinstance(weights, str) else weights,
     )
+
+
+def _refuse_cbind(parsed: ParsedFormula) -> None:
+    expr = parsed.response_expr
+    if getattr(expr, "func", None) == "cbind":
+        raise FormulaError(
+            "cbind(successes, failures) is a binomial response: fit it with lme2sm.glmer "
+            "(family='binomial'), not lmer",
+            parsed.formula,
+            expr.span,
+        )
 
 
 def _fresh(frame: pd.DataFrame, name: str) -> str:

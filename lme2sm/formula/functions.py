@@ -62,6 +62,12 @@ FUNCTIONS: dict[str, FunctionRule] = {
         "R's scale(x): centre, divide by the n-1 sd",
     ),
     "offset": FunctionRule((1, 1), 1, lambda a, c: a[0], "a known term with coefficient 1"),
+    "cbind": FunctionRule(
+        (2, 2),
+        2,
+        lambda a, c: f"cbind({a[0]}, {a[1]})",
+        "cbind(successes, failures): a binomial response (glmer only)",
+    ),
     **{n: _numpy(n) for n in ("log", "exp", "sqrt", "abs", "log10", "log2", "log1p", "expm1")},
     # patsy spellings (so formulas written for smf.mixedlm keep working)
     "C": FunctionRule((1, 2), 1, _c_render, "patsy's C(x[, contrast])"),
@@ -125,4 +131,4 @@ def _is_contrast(expr: Expr) -> bool:
 
 def known_functions_text() -> str:
     """A one-line list of the accepted functions, for error messages."""
-    return ", ".join(f"{name}()" for name in FUNCTIONS if name != "offset")
+    return ", ".join(f"{name}()" for name in FUNCTIONS if name not in ("offset", "cbind"))

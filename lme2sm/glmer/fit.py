@@ -1,0 +1,169 @@
+"""lme4's two optimisation stages for a generalised model, and the Hessian.
+
+Stage 1 (lme4's ``nAGQ = 0``): optimise ``theta`` alone, ``beta`` and ``u`` found
+together by PIRLS. Stage 2: optimise ``(theta, beta)`` together, ``u`` by PIRLS, with
+the Laplace deviance (``nAGQ = 1``) or adaptive Gauss-Hermite (``nAGQ > 1``), started
+from stage 1. Both stages use BOBYQA (lme4's default second stage is Nelder-Mead, which
+sometimes stops short of the optimum; BOBYQA with tight tolerances reaches it). Then,
+as lme4's ``calc.derivs``, the gradient and Hessian of the deviance in ``(theta, beta)``
+by central differences (lme4's ``deriv12``, step 1e-4): the Hessian gives the
+standard errors and the convergence check.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..engines.lmm import theta_lower, theta_start
+from ..engines.optimize import minimize_theta
+from .pirls import GlmmProblem, PirlsState
+
+__all__ = ["GlmmFit", "fit_glmm", "deriv12"]
+
+GRAD_TOL = 2e-3
+"""lme4's ``check.conv.grad`` tolerance on the Hessian-scaled gradient."""
+DELTA = 1e-4
+
+
+@dataclass
+class GlmmFit:
+    """The record of a glmer fit: everything the results read."""
+
+    theta: np.ndarray
+    beta: np.ndarray
+    nAGQ: int
+    deviance: float
+    """The optimised criterion, -2 logLik (Laplace or AGQ)."""
+    state: PirlsState
+    """PIRLS at the optimum: modes, fitted means, working weights."""
+    gradient: np.ndarray
+    hessian: np.ndarray
+    n_evals: int
+    converged: bool
+    message: str
+    seconds: float
+    stage1_theta: np.ndarray
+    warnings: tuple[str, ...] = field(default=())
+
+
+def deriv12(fun, x: np.ndarray, delta: float = DELTA) -> tuple[np.ndarray, np.ndarray]:
+    """Central-difference gradient and Hessian, as lme4's ``deriv12``."""
+    x = np.asarray(x, dtype=float)
+    nx = len(x)
+    fx = fun(x)
+    H = np.zeros((nx, nx))
+    g = np.zeros(nx)
+    xadd = x.copy()
+    xsub = x.copy()
+    for j in range(nx):
+        xadd[j] = x[j] + delta
+        xsub[j] = x[j] - delta
+        fadd, fsub = fun(xadd), fun(xsub)
+        H[j, j] = (fadd - 2 * fx + fsub) / delta**2
+        g[j] = (fadd - fsub) / (2 * delta)
+        for i in range(j):
+            xaa, xas, xsa, xss = xadd.copy(), xadd.copy(), xsub.copy(), xsub.copy()
+            xaa[i] = x[i] + delta
+            xas[i] = x[i] - delta
+            xsa[i] = x[i] + delta
+            xss[i] = x[i] - delta
+            H[i, j] = H[j, i] = (fun(xaa) - fun(xas) - fun(xsa) + fun(xss)) / (4 * delta**2)
+        xadd[j] = xsub[j] = x[j]
+    return g, H
+
+
+def fit_glmm(problem: GlmmProblem, nAGQ: int = 1, calc_derivs: bool = True) -> GlmmFit:
+    """Fit by lme4's two stages; ``nAGQ = 0`` stops after the first."""
+    t0 = time.perf_counter()
+    specs = problem.specs
+    lower = theta_lower(specs)
+    nth = len(lower)
+    evals = 0
+
+    # stage 1: theta only, (beta, u) by PIRLS
+    def dev0(theta):
+        try:
+            st = problem.pirls(theta)
+        except (np.linalg.LinAlgError, Exception) as exc:  # noqa: BLE001 - any failure is +inf
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            return np.inf
+        return problem.laplace(st)
+
+    opt1 = minimize_theta(dev0, theta_start(specs), lower)
+    evals += opt1.n_evals
+    theta1 = opt1.x
+    st1 = problem.pirls(theta1)
+    if nAGQ == 0:
+        state = st1
+        theta, beta = theta1, st1.beta
+        dev = problem.laplace(st1)
+        converged, message = opt1.converged, opt1.message
+        g = np.zeros(0)
+        H = np.zeros((0, 0))
+    else:
+        start_u = st1.u
+
+        def devfun(pars):
+            th, be = pars[:nth], pars[nth:]
+            try:
+                st = problem.pirls(th, be, start=(be, start_u))
+            except Exception:  # noqa: BLE001 - PIRLS failure: not an admissible point
+                return np.inf
+            return problem.laplace(st) if nAGQ == 1 else problem.agq(st, nAGQ)
+
+        lower2 = np.concatenate([lower, np.full(problem.p, -np.inf)])
+        start2 = np.concatenate([theta1, st1.beta])
+        opt2 = minimize_theta(devfun, start2, lower2)
+        evals += opt2.n_evals
+        theta, beta = opt2.x[:nth], opt2.x[nth:]
+        state = problem.pirls(theta, beta, start=(beta, start_u))
+        dev = problem.laplace(state) if nAGQ == 1 else problem.agq(state, nAGQ)
+        converged, message = opt2.converged, opt2.message
+        if calc_derivs:
+            g, H = deriv12(devfun, opt2.x)
+        else:
+            g, H = np.zeros(0), np.zeros((0, 0))
+    warn = check_convergence(g, H) if len(g) else ()
+    return GlmmFit(
+        theta=np.asarray(theta, dtype=float),
+        beta=np.asarray(beta, dtype=float),
+        nAGQ=nAGQ,
+        deviance=float(dev),
+        state=state,
+        gradient=g,
+        hessian=H,
+        n_evals=evals,
+        converged=converged,
+        message=message,
+        seconds=time.perf_counter() - t0,
+        stage1_theta=theta1,
+        warnings=warn,
+    )
+
+
+def check_convergence(g: np.ndarray, H: np.ndarray) -> tuple[str, ...]:
+    """lme4's ``checkConv`` on the gradient and Hessian, its wording."""
+    out = []
+    if not np.all(np.isfinite(H)):
+        return ("Model failed to converge: the Hessian has non-finite entries",)
+    try:
+        R = np.linalg.cholesky(H).T
+        scaled = np.linalg.solve(R, g)
+    except np.linalg.LinAlgError:
+        ev = np.linalg.eigvalsh(H)
+        out.append(
+            "Model failed to converge: degenerate  Hessian with "
+            f"{int(np.sum(ev < 0))} negative eigenvalues"
+        )
+        scaled = g
+    mingrad = np.minimum(np.abs(scaled), np.abs(g))
+    if np.max(mingrad) > GRAD_TOL:
+        out.append(
+            f"Model failed to converge with max|grad| = {np.max(mingrad):.6g} "
+            f"(tol = {GRAD_TOL:g}, component {int(np.argmax(mingrad)) + 1})"
+        )
+    return tuple(out)

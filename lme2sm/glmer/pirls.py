@@ -1,0 +1,248 @@
+r"""Penalised iteratively reweighted least squares and the Laplace / AGQ deviance.
+
+For given :math:`\theta` (and, in lme4's second stage, given :math:`\beta`), the
+conditional modes :math:`\tilde u` minimise the penalised deviance
+:math:`\sum_i d_i(y_i, \mu_i) + \|u\|^2` with
+:math:`\eta = o + X\beta + Z\Lambda_\theta u`, :math:`\mu = g^{-1}(\eta)`. Each PIRLS step
+is a penalised weighted least-squares problem, which the LMM engine solves: working
+weights :math:`w_i = a_i\,\mu_\eta(\eta_i)^2 / V(\mu_i)` (``a`` the glm weights) and
+working response :math:`z_i = \eta_i - o_i + (y_i - \mu_i)/\mu_\eta(\eta_i)` go through
+:func:`~lme2sm.engines.crossprod.cross_products` and
+:meth:`~lme2sm.engines.lmm.ProfiledLMM.with_crossprods` (the structure is analysed once).
+A step that raises the penalised deviance is halved, as lme4's ``pwrssUpdate`` does.
+
+Laplace deviance (lme4's ``glmerLaplace``):
+:math:`-2\log p(y\mid\tilde\mu) + \|\tilde u\|^2 + \log|L_\theta|^2`, where the first term
+is the family's ``aic`` (all constants). Adaptive Gauss-Hermite (lme4's ``glmerAGQ``, one
+scalar term): per level :math:`l`, with :math:`c_l(u)` = :math:`u^2 + \sum_{i\in l} d_i`
+and :math:`s_l = 1/L_{ll}`,
+
+.. math::
+
+    -2\log\ell = \sum_l c_l(\tilde u_l) + \log|L_\theta|^2
+        - 2\sum_l \log \sum_k w_k\, e^{-(c_l(\tilde u_l + z_k s_l) - c_l(\tilde u_l))/2 + z_k^2/2},
+
+with :math:`(z_k, w_k)` the Gauss-Hermite rule for the standard normal. Like lme4 it is
+measured from the saturated model (deviance residuals, not ``aic``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engines.crossprod import TermRows, cross_products
+from ..engines.lmm import Evaluation, ProfiledLMM, TermSpec, unpack_theta
+from ..errors import FitError
+from .family import Family
+
+__all__ = ["GlmmProblem", "PirlsState", "gauss_hermite"]
+
+PIRLS_TOL = 1e-11
+"""Relative change of the penalised deviance that ends PIRLS (lme4: 1e-7)."""
+STEP_TOL = 1e-12
+"""Largest change of any mode in the last step (the deviance's Hessian by finite
+differences needs the modes far tighter than lme4's default ``tolPwrss``)."""
+ROUNDOFF = 1e-13
+"""A step that raises the penalised deviance by less than this (relative) is roundoff."""
+MAX_ITER = 60
+MAX_HALVINGS = 20
+
+
+@dataclass
+class PirlsState:
+    """The converged modes at one (theta, beta)."""
+
+    theta: np.ndarray
+    beta: np.ndarray
+    u: list[np.ndarray]
+    """Spherical modes per term, (q_j, k_j)."""
+    eta: np.ndarray
+    mu: np.ndarray
+    dev_resid: np.ndarray
+    sqrL: float
+    ev: Evaluation
+    """The factorisation at the final state's working weights."""
+    weights: np.ndarray
+    """The working weights at the final state."""
+    iterations: int
+
+    @property
+    def pdev(self) -> float:
+        return float(self.dev_resid.sum() + self.sqrL)
+
+
+def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights for the standard normal density (weights sum to 1)."""
+    z, w = np.polynomial.hermite_e.hermegauss(n)
+    return z, w / np.sqrt(2.0 * np.pi)
+
+
+class GlmmProblem:
+    """One generalised model's data and structure, ready for PIRLS at any (theta, beta).
+
+    Parameters
+    ----------
+    rows : list of TermRows
+        Random terms in lme4's order.
+    specs : list of TermSpec
+    X : (n, p) array
+    y, trials, weights : arrays
+        R's ``y``, ``n`` and glm weights (see :mod:`lme2sm.glmer.response`).
+    offset : array
+    family : Family
+    """
+
+    def __init__(
+        self,
+        rows: list[TermRows],
+        specs: list[TermSpec],
+        X: np.ndarray,
+        y: np.ndarray,
+        trials: np.ndarray,
+        weights: np.ndarray,
+        offset: np.ndarray,
+        family: Family,
+    ):
+        self.rows = rows
+        self.specs = specs
+        self.X = np.asarray(X, dtype=float)
+        self.y = y
+        self.trials = trials
+        self.wts = weights
+        self.offset = offset
+        self.family = family
+        self.n, self.p = self.X.shape
+        mu0 = family.mustart(y, weights)
+        self.eta0 = family.link.link(mu0)
+        ones = np.ones(self.n)
+        self._joint = ProfiledLMM(cross_products(rows, self.X, ones, ones), specs)
+        self._u_only = ProfiledLMM(cross_products(rows, np.zeros((self.n, 0)), ones, ones), specs)
+        self.evaluations = 0
+
+    # ---------------------------------------------------------------- pieces
+
+    def random_part(self, theta: np.ndarray, u: list[np.ndarray]) -> np.ndarray:
+        """Z Lambda_theta u on the rows."""
+        out = np.zeros(self.n)
+        for t, T, uj in zip(self.rows, unpack_theta(theta, self.specs), u):
+            b = uj @ T.T
+            out += np.einsum("nk,nk->n", t.Z, b[t.codes])
+        return out
+
+    def dev_resid(self, mu: np.ndarray) -> np.ndarray:
+        return self.family.dev_resids(self.y, mu, self.wts)
+
+    def aic(self, mu: np.ndarray) -> float:
+        return self.family.aic(self.y, self.trials, mu, self.wts)
+
+    # ---------------------------------------------------------------- PIRLS
+
+    def pirls(
+        self,
+        theta: np.ndarray,
+        beta: np.ndarray | None = None,
+        start: tuple[np.ndarray, list[np.ndarray]] | None = None,
+        tol: float = PIRLS_TOL,
+    ) -> PirlsState:
+        """Conditional modes at ``theta``; ``beta`` fixed (lme4's stage 2) or, when None,
+        estimated with ``u`` (stage 1, nAGQ = 0). ``start``: (beta, u) to start from."""
+        theta = np.asarray(theta, dtype=float)
+        fam = self.family
+        joint = beta is None
+        engine = self._joint if joint else self._u_only
+        base = self.offset if joint else self.offset + self.X @ beta
+        zero_u = [np.zeros((s.n_levels, s.k)) for s in self.specs]
+        if start is not None:
+            cur_beta = np.asarray(start[0], dtype=float) if joint else beta
+            cur_u = [np.array(a, dtype=float) for a in start[1]]
+            eta = (self.offset + self.X @ cur_beta if joint else base) + self.random_part(
+                theta, cur_u
+            )
+            mu = fam.link.inverse(eta)
+            old_pdev = float(self.dev_resid(mu).sum() + sum(float((a * a).sum()) for a in cur_u))
+        else:
+            cur_beta = np.zeros(self.p) if joint else beta
+            cur_u = zero_u
+            eta = self.eta0.copy()
+            old_pdev = np.inf
+        Xp = self.X if joint else np.zeros((self.n, 0))
+        converged = False
+        n_small = 0
+        for it in range(1, MAX_ITER + 1):
+            mu = fam.link.inverse(eta)
+            me = fam.link.mu_eta(eta)
+            w = self.wts * me * me / fam.variance(mu)
+            z = eta - base + (self.y - mu) / me
+            cp = cross_products(self.rows, Xp, z, w)
+            ev = engine.with_crossprods(cp).evaluate(theta, modes=True)
+            self.evaluations += 1
+            if converged:
+                dr = self.dev_resid(mu)
+                sq = float(sum(float((a * a).sum()) for a in cur_u))
+                return PirlsState(theta, cur_beta, cur_u, eta, mu, dr, sq, ev, w, it)
+            new_beta = ev.beta if joint else beta
+            new_u = ev.u
+            step = 1.0
+            for _ in range(MAX_HALVINGS + 1):
+                cand_u = [a + step * (b - a) for a, b in zip(cur_u, new_u)]
+                cand_beta = cur_beta + step * (new_beta - cur_beta) if joint else beta
+                cand_eta = (self.offset + self.X @ cand_beta if joint else base) + (
+                    self.random_part(theta, cand_u)
+                )
+                cand_mu = fam.link.inverse(cand_eta)
+                pdev = float(
+                    self.dev_resid(cand_mu).sum() + sum(float((a * a).sum()) for a in cand_u)
+                )
+                if np.isfinite(pdev) and (
+                    not np.isfinite(old_pdev) or pdev <= old_pdev + ROUNDOFF * (1 + abs(old_pdev))
+                ):
+                    break
+                step /= 2.0
+            else:
+                if not np.isfinite(pdev) or pdev - old_pdev > 1e-8 * (1 + abs(old_pdev)):
+                    raise FitError(
+                        "PIRLS step-halvings failed to reduce the deviance (lme4's "
+                        "pwrssUpdate error)"
+                    )
+            moved = max(
+                [float(np.max(np.abs(b - a), initial=0.0)) for a, b in zip(cur_u, cand_u)]
+                + ([float(np.max(np.abs(cand_beta - cur_beta), initial=0.0))] if joint else [])
+            )
+            small = np.isfinite(old_pdev) and abs(old_pdev - pdev) <= tol * (1.0 + abs(pdev))
+            n_small = n_small + 1 if small else 0
+            if small and (moved <= STEP_TOL or n_small >= 3):
+                converged = True
+            cur_u, cur_beta, eta, old_pdev = cand_u, cand_beta, cand_eta, pdev
+        raise FitError(f"PIRLS did not converge in {MAX_ITER} iterations")
+
+    # ------------------------------------------------------------ deviances
+
+    def laplace(self, state: PirlsState) -> float:
+        """lme4's Laplace deviance: aic + ||u||^2 + log|L|^2."""
+        return self.aic(state.mu) + state.sqrL + state.ev.ldL2
+
+    def agq(self, state: PirlsState, nAGQ: int) -> float:
+        """lme4's adaptive Gauss-Hermite deviance (one scalar term)."""
+        t = self.rows[0]
+        theta = float(state.theta[0])
+        q = t.n_levels
+        zcol = t.Z[:, 0]
+        L2 = 1.0 + theta * theta * np.bincount(t.codes, state.weights * zcol * zcol, minlength=q)
+        sd = 1.0 / np.sqrt(L2)
+        u0 = state.u[0][:, 0]
+        fixed_eta = state.eta - theta * zcol * u0[t.codes]
+        devc0 = u0 * u0 + np.bincount(t.codes, state.dev_resid, minlength=q)
+        nodes, weights = gauss_hermite(nAGQ)
+        mult = np.zeros(q)
+        for zk, wk in zip(nodes, weights):
+            if zk == 0:
+                mult += wk
+                continue
+            u = u0 + zk * sd
+            eta = fixed_eta + theta * zcol * u[t.codes]
+            dr = self.dev_resid(self.family.link.inverse(eta))
+            devc = u * u + np.bincount(t.codes, dr, minlength=q)
+            mult += wk * np.exp(-0.5 * (devc - devc0) + 0.5 * zk * zk)
+        return float(devc0.sum() + state.ev.ldL2 - 2.0 * np.sum(np.log(mult)))

@@ -1,0 +1,140 @@
+"""The response of a generalised model, read as R's ``family$initialize`` reads it.
+
+Binomial: 0/1 numbers, a two-level factor (the first level is failure, as in R),
+``cbind(successes, failures)``, or a proportion with ``weights=`` trials. Poisson:
+non-negative integer counts. The result is R's ``y`` (a proportion for binomial),
+``n`` (trials per row) and the glm weights (prior weights times trials).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import patsy
+
+from ..errors import DataError
+from ..formula.patsy_text import to_patsy
+from ..model_frame import ModelFrame
+from ..naming import patsy_env
+from .family import Family
+
+__all__ = ["GlmResponse", "glm_response"]
+
+INT_TOL = 1e-7
+
+
+@dataclass(frozen=True)
+class GlmResponse:
+    y: np.ndarray
+    """The response (proportion of successes for binomial)."""
+    trials: np.ndarray
+    """R's ``n``: binomial trials per row (1 for 0/1 and Poisson)."""
+    weights: np.ndarray
+    """glm weights: prior weights times trials."""
+    prior: np.ndarray
+    """The user's prior weights (ones when none)."""
+    label: str
+    levels: tuple[str, str] | None = None
+    """A factor response's levels (failure, success)."""
+
+
+def _evaluate(expr, frame: pd.DataFrame, what: str) -> np.ndarray:
+    try:
+        with np.errstate(all="ignore"):
+            m = patsy.dmatrix(
+                f"0 + I({to_patsy(expr)})", frame, eval_env=patsy_env(), NA_action="raise"
+            )
+    except patsy.PatsyError as exc:
+        raise DataError(f"could not compute {what}: {exc.message}") from None
+    values = np.asarray(m, dtype=float)
+    if values.shape[1] != 1:
+        raise DataError(f"{what} must be numeric, one number per row")
+    values = values[:, 0]
+    if not np.all(np.isfinite(values)):
+        raise DataError(f"{what} is NaN or infinite in {int((~np.isfinite(values)).sum())} rows")
+    return values
+
+
+def glm_response(mf: ModelFrame, family: Family) -> GlmResponse:
+    """R's ``y``, ``n`` and weights for ``family`` from the model frame's data."""
+    expr = mf.parsed.response_expr
+    label = expr.label
+    frame = mf.data
+    n = len(frame)
+    prior = np.ones(n) if mf.weights is None else np.asarray(mf.weights, dtype=float)
+    levels = None
+    if getattr(expr, "func", None) == "cbind":
+        if family.name != "binomial":
+            raise DataError(
+                f"cbind(successes, failures) is a binomial response, not a {family.name} one"
+            )
+        s = _evaluate(expr.args[0], frame, f"the successes {expr.args[0].label}")
+        f = _evaluate(expr.args[1], frame, f"the failures {expr.args[1].label}")
+        if np.any(s < 0) or np.any(f < 0):
+            raise DataError(
+                f"negative counts in {label}: successes and failures must be >= 0 "
+                "(is the second column failures, e.g. size - incidence?)"
+            )
+        if np.any(np.abs(s - np.round(s)) > INT_TOL) or np.any(np.abs(f - np.round(f)) > INT_TOL):
+            raise DataError(f"non-integer counts in {label}: successes and failures must be whole")
+        trials = s + f
+        if np.any(trials == 0):
+            raise DataError(
+                f"{int((trials == 0).sum())} rows have no trials (successes + failures = 0); "
+                "they carry no information: drop them"
+            )
+        y = s / trials
+        return GlmResponse(y, trials, prior * trials, prior, label)
+    column = frame[expr.name] if hasattr(expr, "name") and expr.name in frame.columns else None
+    if column is not None and not pd.api.types.is_numeric_dtype(column):
+        if family.name != "binomial":
+            raise DataError(f"the {family.name} response {label} must be numeric counts")
+        cats = (
+            list(column.cat.categories)
+            if isinstance(column.dtype, pd.CategoricalDtype)
+            else sorted(pd.unique(column.astype(str)))
+        )
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            values = column.astype(object)
+        else:
+            values = column.astype(str)
+        if len(cats) > 2:
+            raise DataError(
+                f"the binomial response {label} is a factor with {len(cats)} levels "
+                f"({', '.join(map(str, cats[:5]))}{', ...' if len(cats) > 5 else ''}); "
+                "it needs two (the first is failure, as in R)"
+            )
+        y = (values != cats[0]).to_numpy(dtype=float)
+        levels = (str(cats[0]), str(cats[-1]))
+        return GlmResponse(y, np.ones(n), prior.copy(), prior, label, levels)
+    y = _evaluate(expr, frame, f"the response {label}")
+    if family.name == "binomial":
+        if np.any(y < 0) or np.any(y > 1):
+            raise DataError(
+                f"the binomial response {label} has values outside [0, 1] (e.g. "
+                f"{y[(y < 0) | (y > 1)][0]:g}); give 0/1 answers, a proportion with "
+                "weights= trials, or cbind(successes, failures)"
+            )
+        if mf.weights is None:
+            if np.any((y != 0) & (y != 1)):
+                raise DataError(
+                    f"the binomial response {label} has values other than 0 and 1; for "
+                    "proportions give the numbers of trials as weights=, or write "
+                    "cbind(successes, failures)"
+                )
+        else:
+            k = y * prior
+            if np.any(np.abs(k - np.round(k)) > INT_TOL * np.maximum(1, np.abs(k))):
+                raise DataError(
+                    f"non-integer #successes: {label} times the weights must be whole numbers "
+                    "(weights are the numbers of trials)"
+                )
+        # R: with weights, n = weights and the glm weights are the weights
+        return GlmResponse(y, prior.copy(), prior.copy(), np.ones(n), label)
+    if np.any(y < 0):
+        raise DataError(f"negative counts in the Poisson response {label}")
+    if np.any(np.abs(y - np.round(y)) > INT_TOL):
+        raise DataError(f"non-integer counts in the Poisson response {label}")
+    return GlmResponse(y, np.ones(n), prior.copy(), prior, label)

@@ -1,0 +1,358 @@
+"""lme4-named results of a glmer fit, computed from the model frame and the fit record.
+
+Names and layouts follow lme4: ``fixef``, ``vcov`` (from the Hessian of the deviance
+in ``(theta, beta)``, lme4's default), ``ranef``, ``coef``, ``VarCorr`` (as
+``as.data.frame(VarCorr(m))``, no residual row: the scale is fixed at 1), ``logLik``
+(every constant included; with ``nAGQ > 1`` relative to the saturated model, as lme4),
+``deviance`` (sum of squared deviance residuals, lme4's ``deviance()``), ``predict``,
+``fitted``, ``residuals``, ``isSingular``, ``confint`` (Wald) and ``summary``.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import patsy
+from scipy import stats
+
+from .. import data_prep
+from ..engines.lmm import unpack_theta
+from ..errors import ArgumentError, DataError
+from ..formula.patsy_text import to_patsy
+from ..model_frame import ModelFrame
+from ..naming import patsy_env
+from ..results import r_make_names
+from .family import Family
+from .fit import GlmmFit
+from .pirls import GlmmProblem
+from .response import GlmResponse
+
+__all__ = ["GlmerResult"]
+
+SINGULAR_TOL = 1e-4
+
+
+class GlmerResult:
+    """A generalised linear mixed model fitted as lme4's ``glmer``."""
+
+    def __init__(
+        self,
+        frame: ModelFrame,
+        response: GlmResponse,
+        family: Family,
+        problem: GlmmProblem,
+        fit: GlmmFit,
+        data_name: str = "data",
+    ):
+        self.frame = frame
+        self.response = response
+        self.family = family
+        self.problem = problem
+        self.engine_fit = fit
+        self.data_name = data_name
+
+    # ------------------------------------------------------------ basics
+
+    @property
+    def formula(self) -> str:
+        return self.frame.formula
+
+    @property
+    def nAGQ(self) -> int:
+        return self.engine_fit.nAGQ
+
+    def nobs(self) -> int:
+        """Rows used (not trials), as lme4's ``nobs()``."""
+        return self.frame.n
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self.engine_fit.theta.copy()
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.engine_fit.warnings
+
+    def fixef(self) -> pd.Series:
+        return pd.Series(self.engine_fit.beta, index=list(self.frame.fixed_names), name="fixef")
+
+    @cached_property
+    def _vcov(self) -> np.ndarray:
+        fit = self.engine_fit
+        nth = len(fit.theta)
+        H = fit.hessian
+        if H.size:
+            try:
+                np.linalg.cholesky(H)
+                inv = np.linalg.inv(H)
+                V = inv[nth:, nth:]
+                return V + V.T
+            except np.linalg.LinAlgError:
+                pass
+        return self._vcov_rx()
+
+    def _vcov_rx(self) -> np.ndarray:
+        """lme4's ``use.hessian = FALSE``: (R_X'R_X)^-1 at the final working weights."""
+        from ..engines.crossprod import cross_products
+
+        pr, st = self.problem, self.engine_fit.state
+        cp = cross_products(pr.rows, pr.X, np.zeros(pr.n), st.weights)
+        ev = pr._joint.with_crossprods(cp).evaluate(st.theta)
+        Rinv = np.linalg.inv(ev.RX)
+        return Rinv @ Rinv.T
+
+    def vcov(self) -> pd.DataFrame:
+        names = list(self.frame.fixed_names)
+        return pd.DataFrame(self._vcov, index=names, columns=names)
+
+    def se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self._vcov)), index=list(self.frame.fixed_names))
+
+    # ------------------------------------------------------------ random part
+
+    @cached_property
+    def _factors(self) -> list[np.ndarray]:
+        return unpack_theta(self.engine_fit.theta, self.frame.specs())
+
+    def _covariances(self) -> list[np.ndarray]:
+        return [T @ T.T for T in self._factors]
+
+    def _group_names(self) -> list[str]:
+        names = [t.group for t in self.frame.terms]
+        return names if len(set(names)) == len(names) else r_make_names(names)
+
+    def VarCorr(self) -> pd.DataFrame:
+        """Variance components as R's ``as.data.frame(VarCorr(m))`` (no residual row)."""
+        rows = []
+        for grp, t, cov in zip(self._group_names(), self.frame.terms, self._covariances()):
+            sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+            for i, name in enumerate(t.names):
+                rows.append((grp, name, None, cov[i, i], sd[i]))
+            for j in range(t.k):
+                for i in range(j + 1, t.k):
+                    denom = sd[i] * sd[j]
+                    rows.append(
+                        (
+                            grp,
+                            t.names[j],
+                            t.names[i],
+                            cov[i, j],
+                            cov[i, j] / denom if denom else np.nan,
+                        )
+                    )
+        out = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        for c, col in enumerate(("grp", "var1", "var2")):
+            out[col] = pd.Series([r[c] for r in rows], dtype=object)
+        return out
+
+    def ngrps(self) -> pd.Series:
+        seen: dict[str, int] = {}
+        for t in self.frame.terms:
+            seen.setdefault(t.group, t.n_levels)
+        return pd.Series(seen, name="ngrps")
+
+    @cached_property
+    def _ranef(self) -> dict[str, pd.DataFrame]:
+        out: dict[str, pd.DataFrame] = {}
+        for t, T, u in zip(self.frame.terms, self._factors, self.engine_fit.state.u):
+            frame = pd.DataFrame(u @ T.T, index=list(t.levels), columns=list(t.names))
+            out[t.group] = pd.concat([out[t.group], frame], axis=1) if t.group in out else frame
+        for group, frame in out.items():
+            frame.index.name = group
+        return out
+
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects, one DataFrame per grouping factor."""
+        return {g: df.copy() for g, df in self._ranef.items()}
+
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Fixed plus random effects per level, as lme4's ``coef()``."""
+        fe = self.fixef()
+        out = {}
+        for group, re in self._ranef.items():
+            frame = pd.DataFrame([fe.to_numpy()] * len(re), index=re.index, columns=fe.index)
+            for k, col in enumerate(re.columns):
+                if col not in frame.columns:
+                    raise ArgumentError(
+                        f"unable to align random and fixed effects: {col} of {group} has no "
+                        "fixed effect (lme4's coef() refuses this too)"
+                    )
+                frame[col] = frame[col] + re.iloc[:, k]
+            out[group] = frame
+        return out
+
+    def isSingular(self, tol: float = SINGULAR_TOL) -> bool:
+        """A variance at zero or a correlation at +-1 (lme4's ``isSingular``)."""
+        from ..engines.lmm import theta_lower
+
+        lower = theta_lower(self.frame.specs())
+        return bool(np.any((lower == 0) & (self.engine_fit.theta < tol)))
+
+    # ------------------------------------------------------------ likelihood
+
+    def df(self) -> int:
+        return self.frame.p + len(self.engine_fit.theta)
+
+    def logLik(self) -> float:
+        return -0.5 * self.engine_fit.deviance
+
+    def AIC(self) -> float:
+        return -2 * self.logLik() + 2 * self.df()
+
+    def BIC(self) -> float:
+        return -2 * self.logLik() + math.log(self.nobs()) * self.df()
+
+    def deviance(self) -> float:
+        """Sum of squared deviance residuals at the conditional modes (lme4's ``deviance()``)."""
+        return float(self.engine_fit.state.dev_resid.sum())
+
+    def df_resid(self) -> int:
+        return self.nobs() - self.df()
+
+    # ------------------------------------------------------------ fitted values
+
+    def _index(self) -> pd.Index:
+        return self.frame.data.index
+
+    def fitted(self) -> pd.Series:
+        """Fitted means (random effects and offset included), as lme4's ``fitted()``."""
+        return pd.Series(self.engine_fit.state.mu, index=self._index(), name="fitted")
+
+    def residuals(self, type: str = "deviance") -> pd.Series:
+        """Residuals: ``"deviance"`` (lme4's default), ``"pearson"``, ``"response"``."""
+        st, r = self.engine_fit.state, self.response
+        mu = st.mu
+        if type == "response":
+            values = r.y - mu
+        elif type == "pearson":
+            values = (r.y - mu) * np.sqrt(r.weights) / np.sqrt(self.family.variance(mu))
+        elif type == "deviance":
+            values = np.sign(r.y - mu) * np.sqrt(np.clip(st.dev_resid, 0, None))
+        else:
+            raise ArgumentError(
+                f"type={type!r}: use 'deviance', 'pearson' or 'response' (lme4's types)"
+            )
+        return pd.Series(values, index=self._index(), name="residuals")
+
+    def predict(
+        self,
+        newdata: pd.DataFrame | None = None,
+        type: str = "link",
+        re_form: str | None = None,
+        allow_new_levels: bool = False,
+    ) -> pd.Series:
+        """Predictions as lme4's ``predict()``: ``type="link"`` or ``"response"``;
+        ``re_form=None`` includes every random effect, ``"~0"`` (or ``"NA"``) none;
+        unseen levels raise a DataError unless ``allow_new_levels=True`` (predicted at 0).
+        Offsets are included."""
+        if type not in ("link", "response"):
+            raise ArgumentError(f"type={type!r}: use 'link' or 'response'")
+        if re_form is not None and re_form.replace(" ", "") not in ("~0", "0", "NA", "~1-1"):
+            raise ArgumentError(f"re_form={re_form!r}: use None (all random effects) or '~0'")
+        fe = self.engine_fit.beta
+        if newdata is None:
+            data = self.frame.data
+            eta = self.frame.offset + self.frame.X @ fe
+            if re_form is None:
+                eta = eta + self.problem.random_part(
+                    self.engine_fit.theta, self.engine_fit.state.u
+                )
+        else:
+            data = self._prepare_newdata(newdata)
+            (X,) = _design(self.frame.fixed_info, data)
+            eta = X[list(self.frame.fixed_patsy_names)].to_numpy() @ fe + self._offset(data)
+            if re_form is None:
+                eta = eta + self._random_part(data, allow_new_levels)
+        values = eta if type == "link" else self.family.link.inverse(eta)
+        return pd.Series(values, index=data.index, name="fit")
+
+    def _offset(self, data: pd.DataFrame) -> np.ndarray:
+        offsets = self.frame.parsed.fixed_part.offsets
+        if not offsets:
+            return np.zeros(len(data))
+        text = " + ".join(f"I({to_patsy(o)})" for o in offsets)
+        return np.asarray(patsy.dmatrix("0 + " + text, data, eval_env=patsy_env())).sum(axis=1)
+
+    def _prepare_newdata(self, newdata: pd.DataFrame) -> pd.DataFrame:
+        parsed = self.frame.parsed
+        needed = [v for v in parsed.variables() if v not in parsed.response_expr.variables()]
+        data_prep.check_columns(newdata, needed, parsed.formula)
+        frame = newdata.loc[:, list(dict.fromkeys(needed))].copy()
+        if frame.isna().any().any():
+            raise DataError("newdata has missing values in the model's variables")
+        return frame
+
+    def _random_part(self, data: pd.DataFrame, allow_new_levels: bool) -> np.ndarray:
+        total = np.zeros(len(data))
+        for t, T, u in zip(self.frame.terms, self._factors, self.engine_fit.state.u):
+            parts = [data_prep.level_strings(data[f]) for f in t.term.group_factors]
+            levels = parts[0]
+            for p in parts[1:]:
+                levels = levels + ":" + p
+            index = {lev: i for i, lev in enumerate(t.levels)}
+            codes = levels.map(index)
+            unknown = sorted(set(levels[codes.isna()]))
+            if unknown and not allow_new_levels:
+                raise DataError(
+                    f"newdata has levels of {t.group} the model has not seen "
+                    f"({', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}); pass "
+                    "allow_new_levels=True to predict them at the population level"
+                )
+            (Z,) = _design(t.info, data)
+            Zm = Z[list(t.patsy_names)].to_numpy()
+            b = u @ T.T
+            ok = codes.notna().to_numpy()
+            idx = codes.fillna(0).astype(int).to_numpy()
+            total += np.where(ok, np.einsum("nk,nk->n", Zm, b[idx]), 0.0)
+        return total
+
+    # ------------------------------------------------------------ inference
+
+    def confint(self, level: float = 0.95, method: str = "Wald") -> pd.DataFrame:
+        """Wald intervals for the fixed effects (lme4's ``confint(m, method="Wald")``)."""
+        if method.lower() != "wald":
+            raise ArgumentError(
+                f"method={method!r}: glmer results have Wald intervals so far (method='Wald')"
+            )
+        z = stats.norm.ppf(0.5 + level / 2)
+        fe, se = self.fixef(), self.se()
+        lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
+        return pd.DataFrame({lo: fe - z * se, hi: fe + z * se})
+
+    def coef_table(self) -> pd.DataFrame:
+        """Estimate, Std. Error, z value, Pr(>|z|)."""
+        fe, se = self.fixef(), self.se()
+        z = fe / se
+        return pd.DataFrame(
+            {
+                "Estimate": fe,
+                "Std. Error": se,
+                "z value": z,
+                "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z)),
+            }
+        )
+
+    def summary(self, correlation: bool | None = None) -> str:
+        """The text of lme4's ``summary(glmer(...))``."""
+        from .summary import format_summary
+
+        return format_summary(self, correlation=correlation)
+
+    def __repr__(self) -> str:
+        return f"<GlmerResult {self.formula!r} {self.family} logLik={self.logLik():.4f}>"
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _design(info: patsy.DesignInfo, data: pd.DataFrame):
+    try:
+        with np.errstate(all="ignore"):
+            return patsy.build_design_matrices(
+                [info], data, return_type="dataframe", NA_action="raise"
+            )
+    except patsy.PatsyError as exc:
+        raise DataError(f"could not build the design for newdata: {exc.message}") from None

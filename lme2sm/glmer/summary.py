@@ -1,0 +1,173 @@
+"""Printing a glmer fit the way lme4's ``summary(glmer(...))`` prints it."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..summary import r_abbreviate, r_format
+
+if TYPE_CHECKING:
+    from .results import GlmerResult
+
+SIGNIF = "Signif. codes:  0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 \u2018.\u2019 0.1 \u2018 \u2019 1"
+
+
+def _stars(p: float) -> str:
+    for cut, star in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p < cut:
+            return star
+    return ""
+
+
+def _pvalues(ps: list[float]) -> list[str]:
+    """R's ``format.pval`` as printCoefmat shows it (3 significant digits)."""
+    out = [""] * len(ps)
+    fixed = [i for i, p in enumerate(ps) if p >= 1e-4]
+    dec = 0
+    for i in fixed:
+        p = ps[i]
+        mag = math.floor(math.log10(p)) if p > 0 else 0
+        dec = max(dec, min(15, 2 - mag))
+    for i, p in enumerate(ps):
+        if not math.isfinite(p):
+            out[i] = "NA"
+        elif p < 2e-16:
+            out[i] = "< 2e-16"
+        elif p < 1e-4:
+            mant, exp = f"{p:.2e}".split("e")
+            out[i] = f"{mant}e-{abs(int(exp)):02d}"
+        else:
+            out[i] = f"{p:.{dec}f}"
+    return out
+
+
+def _table(header, rows, left) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    lines = []
+    for row in [header, *rows]:
+        cells = [c.ljust(w) if lf else c.rjust(w) for c, w, lf in zip(row, widths, left)]
+        lines.append(" ".join(cells))
+    return lines
+
+
+def _random_effects(m: GlmerResult) -> list[str]:
+    vc = m.VarCorr()
+    single = vc[vc["var2"].isna()]
+    variances = r_format(list(single["vcov"]), 4)
+    sds = r_format(list(single["sdcor"]), 4)
+    has_corr = bool(vc["var2"].notna().any())
+    header = [" Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] if has_corr else [])
+    rows = []
+    pos = 0
+    for grp, t in zip(m._group_names(), m.frame.terms):
+        cov = np.asarray(m._covariances()[m.frame.terms.index(t)])
+        sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+        for i, name in enumerate(t.names):
+            row = [" " + (grp if i == 0 else ""), name, variances[pos].strip(), sds[pos].strip()]
+            if has_corr:
+                corr = []
+                for j in range(i):
+                    d = sd[i] * sd[j]
+                    corr.append(f"{cov[i, j] / d:.2f}" if d > 0 else "NaN")
+                row.append(" ".join(c.rjust(5) for c in corr))
+            rows.append(row)
+            pos += 1
+    return _table(header, rows, [True] * len(header))
+
+
+def _fixed_effects(m: GlmerResult) -> list[str]:
+    tab = m.coef_table()
+    est, se = list(tab["Estimate"]), list(tab["Std. Error"])
+    both = r_format(est + se, 4)
+    z = [f"{v:.3f}" for v in tab["z value"]]
+    ps = list(tab["Pr(>|z|)"])
+    pv = _pvalues(ps)
+    stars = [_stars(p) for p in ps]
+    names = list(tab.index)
+    header = ["", "Estimate", "Std. Error", "z value", "Pr(>|z|)", ""]
+    k = len(names)
+    rows = [
+        [names[i], both[i].strip(), both[k + i].strip(), z[i], pv[i], stars[i].ljust(3)]
+        for i in range(k)
+    ]
+    return _table(header, rows, [True, False, False, False, False, True])
+
+
+def _correlation(m: GlmerResult) -> list[str]:
+    V = m._vcov
+    sd = np.sqrt(np.diag(V))
+    C = V / np.outer(sd, sd)
+    names = list(m.frame.fixed_names)
+    short = [r_abbreviate(n, 6) for n in names]
+    header = [""] + short[:-1]
+    rows = []
+    for i in range(1, len(names)):
+        cells = [f"{C[i, j]:.3f}" for j in range(i)] + [""] * (len(names) - 1 - i)
+        rows.append([names[i], *cells])
+    return _table(header, rows, [True] + [False] * (len(names) - 1))
+
+
+def format_summary(m: GlmerResult, correlation: bool | None = None) -> str:
+    """The text of ``summary(glmer(...))``."""
+    method = (
+        "Laplace Approximation"
+        if m.nAGQ <= 1
+        else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {m.nAGQ}"
+    )
+    head, tail = method.split(" ", 1)
+    lines = [
+        f"Generalized linear mixed model fit by maximum likelihood ({head}",
+        f"  {tail}) [glmerMod]",
+        f" Family: {m.family.name}  ( {m.family.link_name} )",
+        f"Formula: {m.formula}",
+        f"   Data: {m.data_name}",
+        "",
+    ]
+    if m.frame.weights is not None and m.frame.weights_name:
+        lines.insert(5, f"Weights: {m.frame.weights_name}")
+    names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+    values = [
+        f"{m.AIC():.1f}",
+        f"{m.BIC():.1f}",
+        f"{m.logLik():.1f}",
+        f"{-2 * m.logLik():.1f}",
+        f"{m.df_resid()}",
+    ]
+    widths = [max(len(a), len(b)) for a, b in zip(names, values)]
+    widths = [max(w, 8) for w in widths]
+    lines.append(" ".join(n.rjust(w) for n, w in zip(names, widths)) + " ")
+    lines.append(" ".join(v.rjust(w) for v, w in zip(values, widths)) + " ")
+    lines.append("")
+    res = m.residuals("pearson").to_numpy()
+    q = np.quantile(res, [0, 0.25, 0.5, 0.75, 1])
+    qs = r_format(list(q), 4)
+    w = max(len(s) for s in qs + ["Median"])
+    lines.append("Scaled residuals: ")
+    lines.append(" ".join(h.rjust(w) for h in ("Min", "1Q", "Median", "3Q", "Max")) + " ")
+    lines.append(" ".join(s.rjust(w) for s in qs) + " ")
+    lines.append("")
+    lines.append("Random effects:")
+    lines.extend(_random_effects(m))
+    groups = "; ".join(f"{g}, {n}" for g, n in m.ngrps().items())
+    lines.append(f"Number of obs: {m.nobs()}, groups:  {groups}")
+    lines.append("")
+    lines.append("Fixed effects:")
+    lines.extend(_fixed_effects(m))
+    lines.append("---")
+    lines.append(SIGNIF)
+    p = len(m.frame.fixed_names)
+    if correlation is None:
+        correlation = 1 < p <= 12
+    if correlation and p > 1:
+        lines.append("")
+        lines.append("Correlation of Fixed Effects:")
+        lines.extend(_correlation(m))
+    if m.isSingular():
+        lines.append("optimizer (bobyqa) convergence code: 0 (OK)")
+        lines.append("boundary (singular) fit: see help('isSingular')")
+    for w in m.warnings:
+        lines.append(w)
+    return "\n".join(lines) + "\n"
