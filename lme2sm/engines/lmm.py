@@ -209,6 +209,37 @@ def _parents(pattern: sp.csr_matrix) -> np.ndarray | None:
     return parent
 
 
+def _pair_products(A: sp.csc_matrix, m: int, max_nnz: int = 30_000_000):
+    """For a sparse A (m x q): K (pairs x q) with ``K @ w`` the lower triangle of
+    ``A diag(w) A'`` at rows ``kr``, columns ``kc``. None when K would be too large."""
+    counts = np.diff(A.indptr).astype(np.int64)
+    total = int(np.sum(counts * (counts + 1) // 2))
+    if total > max_nnz:
+        return None
+    keys = np.empty(total, dtype=np.int64)
+    vals = np.empty(total)
+    cols = np.empty(total, dtype=np.int64)
+    pos = 0
+    for col in range(A.shape[1]):
+        lo, hi = A.indptr[col], A.indptr[col + 1]
+        if hi == lo:
+            continue
+        r = A.indices[lo:hi].astype(np.int64)
+        v = A.data[lo:hi]
+        a, b = np.tril_indices(hi - lo)
+        ra, rb = r[a], r[b]
+        big = np.maximum(ra, rb)
+        small = np.minimum(ra, rb)
+        n = len(a)
+        keys[pos : pos + n] = big * m + small
+        vals[pos : pos + n] = v[a] * v[b]
+        cols[pos : pos + n] = col
+        pos += n
+    uniq, row = np.unique(keys[:pos], return_inverse=True)
+    K = sp.csr_matrix((vals[:pos], (row, cols[:pos])), shape=(len(uniq), A.shape[1]))
+    return K, uniq // m, uniq % m
+
+
 class ProfiledLMM:
     """The profiled deviance of one model, ready to evaluate at any ``theta``.
 
@@ -349,6 +380,11 @@ class ProfiledLMM:
         else:
             self.A_rr = np.zeros((0, 0))
             self.A_xr = np.zeros((self.p + 1, 0))
+        # one scalar term crossed with the rest: its fill is K @ w (see _pair_products)
+        self.kfill = None
+        if rest and len(prefix) == 1 and specs[prefix[0]].k == 1:
+            if not self.rest_dense[prefix[0]]:
+                self.kfill = _pair_products(self.A_rp[prefix[0]].tocsc(), self.m_rest)
 
     def _templates(self) -> None:
         """COO index templates for block-structured sparse matrices."""
@@ -394,8 +430,21 @@ class ProfiledLMM:
         shape = values.shape
         return np.asarray(P @ values.reshape(shape[0], -1)).reshape((P.shape[0], *shape[1:]))
 
+    def _rest_scalar_lambda(self, factors: list[np.ndarray]) -> np.ndarray | None:
+        """Lambda_R's diagonal when every rest term is scalar, else None."""
+        if not self.rest or any(self.specs[j].k != 1 for j in self.rest):
+            return None
+        lam = np.empty(self.m_rest)
+        for j in self.rest:
+            o = self.rest_offsets[j]
+            lam[o : o + self.specs[j].n_levels] = factors[j][0, 0]
+        return lam
+
     def _lam_t_rows(self, M: np.ndarray, factors: list[np.ndarray]) -> np.ndarray:
         """Lambda_R' M for a dense M whose rows are the rest block's random effects."""
+        lam = self._rest_scalar_lambda(factors)
+        if lam is not None:
+            return M * (lam if M.ndim == 1 else lam[:, None])
         out = np.empty_like(M)
         for j in self.rest:
             o, s = self.rest_offsets[j], self.specs[j]
@@ -472,7 +521,10 @@ class ProfiledLMM:
             Ldiag[i] = Lii
             Linv_t[i] = inv_t
             LX[i] = XF @ inv_t
-            if m:
+            if m and self.kfill is not None:
+                LR[i] = None  # implicit: Lambda_R' A_Ri diag(theta_i / sqrt(d))
+                kscale = Ti[0, 0] * inv_t[:, 0, 0]
+            elif m:
                 if self.rest_dense[i]:
                     LR[i] = RF @ inv_t
                 else:
@@ -482,7 +534,28 @@ class ProfiledLMM:
         E = cp.xy.copy()
         for i in self.prefix:
             E -= np.tensordot(LX[i], LX[i], axes=([0, 2], [0, 2]))
-        if m:
+        if m and self.kfill is not None:
+            i = self.prefix[0]
+            K, kr, kc = self.kfill
+            fill = K @ (kscale * kscale)
+            inner = self.A_rr.copy()
+            inner[kr, kc] -= fill
+            off = kr != kc
+            inner[kc[off], kr[off]] -= fill[off]
+            lam = self._rest_scalar_lambda(factors)
+            if lam is not None:
+                inner *= lam[:, None]
+                inner *= lam[None, :]
+                S = inner
+            else:
+                S = self._lam_t_rows(self._lam_t_rows(inner, factors).T.copy(), factors)
+            S[np.diag_indices(m)] += 1.0
+            lx = np.transpose(LX[i], (1, 0, 2)).reshape(p1, -1)
+            C = self._lam_t_rows(self.A_xr.T - self.A_rp[i] @ (kscale[:, None] * lx.T), factors)
+            full[:m, :m] = S
+            full[m:, :m] = C.T
+            full[:m, m:] = C
+        elif m:
             S = self._lam_t_rows(self._lam_t_rows(self.A_rr, factors).T.copy(), factors)
             S[np.diag_indices(m)] += 1.0
             C = self._lam_t_rows(self.A_xr.T.copy(), factors)
@@ -529,13 +602,21 @@ class ProfiledLMM:
             )
         ev = Evaluation(theta, ldL2, ldRX2, r2, beta, RXt.T.copy(), dev_reml, dev_ml)
         if modes:
-            ev.u = self._modes(Lf, Ldiag, Lpp, LR, LX, beta)
+            if self.kfill is not None and m:
+                i = self.prefix[0]
+                LR[i] = (self._lam_t_rows(self.A_rp[i].toarray(), factors) * kscale[None, :])[
+                    None
+                ].transpose(2, 1, 0)  # (q_i, m, 1), dense only for the modes
+                dense_modes = True
+            else:
+                dense_modes = False
+            ev.u = self._modes(Lf, Ldiag, Lpp, LR, LX, beta, dense_modes)
         return ev
 
     def _as_sparse(self, h: int, LRh) -> sp.csr_matrix:
         return LRh
 
-    def _modes(self, Lf, Ldiag, Lpp, LR, LX, beta) -> list[np.ndarray]:
+    def _modes(self, Lf, Ldiag, Lpp, LR, LX, beta, dense_lr=False) -> list[np.ndarray]:
         """Back-substitution for the spherical conditional modes ``u`` (input order)."""
         specs = self.specs
         m, p = self.m_rest, self.p
@@ -552,7 +633,7 @@ class ProfiledLMM:
             q, k = specs[i].n_levels, specs[i].k
             rhs = LX[i][:, p, :] - np.einsum("qpk,p->qk", LX[i][:, :p, :], beta)
             if m:
-                if self.rest_dense[i]:
+                if self.rest_dense[i] or dense_lr:
                     rhs = rhs - np.einsum("qmk,m->qk", LR[i], u_rest)
                 else:
                     rhs = rhs - (LR[i].T @ u_rest).reshape(q, k)
