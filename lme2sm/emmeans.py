@@ -1,0 +1,390 @@
+"""Estimated marginal means and their pairwise contrasts, as R's emmeans computes them.
+
+``emmeans(m, "Variety")`` is R's ``emmeans(m, ~ Variety)``: the *reference grid* holds
+every combination of the levels of the fixed part's factors, with each numeric
+covariate at its mean over the model's rows (emmeans' ``cov.reduce = mean``). The
+marginal mean of a level is the prediction ``x'beta`` averaged, with equal weights,
+over the levels of the factors not named (emmeans' default ``weights = "equal"``):
+one linear function ``l'beta`` per row. Its standard error is ``sqrt(l'Vl)`` and its
+df depend on ``ddf``:
+
+* ``"Kenward-Roger"`` (emmeans' default for lmer): ``V`` is pbkrtest's ``vcovAdj`` and
+  the df pbkrtest's ``Lb_ddf(l)`` (:mod:`lme2sm.inference.kenward_roger`);
+* ``"Satterthwaite"``: lme4's ``vcov`` and lmerTest's df for ``l``;
+* ``"asymptotic"``: lme4's ``vcov``, infinite df (z tests).
+
+``.pairs()`` takes every difference ``A - B`` (in the table's order, within each
+``by`` group) and adjusts the p-values within each group as emmeans does: Tukey's HSD
+from the studentized range (``ptukey(sqrt(2)|t|, k, df)``, k = number of means),
+Bonferroni, Holm, Šidák or none.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import patsy
+from scipy import stats
+
+from .errors import ArgumentError
+
+__all__ = ["EMMeans", "emmeans"]
+
+ADJUSTMENTS = ("tukey", "bonferroni", "holm", "sidak", "none")
+DDF = {
+    "kenward-roger": "Kenward-Roger",
+    "satterthwaite": "Satterthwaite",
+    "asymptotic": "asymptotic",
+}
+
+
+@dataclass
+class EMMeans:
+    """Estimated marginal means (``.table``) and what their contrasts need."""
+
+    table: pd.DataFrame
+    """Factor columns, ``emmean``, ``SE``, ``df``, ``lower.CL``, ``upper.CL``."""
+    L: np.ndarray
+    """One row of the fixed-effects linear function per row of ``table``."""
+    specs: tuple[str, ...]
+    by: tuple[str, ...]
+    ddf: str
+    level: float
+    _model: Any = field(repr=False)
+    _V: np.ndarray = field(repr=False)
+
+    def __repr__(self) -> str:
+        return self.table.to_string(index=False)
+
+    def pairs(self, adjust: str = "tukey", reverse: bool = False) -> pd.DataFrame:
+        """All pairwise differences within each ``by`` group (emmeans' ``pairs()``).
+
+        Parameters
+        ----------
+        adjust : {"tukey", "bonferroni", "holm", "sidak", "none"}
+        reverse : bool
+            ``B - A`` instead of ``A - B`` (emmeans' ``revpairwise``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``contrast`` (``"A - B"``), the ``by`` columns, ``estimate``, ``SE``,
+            ``df``, ``t.ratio``, ``p.value``.
+        """
+        adjust = str(adjust).lower()
+        if adjust not in ADJUSTMENTS:
+            raise ArgumentError(f"adjust must be one of {', '.join(ADJUSTMENTS)}, not {adjust!r}")
+        labels = _contrast_labels(self.table, self.specs)
+        rows = []
+        for _key, idx in self._groups():
+            k = len(idx)
+            family = []
+            for a, b in itertools.combinations(range(k), 2):
+                i, j = idx[a], idx[b]
+                if reverse:
+                    i, j = j, i
+                ell = self.L[i] - self.L[j]
+                est = float(ell @ self._model_beta)
+                se = math.sqrt(max(float(ell @ self._V @ ell), 0.0))
+                df = self._df(ell)
+                t = est / se if se > 0 else math.nan
+                row = {"contrast": f"{labels[i]} - {labels[j]}"}
+                for b_name in self.by:
+                    row[b_name] = self.table.loc[i, b_name]
+                row.update({"estimate": est, "SE": se, "df": df, "t.ratio": t})
+                family.append(row)
+            p = np.array([2 * _t_sf(abs(r["t.ratio"]), r["df"]) for r in family])
+            p = _adjust(p, adjust, family, k)
+            for r, pv in zip(family, p):
+                r["p.value"] = float(pv)
+            rows.extend(family)
+        columns = ["contrast", *self.by, "estimate", "SE", "df", "t.ratio", "p.value"]
+        out = pd.DataFrame(rows, columns=columns)
+        out.attrs["adjust"] = adjust
+        out.attrs["ddf"] = self.ddf
+        return out
+
+    # -------------------------------------------------------------- helpers
+
+    @property
+    def _model_beta(self) -> np.ndarray:
+        return np.asarray(self._model.fixef(), dtype=float)
+
+    def _df(self, ell: np.ndarray) -> float:
+        return _df_for(self._model, self.ddf, ell)
+
+    def _groups(self) -> list[tuple[tuple, list[int]]]:
+        if not self.by:
+            return [((), list(self.table.index))]
+        groups: dict[tuple, list[int]] = {}
+        for i in self.table.index:
+            key = tuple(self.table.loc[i, b] for b in self.by)
+            groups.setdefault(key, []).append(i)
+        return list(groups.items())
+
+
+# ---------------------------------------------------------------------- building
+
+
+def emmeans(
+    m: Any,
+    specs: str | list[str] | tuple[str, ...],
+    by: str | list[str] | None = None,
+    ddf: str = "Kenward-Roger",
+    level: float = 0.95,
+) -> EMMeans:
+    """Estimated marginal means of a fitted lmer model (R's ``emmeans(m, specs)``).
+
+    Parameters
+    ----------
+    m : LmerResult
+    specs : str or list of str
+        Factor name(s) (``"Variety"``, ``["A", "B"]``) or an emmeans formula
+        (``"~ Variety"``, ``"~ A | B"``, ``"pairwise ~ Variety"``; the left-hand side
+        is accepted and ignored: call ``.pairs()``).
+    by : str or list of str, optional
+        Factors to condition on (means and contrasts within each level).
+    ddf : {"Kenward-Roger", "Satterthwaite", "asymptotic"}
+    level : float
+        Confidence level of ``lower.CL``/``upper.CL``.
+    """
+    if not 0 < level < 1:
+        raise ArgumentError(f"level must be between 0 and 1, not {level}")
+    key = str(ddf).strip().lower().replace("_", "-")
+    if key not in DDF:
+        raise ArgumentError(
+            f"ddf must be 'Kenward-Roger', 'Satterthwaite' or 'asymptotic', not {ddf!r}"
+        )
+    ddf = DDF[key]
+    spec_vars, by_vars = _parse_specs(specs, by)
+    frame = m.frame
+    variables = _grid_variables(frame)
+    for v in [*spec_vars, *by_vars]:
+        if v not in variables:
+            raise ArgumentError(
+                f"{v!r} is not a variable of the fixed part "
+                f"({', '.join(variables) or 'none'}); emmeans' grid has only those"
+            )
+    named = [*spec_vars, *by_vars]
+    others = [v for v in variables if v not in named and variables[v][0] == "factor"]
+    cell_values = [variables[v][1] for v in named]
+    other_values = [variables[v][1] for v in others]
+    cells = _expand_grid(cell_values)
+    combos = _expand_grid(other_values)
+    n_cells, n_comb = len(cells), len(combos)
+    records: dict[str, list] = {}
+    for pos, v in enumerate(named):
+        records[v] = [c[pos] for c in cells for _ in range(n_comb)]
+    for pos, v in enumerate(others):
+        records[v] = [c[pos] for _ in range(n_cells) for c in combos]
+    for v, (_kind, values) in variables.items():
+        if v not in records:
+            records[v] = [values[0]] * (n_cells * n_comb)
+    grid = _grid_frame(frame, records, variables)
+    X = _grid_matrix(frame, grid)
+    L = X.reshape(n_cells, n_comb, -1).mean(axis=1)
+    beta = np.asarray(m.fixef(), dtype=float)
+    V = _vcov_for(m, ddf)
+    est = L @ beta
+    se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", L, V, L), 0.0))
+    dfs = np.array([_df_for(m, ddf, ell) for ell in L])
+    crit = np.array([_t_quantile(1 - (1 - level) / 2, d) for d in dfs])
+    nonest = _nonestimable(frame, L, records, variables, n_cells, n_comb)
+    est[nonest] = se[nonest] = dfs[nonest] = np.nan
+    table = pd.DataFrame({v: [c[pos] for c in cells] for pos, v in enumerate(named)})
+    for v in named:
+        if variables[v][0] == "factor" and isinstance(variables[v][1][0], str):
+            table[v] = pd.Categorical(table[v], categories=list(variables[v][1]))
+    table["emmean"] = est
+    table["SE"] = se
+    table["df"] = dfs
+    table["lower.CL"] = est - crit * se
+    table["upper.CL"] = est + crit * se
+    table.attrs["ddf"] = ddf
+    table.attrs["level"] = level
+    if others:
+        table.attrs["averaged_over"] = tuple(others)
+    return EMMeans(table, L, tuple(spec_vars), tuple(by_vars), ddf, level, m, V)
+
+
+def _parse_specs(specs, by) -> tuple[list[str], list[str]]:
+    by_vars = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    if isinstance(specs, str):
+        text = specs.strip()
+        if "~" in text:
+            text = text.split("~", 1)[1]
+        if "|" in text:
+            text, by_text = text.split("|", 1)
+            by_vars += [v for v in re.split(r"[*+:\s]+", by_text.strip()) if v]
+        spec_vars = [v for v in re.split(r"[*+:\s]+", text.strip()) if v]
+    else:
+        spec_vars = list(specs)
+    if not spec_vars:
+        raise ArgumentError("specs must name at least one variable of the fixed part")
+    both = set(spec_vars) & set(by_vars)
+    if both:
+        raise ArgumentError(f"{', '.join(sorted(both))} cannot be both in specs and in by")
+    return spec_vars, by_vars
+
+
+def _grid_variables(frame) -> dict[str, tuple[str, tuple]]:
+    """Each fixed-part variable: ``("factor", levels)`` or ``("covariate", (mean,))``."""
+    info = frame.fixed_info
+    categorical_codes = [
+        (fi.factor.code, fi.categories)
+        for fi in info.factor_infos.values()
+        if fi.type == "categorical"
+    ]
+    out: dict[str, tuple[str, tuple]] = {}
+    for v in frame.parsed.fixed_part.variables():
+        if v in out or v not in frame.data.columns:
+            continue
+        col = frame.data[v]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            out[v] = ("factor", tuple(col.cat.categories))
+        elif pd.api.types.is_bool_dtype(col):
+            out[v] = ("factor", (False, True))
+        elif pd.api.types.is_numeric_dtype(col):
+            wrapped = [
+                cats
+                for code, cats in categorical_codes
+                if re.search(rf"(?<![\w.]){re.escape(v)}(?![\w.])", code)
+            ]
+            if wrapped:  # factor(x) of a numeric column
+                out[v] = ("factor", tuple(wrapped[0]))
+            else:
+                out[v] = ("covariate", (float(col.to_numpy(dtype=float).mean()),))
+        else:
+            out[v] = ("factor", tuple(sorted(col.astype(str).unique())))
+    return out
+
+
+def _expand_grid(values: list[tuple]) -> list[tuple]:
+    """R's ``expand.grid``: the first variable varies fastest."""
+    if not values:
+        return [()]
+    return [tuple(reversed(c)) for c in itertools.product(*reversed(values))]
+
+
+def _grid_frame(frame, records: dict[str, list], variables) -> pd.DataFrame:
+    grid = pd.DataFrame(records)
+    for v in variables:
+        col = frame.data[v]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            grid[v] = pd.Categorical(grid[v], categories=col.cat.categories)
+    return grid
+
+
+def _grid_matrix(frame, grid: pd.DataFrame) -> np.ndarray:
+    (Xg,) = patsy.build_design_matrices([frame.fixed_info], grid, return_type="dataframe")
+    return Xg[list(frame.fixed_patsy_names)].to_numpy(dtype=float)
+
+
+def _nonestimable(frame, L, records, variables, n_cells, n_comb) -> np.ndarray:
+    """Rows of ``L`` that are not estimable when lme4 dropped aliased columns."""
+    if not frame.dropped_fixed:
+        return np.zeros(len(L), dtype=bool)
+    import scipy.linalg as sla
+
+    (Xall,) = patsy.build_design_matrices([frame.fixed_info], frame.data)
+    (Xg,) = patsy.build_design_matrices([frame.fixed_info], _grid_frame(frame, records, variables))
+    Lfull = np.asarray(Xg).reshape(n_cells, n_comb, -1).mean(axis=1)
+    N = sla.null_space(np.asarray(Xall))
+    scale = max(1.0, float(np.max(np.abs(Lfull))))
+    return np.max(np.abs(Lfull @ N), axis=1) > 1e-6 * scale if N.size else np.zeros(len(L), bool)
+
+
+def _vcov_for(m, ddf: str) -> np.ndarray:
+    if ddf == "Kenward-Roger":
+        from .inference.kenward_roger import kenward_roger_model
+
+        return kenward_roger_model(m).vcov_adj
+    return np.asarray(m.vcov(), dtype=float)
+
+
+def _df_for(m, ddf: str, ell: np.ndarray) -> float:
+    if ddf == "Kenward-Roger":
+        from .inference.kenward_roger import kenward_roger_model
+
+        return kenward_roger_model(m).ddf(ell)
+    if ddf == "Satterthwaite":
+        from .inference.satterthwaite import satterthwaite_model
+
+        return float(satterthwaite_model(m).contest1d(ell)["df"])
+    return math.inf
+
+
+def _t_sf(t: float, df: float) -> float:
+    if not math.isfinite(t):
+        return math.nan
+    return float(stats.norm.sf(t) if not math.isfinite(df) else stats.t.sf(t, df))
+
+
+def _t_quantile(p: float, df: float) -> float:
+    if not math.isfinite(df):
+        return float(stats.norm.ppf(p))
+    return float(stats.t.ppf(p, df))
+
+
+def _adjust(p: np.ndarray, method: str, family: list[dict], k: int) -> np.ndarray:
+    """emmeans' p-value adjustment within one family of pairwise contrasts."""
+    n = len(p)
+    if method == "none" or n == 0:
+        return p
+    if method == "bonferroni":
+        return np.minimum(1.0, p * n)
+    if method == "sidak":
+        return 1 - (1 - p) ** n
+    if method == "holm":  # R's p.adjust(method = "holm")
+        order = np.argsort(p, kind="stable")
+        adj = np.maximum.accumulate((n - np.arange(n)) * p[order])
+        out = np.empty(n)
+        out[order] = np.minimum(1.0, adj)
+        return out
+    # tukey: the studentized range of k means, as ptukey(sqrt(2) |t|, k, df)
+    out = np.empty(n)
+    for i, r in enumerate(family):
+        q = math.sqrt(2) * abs(r["t.ratio"])
+        df = r["df"] if math.isfinite(r["df"]) else 1e7
+        out[i] = float(stats.studentized_range.sf(q, k, df)) if math.isfinite(q) else math.nan
+    return out
+
+
+def _contrast_labels(table: pd.DataFrame, specs: tuple[str, ...]) -> dict:
+    """emmeans' level labels: the spec values pasted with spaces; a variable whose
+    values all read as numbers gets its name in front (``tf175``); a label with
+    ``-``, ``+``, ``/`` or ``*`` in it is put in parentheses."""
+    columns = []
+    for v in specs:
+        text = [_r_format(x) for x in table[v]]
+        if all(_is_number(t) for t in text):
+            text = [v + t for t in text]
+        columns.append(text)
+    out = {}
+    for pos, i in enumerate(table.index):
+        label = " ".join(col[pos] for col in columns)
+        out[i] = f"({label})" if re.search(r"-|\+|/|\*", label) else label
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _r_format(v) -> str:
+    """A level as R prints it (``1`` not ``1.0``, ``TRUE`` for True)."""
+    if isinstance(v, (bool, np.bool_)):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (float, np.floating)):
+        return str(int(v)) if float(v).is_integer() else format(float(v), ".15g")
+    return str(v)

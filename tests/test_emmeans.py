@@ -1,0 +1,161 @@
+"""emmeans(): reference grid, marginal means and pairwise contrasts against R's emmeans
+1.8.4 (``tests/fixtures/kr_reference.json``, ``tools/make_kr_reference.R``), plus the
+properties that define them (equal-weight averaging, the adjustments)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from kr_reference import WELL_DETERMINED, r_model, reference
+from scipy import stats
+
+from lme2sm.emmeans import emmeans
+from lme2sm.errors import ArgumentError
+
+EMM_COLUMNS = ["emmean", "SE", "df", "lower.CL", "upper.CL"]
+PAIR_COLUMNS = ["estimate", "SE", "df", "t.ratio"]
+
+# fixture entry: (specs, by, ddf); R kept the first rows only of the larger grids
+CASES = {
+    "oats": ("Variety", None, "Kenward-Roger"),
+    "machines": ("Machine", None, "Kenward-Roger"),
+    "machines2": ("Machine", None, "Kenward-Roger"),
+    "cake": ("recipe", None, "Kenward-Roger"),
+    "orth": ("Sex", None, "Kenward-Roger"),
+    "cake_by": ("~ recipe | tf", None, "Kenward-Roger"),
+    "cake_two": (["recipe", "tf"], None, "Kenward-Roger"),
+    "cake_satt": ("recipe", None, "Satterthwaite"),
+}
+MODEL_OF = {"cake_by": "cake_by", "cake_two": "cake_by", "cake_satt": "cake_by"}
+
+
+def close(got, want, scale=None, tol=1e-5):
+    """Relative agreement; near-zero values relative to ``scale`` (their SE)."""
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    den = np.abs(want) if scale is None else np.maximum(np.abs(want), np.asarray(scale))
+    return float(np.max(np.abs(got - want) / den)) < tol
+
+
+def fitted(name, at):
+    return r_model(MODEL_OF.get(name, name), at)
+
+
+AT = [(name, "lme4") for name in CASES] + [
+    (name, "own")
+    for name in CASES
+    if MODEL_OF.get(name, name) in [*WELL_DETERMINED, "cake_by"] and name != "cake_two"
+]
+"""At lme4's theta everywhere; at lme2sm's own optimum where it is well determined
+(cake_two's 153 Tukey p-values take 4 s: scipy's studentized range integrates
+numerically, ~25 ms each)."""
+
+
+@pytest.mark.parametrize(("name", "at"), AT)
+def test_table_matches_emmeans(name, at):
+    specs, by, ddf = CASES[name]
+    ref = pd.DataFrame(reference()[name]["emm"])
+    got = emmeans(fitted(name, at), specs, by=by, ddf=ddf).table.iloc[: len(ref)]
+    factors = [c for c in ref.columns if c not in [*EMM_COLUMNS, "_row"]]
+    assert list(got.columns) == [*factors, *EMM_COLUMNS]
+    for f in factors:
+        assert [str(v) for v in got[f]] == [str(v) for v in ref[f]]
+    for c in EMM_COLUMNS:
+        assert close(got[c], ref[c]), c
+
+
+PAIRS = [
+    (name, at, adjust)
+    for name, at in AT
+    for adjust in ("tukey", "bonferroni", "holm", "none")
+    if f"pairs_{adjust}" in reference()[name]
+]
+
+
+@pytest.mark.parametrize(("name", "at", "adjust"), PAIRS)
+def test_pairs_match_emmeans(name, at, adjust):
+    key = f"pairs_{adjust}"
+    specs, by, ddf = CASES[name]
+    ref = pd.DataFrame(reference()[name][key])
+    got = emmeans(fitted(name, at), specs, by=by, ddf=ddf).pairs(adjust=adjust).iloc[: len(ref)]
+    assert list(got["contrast"]) == list(ref["contrast"])
+    for c in PAIR_COLUMNS:
+        scale = {"estimate": ref["SE"], "t.ratio": 1.0}.get(c)  # near zero: absolute
+        assert close(got[c], ref[c], scale=scale), c
+    np.testing.assert_allclose(got["p.value"], ref["p.value"], rtol=1e-4, atol=1e-6)
+
+
+def test_equal_weights_over_other_factors():
+    """A marginal mean is the plain average of the grid's predictions."""
+    m = r_model("cake_by")
+    cells = emmeans(m, ["recipe", "tf"]).table
+    means = emmeans(m, "recipe").table
+    by_hand = cells.groupby("recipe", observed=True)["emmean"].mean()
+    np.testing.assert_allclose(means["emmean"], by_hand.loc[list(means["recipe"])], rtol=1e-12)
+
+
+def test_covariate_at_its_mean():
+    m = r_model("oats")
+    e = emmeans(m, "Variety")
+    beta = m.fixef()
+    nitro = m.frame.data["nitro"].mean()
+    golden = beta["(Intercept)"] + beta["nitro"] * nitro
+    assert e.table["emmean"].iloc[0] == pytest.approx(golden, rel=1e-12)
+
+
+def test_adjustments_relations():
+    e = emmeans(r_model("oats"), "Variety")
+    none = e.pairs(adjust="none")["p.value"].to_numpy()
+    assert np.allclose(e.pairs(adjust="bonferroni")["p.value"], np.minimum(1, 3 * none))
+    order = np.argsort(none)
+    holm = e.pairs(adjust="holm")["p.value"].to_numpy()
+    assert holm[order[0]] == pytest.approx(min(1, 3 * none[order[0]]))
+    tukey = e.pairs(adjust="tukey")
+    t, df = tukey["t.ratio"].to_numpy(), tukey["df"].to_numpy()
+    expected = stats.studentized_range.sf(np.sqrt(2) * np.abs(t), 3, df)
+    np.testing.assert_allclose(tukey["p.value"], expected, rtol=1e-12)
+
+
+def test_two_means_tukey_is_the_t_test():
+    e = emmeans(r_model("orth"), "Sex")
+    np.testing.assert_allclose(
+        e.pairs(adjust="tukey")["p.value"], e.pairs(adjust="none")["p.value"], rtol=1e-6
+    )
+
+
+def test_by_groups_are_separate_families():
+    e = emmeans(r_model("cake_by"), "recipe", by="tf")
+    pairs = e.pairs()
+    assert list(pairs.columns) == ["contrast", "tf", "estimate", "SE", "df", "t.ratio", "p.value"]
+    assert len(pairs) == 6 * 3  # 3 pairs of recipes in each of 6 temperatures
+
+
+def test_asymptotic_df_are_infinite():
+    e = emmeans(r_model("oats"), "Variety", ddf="asymptotic")
+    assert np.all(np.isinf(e.table["df"]))
+    z = stats.norm.ppf(0.975)
+    np.testing.assert_allclose(e.table["upper.CL"], e.table["emmean"] + z * e.table["SE"])
+
+
+@pytest.mark.parametrize(
+    ("specs", "kwargs"),
+    [
+        ("Block", {}),
+        ("Variety", {"ddf": "KR2"}),
+        ("Variety", {"level": 1.5}),
+        ("Variety", {"by": "Variety"}),
+    ],
+)
+def test_bad_arguments(specs, kwargs):
+    with pytest.raises(ArgumentError):
+        emmeans(r_model("oats"), specs, **kwargs)
+
+
+def test_bad_adjust():
+    with pytest.raises(ArgumentError):
+        emmeans(r_model("oats"), "Variety").pairs(adjust="scheffe")
+
+
+def test_method_on_the_result():
+    m = r_model("oats")
+    assert m.emmeans("~ Variety").table.equals(emmeans(m, "Variety").table)
