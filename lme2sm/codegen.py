@@ -14,6 +14,15 @@ def _q(text: str) -> str:
     return repr(text)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _comment(text: str) -> list[str]:
+    """``text`` as comment lines: every line of a multi-line formula stays a comment."""
+    return ["# " + line.rstrip() for line in text.splitlines() or [""]]
+
+
 def _prep_lines(t: Translation) -> list[str]:
     used = list(t.parsed.variables())
     lines = [
@@ -25,10 +34,12 @@ def _prep_lines(t: Translation) -> list[str]:
         if factors is None:
             lines.append(f"df[{_q(col)}] = df[{_q(col)}].astype(str)  # grouping levels as text")
         elif len(factors) == 1:
-            lines.append(f"df[{_q(col)}] = df[{_q(factors[0])}].astype(str)  # {name} as levels")
+            lines.append(
+                f"df[{_q(col)}] = df[{_q(factors[0])}].astype(str)  # {_one_line(name)} as levels"
+            )
         else:
             joined = ' + ":" + '.join(f"df[{_q(f)}].astype(str)" for f in factors)
-            lines.append(f"df[{_q(col)}] = {joined}  # {name}: level combinations")
+            lines.append(f"df[{_q(col)}] = {joined}  # {_one_line(name)}: level combinations")
     if t.group_kind == "single":
         lines.append(f"df[{_q(t.groups)}] = 1  # crossed factors: one group holds every row")
     elif t.group_kind == "components":
@@ -87,7 +98,7 @@ def _fit_lines(t: Translation) -> list[str]:
         "    start = None if result is None else result.params_object",
         "    try:",
         f"        candidate = model.fit(reml={reml}, method=method, start_params=start{extra})",
-        "    except ValueError:  # numpy's LinAlgError (a singular matrix) included",
+        "    except (ValueError, np.linalg.LinAlgError):  # e.g. a singular matrix",
         "        continue",
         "    if result is None or candidate.llf > result.llf:",
         "        result = candidate",
@@ -96,15 +107,11 @@ def _fit_lines(t: Translation) -> list[str]:
 
 def translation_code(t: Translation) -> str:
     """Runnable Python: with ``data`` bound, builds the model and leaves the fit in ``result``."""
-    imports = ["import statsmodels.formula.api as smf"]
+    imports = ["import numpy as np", "import statsmodels.formula.api as smf"]
     if len(t.re_blocks) > 1:
-        imports = [
-            "import numpy as np",
-            *imports,
-            "from statsmodels.regression.mixed_linear_model import MixedLMParams",
-        ]
+        imports.append("from statsmodels.regression.mixed_linear_model import MixedLMParams")
     body = [
-        f"# lme4: {t.formula}",
+        *_comment(f"lme4: {t.formula}"),
         *imports,
         "",
         *_prep_lines(t),

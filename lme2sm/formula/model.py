@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 Span = tuple[int, int]
 """Half-open ``(start, end)`` character positions into the formula text."""
 
-_R_SYNTACTIC = re.compile(r"^((([A-Za-z]|[.][._A-Za-z])[._A-Za-z0-9]*)|[.])$")
+_R_SYNTACTIC = re.compile(r"^(?:[^\W\d_]|\.(?!\d))[.\w]*$")
 _R_RESERVED = {
     "if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE",
     "FALSE", "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_", "NA_character_", "in",
@@ -40,15 +40,40 @@ def is_python_name(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
 
 
+def number_value(text: str) -> float:
+    """The value of an R numeric literal: ``.5``, ``1e-3``, ``5L``, ``0x10``, ``0x1p4``.
+
+    >>> [number_value(t) for t in (".5", "1e-3", "5L", "0x10", "0xFFL", "0x1p4")]
+    [0.5, 0.001, 5.0, 16.0, 255.0, 16.0]
+    """
+    text = text[:-1] if text.endswith("L") else text
+    if text[:2] in ("0x", "0X"):
+        if "p" in text or "P" in text or "." in text:
+            return float.fromhex(text)
+        return float(int(text, 16))
+    return float(text)
+
+
+def python_number(text: str) -> str:
+    """An R numeric literal as Python text with the same value (``02`` → ``2``).
+
+    >>> [python_number(t) for t in ("02", "5L", "0x10", ".5", "1e-3", "1e300")]
+    ['2', '5', '16', '0.5', '0.001', '1e+300']
+    """
+    value = number_value(text)
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
 def r_number(text: str) -> str:
-    """R's deparse of a numeric literal (15 significant digits, R's fixed/sci choice).
+    """R's deparse of a numeric literal in a term label (15 significant digits, R's
+    fixed/sci choice; ``5L`` and ``0x10`` deparse as the doubles 5 and 16 there).
 
     >>> [r_number(t) for t in ("1", "1.50", "100000", "123456", "0.001", "1e-4", "2L")]
-    ['1', '1.5', '1e+05', '123456', '0.001', '1e-04', '2L']
+    ['1', '1.5', '1e+05', '123456', '0.001', '1e-04', '2']
     """
-    if text.endswith("L"):
-        return f"{int(float(text[:-1]))}L"
-    value = float(text)
+    value = number_value(text)
     if value == 0:
         return "0"
     mantissa, exponent = f"{value:.14e}".split("e")

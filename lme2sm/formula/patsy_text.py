@@ -21,6 +21,7 @@ from .model import (
     Term,
     UnaryOp,
     is_python_name,
+    python_number,
 )
 
 _PY_OPS = {"^": "**", "+": "+", "-": "-", "*": "*", "/": "/", "**": "**", ":": "*"}
@@ -38,7 +39,7 @@ def to_patsy(expr: Expr) -> str:
     if isinstance(expr, Name):
         return name_to_patsy(expr.name)
     if isinstance(expr, Number):
-        return expr.text.rstrip("L")
+        return python_number(expr.text)
     if isinstance(expr, String):
         return expr.label
     if isinstance(expr, Paren):

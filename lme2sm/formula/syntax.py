@@ -70,7 +70,39 @@ def parse_syntax(formula: str) -> Expr:
     token = parser.peek()
     if token.kind != "end":
         raise parser.unexpected(token)
+    _check_depth(tree, formula)
     return tree
+
+
+MAX_DEPTH = 400
+MAX_NESTING = 100
+"""Operators nested inside one another (prefix minus, powers, calls) beyond this are refused."""
+"""The deepest syntax tree accepted: about this many terms in one formula (every later
+stage, patsy's included, walks the tree recursively)."""
+
+
+def _check_depth(tree: Expr, formula: str) -> None:
+    """Refuse trees deeper than :data:`MAX_DEPTH`, without recursing."""
+    stack: list[tuple[Expr, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise FormulaError(
+                f"the formula is too deeply nested or too long: more than {MAX_DEPTH} "
+                "operators or terms in one chain; build the model from fewer terms",
+                formula,
+                node.span,
+            )
+        if isinstance(node, BinOp):
+            stack += [(node.left, depth + 1), (node.right, depth + 1)]
+        elif isinstance(node, UnaryOp):
+            stack.append((node.operand, depth + 1))
+        elif isinstance(node, Paren):
+            stack.append((node.inner, depth + 1))
+        elif isinstance(node, Keyword):
+            stack.append((node.value, depth + 1))
+        elif isinstance(node, Call):
+            stack += [(a, depth + 1) for a in node.args]
 
 
 def operator_span(node: BinOp, formula: str) -> tuple[int, int]:
@@ -95,6 +127,7 @@ class _Parser:
         self.formula = formula
         self.tokens = tokens
         self.pos = 0
+        self.depth = 0
 
     def peek(self, ahead: int = 0) -> Token:
         return self.tokens[min(self.pos + ahead, len(self.tokens) - 1)]
@@ -110,6 +143,18 @@ class _Parser:
     # ------------------------------------------------------------------ expressions
 
     def expression(self, min_binding: int) -> Expr:
+        self.depth += 1
+        try:
+            return self._expression(min_binding)
+        finally:
+            self.depth -= 1
+
+    def _expression(self, min_binding: int) -> Expr:
+        if self.depth > MAX_NESTING:
+            raise self.error(
+                f"the formula is too deeply nested: more than {MAX_NESTING} nested operators",
+                self.peek().span,
+            )
         left = self.prefix()
         while True:
             token = self.peek()

@@ -17,7 +17,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import FormulaError
-from .model import BinOp, Call, Expr, LinearPart, Name, Number, Paren, String, Term, UnaryOp
+from .model import (
+    BinOp,
+    Call,
+    Expr,
+    LinearPart,
+    Name,
+    Number,
+    Paren,
+    String,
+    Term,
+    UnaryOp,
+    number_value,
+)
 
 Bits = frozenset[int]
 
@@ -50,8 +62,8 @@ def _is_offset(expr: Expr) -> bool:
 
 
 def _zero_one(expr: Expr) -> int | None:
-    if isinstance(expr, Number) and float(expr.text.rstrip("L")) in (0.0, 1.0):
-        return int(float(expr.text.rstrip("L")))
+    if isinstance(expr, Number) and number_value(expr.text) in (0.0, 1.0):
+        return int(number_value(expr.text))
     return None
 
 
@@ -146,15 +158,21 @@ class _Encoder:
 
     def power(self, expr: BinOp) -> list[Bits]:
         power = expr.right.inner if isinstance(expr.right, Paren) else expr.right
-        value = float(power.text.rstrip("L")) if isinstance(power, Number) else 0.0
-        if value < 2 or value != int(value):
+        value = number_value(power.text) if isinstance(power, Number) else 0.0
+        if not 2 <= value < 2**31:  # R: asInteger(power), "invalid power in formula"
             raise self.fail(
-                f"the power in {expr.label} must be a whole number of at least 2: "
-                "write e.g. (a + b)^2, or I(x^2) for a squared variable",
+                f"invalid power in {expr.label} (R refuses it too): the power must be a "
+                "number from 2 to 2147483647; write e.g. (a + b)^2, or I(x^2) for a squared "
+                "variable",
                 expr.right,
             )
         left = self.encode(expr.left)
         right = left
+        # R multiplies int(value) - 1 times; once no term grows the result is fixed,
+        # which happens after at most as many steps as there are variables
         for _ in range(int(value) - 1):
-            right = _trim([a | b for a in left for b in right])
+            grown = _trim([a | b for a in left for b in right])
+            if grown == right:
+                break
+            right = grown
         return right

@@ -8,18 +8,24 @@ Token(kind='name', text='`my var`', span=(0, 8), value='my var')
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from ..errors import FormulaError
-from .model import Span
+from .model import Span, number_value
 
 OPERATOR_SYMBOLS = ("%in%", "||", "**", "~", "+", "-", "*", "/", ":", "^", "|", "(", ")", ",", "=")
 """Operator and punctuation tokens, longest first (``**`` is R's spelling of ``^``)."""
 
-_NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?L?")
-_NAME = re.compile(r"[A-Za-z_.][A-Za-z0-9._]*")
+_NUMBER = re.compile(
+    r"0[xX][0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?(?:[pP][+-]?\d+)?L?"  # R's hex: 0x10, 0x1p4, 0xFFL
+    r"|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?"
+)
 _SPACE = re.compile(r"\s+")
+MAX_NESTING = 100
+"""Parentheses nested deeper than this are refused (R users never need so many)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ def tokenize(formula: str) -> list[Token]:
     """
     tokens: list[Token] = []
     pos = 0
+    depth = 0
     while pos < len(formula):
         space = _SPACE.match(formula, pos)
         if space:
@@ -52,6 +59,17 @@ def tokenize(formula: str) -> list[Token]:
         token = _next_token(formula, pos)
         tokens.append(token)
         pos = token.span[1]
+        if token.value == "(":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise FormulaError(
+                    f"the formula is too deeply nested: more than {MAX_NESTING} levels of "
+                    "parentheses; remove the redundant ones",
+                    formula,
+                    token.span,
+                )
+        elif token.value == ")":
+            depth = max(0, depth - 1)
     tokens.append(Token("end", "", (len(formula), len(formula) + 1), ""))
     return tokens
 
@@ -61,18 +79,28 @@ def _next_token(formula: str, pos: int) -> Token:
     number = _NUMBER.match(formula, pos)
     if number and (char.isdigit() or char == "."):
         end = number.end()
-        if end < len(formula) and (formula[end].isalpha() or formula[end] in "_."):
+        if end < len(formula) and _name_char(formula[end]):
             raise FormulaError(
                 f"{formula[pos : end + 1]!r} is not a number or a name: a name cannot start "
                 "with a digit; write it in backticks, e.g. `2x`",
                 formula,
                 (pos, end + 1),
             )
-        return Token("number", number.group(), (pos, end), number.group())
+        text = number.group()
+        if math.isinf(number_value(text)):
+            raise FormulaError(
+                f"the number {text} is too large: R reads it as Inf (the largest number is "
+                "about 1.8e308)",
+                formula,
+                (pos, end),
+            )
+        return Token("number", text, (pos, end), text)
     if char.isalpha() or char in "_.":
-        name = _NAME.match(formula, pos)
-        assert name is not None
-        return Token("name", name.group(), name.span(), name.group())
+        end = pos + 1
+        while end < len(formula) and _name_char(formula[end]):
+            end += 1
+        text = formula[pos:end]
+        return Token("name", text, (pos, end), text)
     if char == "`":
         return _quoted(formula, pos, "`", "name")
     if char in "\"'":
@@ -92,6 +120,11 @@ def _next_token(formula: str, pos: int) -> Token:
         formula,
         (pos, pos + 1),
     )
+
+
+def _name_char(char: str) -> bool:
+    """Letters (any script, as R in a UTF-8 locale), digits, ``.`` and ``_``."""
+    return char.isalnum() or char in "._" or unicodedata.category(char).startswith("M")
 
 
 def _quoted(formula: str, pos: int, quote: str, kind: str) -> Token:
