@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .engines._threads import blas_threads
 from .engines.lmm import LmmFit, ProfiledLMM
 from .errors import ArgumentError, ConvergenceWarning, FitError
 from .model_frame import ModelFrame, build_model_frame
@@ -80,13 +81,14 @@ def fit_frame(
         profiled = ProfiledLMM(frame.crossprods, frame.specs())
     except MemoryError as exc:
         raise FitError(str(exc)) from None
-    record = profiled.fit(reml=reml, start=start)
-    if not np.isfinite(record.deviance):
-        raise FitError(
-            "the deviance is not finite at the optimum: the response may be constant or "
-            "exactly fitted by the fixed effects"
-        )
-    messages = convergence_messages(profiled, record)
+    with blas_threads(1):
+        record = profiled.fit(reml=reml, start=start)
+        if not np.isfinite(record.deviance):
+            raise FitError(
+                "the deviance is not finite at the optimum: the response may be constant or "
+                "exactly fitted by the fixed effects"
+            )
+        messages = convergence_messages(profiled, record)
     for text in messages:
         warnings.warn(text, ConvergenceWarning, stacklevel=3)
     return LmerResult(frame, record, profiled, reml, data_name, data, messages, "lme4")

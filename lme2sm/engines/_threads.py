@@ -10,6 +10,7 @@ by default.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 __all__ = ["blas_threads", "HAVE_THREADPOOLCTL"]
@@ -23,9 +24,20 @@ except ImportError:  # pragma: no cover - depends on the environment
     HAVE_THREADPOOLCTL = False
 
 
+_LOCK = threading.Lock()
+_ACTIVE = 0
+_SAVED = None
+
+
 @contextlib.contextmanager
 def blas_threads(limit: int | None) -> Iterator[None]:
-    """Context manager that caps BLAS threads at ``limit``.
+    """Context manager that caps BLAS threads at ``limit`` while any fit runs.
+
+    BLAS thread pools belong to the process, so the cap is shared: the first fit to
+    enter sets it, the last to leave restores what was there before, whatever the
+    order in which threads enter and leave (a plain nested ``threadpool_limits``
+    would restore out of order and leave BLAS pinned). While lme2sm fits run in
+    some threads, BLAS calls in other threads of the process also see the cap.
 
     Parameters
     ----------
@@ -33,8 +45,19 @@ def blas_threads(limit: int | None) -> Iterator[None]:
         Maximum number of BLAS threads; ``None`` leaves the BLAS alone. Without
         threadpoolctl installed this does nothing.
     """
+    global _ACTIVE, _SAVED
     if limit is None or _threadpool_limits is None:
         yield
         return
-    with _threadpool_limits(limits=int(limit), user_api="blas"):
+    with _LOCK:
+        if _ACTIVE == 0:
+            _SAVED = _threadpool_limits(limits=int(limit), user_api="blas")
+        _ACTIVE += 1
+    try:
         yield
+    finally:
+        with _LOCK:
+            _ACTIVE -= 1
+            if _ACTIVE == 0 and _SAVED is not None:
+                _SAVED.restore_original_limits()
+                _SAVED = None

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from ._threads import blas_threads
 from .crossprod import CrossProducts
@@ -538,23 +539,22 @@ class ProfiledLMM:
             i = self.prefix[0]
             K, kr, kc = self.kfill
             fill = K @ (kscale * kscale)
-            inner = self.A_rr.copy()
-            inner[kr, kc] -= fill
-            off = kr != kc
-            inner[kc[off], kr[off]] -= fill[off]
             lam = self._rest_scalar_lambda(factors)
-            if lam is not None:
-                inner *= lam[:, None]
-                inner *= lam[None, :]
-                S = inner
+            if lam is not None:  # only the lower triangle is read by the Cholesky
+                top = full[:m, :m]
+                np.multiply(self.A_rr, np.multiply.outer(lam, lam), out=top)
+                flat = full.reshape(-1)  # a view: full is C-contiguous
+                flat[kr * (m + p1) + kc] -= fill * lam[kr] * lam[kc]
             else:
-                S = self._lam_t_rows(self._lam_t_rows(inner, factors).T.copy(), factors)
-            S[np.diag_indices(m)] += 1.0
+                inner = self.A_rr.copy()
+                inner[kr, kc] -= fill
+                off = kr != kc
+                inner[kc[off], kr[off]] -= fill[off]
+                full[:m, :m] = self._lam_t_rows(self._lam_t_rows(inner, factors).T.copy(), factors)
+            full[np.arange(m), np.arange(m)] += 1.0
             lx = np.transpose(LX[i], (1, 0, 2)).reshape(p1, -1)
             C = self._lam_t_rows(self.A_xr.T - self.A_rp[i] @ (kscale[:, None] * lx.T), factors)
-            full[:m, :m] = S
             full[m:, :m] = C.T
-            full[:m, m:] = C
         elif m:
             S = self._lam_t_rows(self._lam_t_rows(self.A_rr, factors).T.copy(), factors)
             S[np.diag_indices(m)] += 1.0
@@ -573,7 +573,10 @@ class ProfiledLMM:
             full[m:, :m] = C.T
             full[:m, m:] = C
         full[m:, m:] = E
-        Lf = sla.cholesky(full, lower=True, check_finite=False)
+        # LAPACK's potrf on the lower triangle, in place (the upper one is never read)
+        Lf, info = lapack.dpotrf(full, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("not positive definite")
         diag = np.diagonal(Lf)
         if np.any(~np.isfinite(diag)) or np.any(diag[: m + self.p] <= 0):
             raise np.linalg.LinAlgError("not positive definite")
@@ -581,7 +584,7 @@ class ProfiledLMM:
         ldRX2 = 2.0 * float(np.sum(np.log(diag[m : m + self.p])))
         r = float(diag[-1])
         r2 = r * r
-        RXt = Lf[m : m + self.p, m : m + self.p]
+        RXt = np.tril(Lf[m : m + self.p, m : m + self.p])
         ly = Lf[-1, m : m + self.p]
         beta = (
             sla.solve_triangular(RXt.T, ly, lower=False, check_finite=False)

@@ -20,9 +20,7 @@ Everything after the cross-products ``Z'Z, Z'X, Z'y, X'X, X'y, y'y`` is q-sized
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,20 +36,11 @@ DENSE_Q = 250
 """Up to this many random effects Lambda is a dense matrix (faster than sparse)."""
 
 
-@contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """Run with one BLAS thread when threadpoolctl is installed.
+def one_blas_thread():
+    """One BLAS thread while inference runs (the shared, reference-counted cap)."""
+    from ..engines._threads import blas_threads
 
-    The matrices here are small (q x q, q in the hundreds): with several BLAS threads
-    a Cholesky is several times slower than with one (thread start-up dominates).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: everything works, a little slower
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+    return blas_threads(1)
 
 
 @dataclass(frozen=True)
