@@ -189,6 +189,14 @@ class ModelPlan:
             factor_columns=tuple(factor_columns),
         )
 
+    def __dask_tokenize__(self):
+        # patsy's designs cannot be hashed; a plan is identified by its formula and levels
+        import hashlib
+        import pickle
+
+        state = self.__getstate__()
+        return "lme2sm-plan", hashlib.sha1(pickle.dumps(state)).hexdigest()
+
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_designs"] = None

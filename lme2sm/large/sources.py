@@ -75,10 +75,18 @@ class _BatchSource(Source):
     def n_batches(self) -> int | None:
         return None
 
+    def numbered_batches(self, columns: list[str]) -> Iterator[pd.DataFrame]:
+        """:meth:`batches` indexed by row position in the source (0, 1, ... overall)."""
+        start = 0
+        for df in self.batches(columns):
+            df.index = pd.RangeIndex(start, start + len(df))
+            start += len(df)
+            yield df
+
     def map_reduce(self, fn, combine, columns, progress):
         progress.total = self.n_batches()
         out = None
-        for df in self.batches(columns):
+        for df in self.numbered_batches(columns):
             r = fn(df)
             progress.update(1, len(df))
             if r is not None:
