@@ -258,6 +258,23 @@ class LmerResult:
             return translate(self.frame.parsed, self._data, REML=self.REML)
 
     @cached_property
+    def statsmodels_problem(self) -> str | None:
+        """Why MixedLM cannot hold this model (one sentence), or None when it can."""
+        from .errors import NotExpressibleError
+
+        try:
+            self.translation
+            if self.frame.dropped_fixed or self.frame.weights is not None:
+                from .statsmodels_view import statsmodels_params
+
+                statsmodels_params(self, self.translation)
+        except NotExpressibleError as exc:
+            return str(exc).splitlines()[0]
+        except DataError:
+            return "no data frame was kept to translate"
+        return None
+
+    @cached_property
     def statsmodels(self):
         """This fit as a statsmodels ``MixedLMResults``, built at the engine's optimum.
 
@@ -424,12 +441,12 @@ class LmerResult:
 
         return vcov_adj(self)
 
-    def emmeans(self, specs, by=None, ddf: str = "Kenward-Roger", level: float = 0.95):
+    def emmeans(self, specs, by=None, ddf: str = "Kenward-Roger", level: float = 0.95, at=None):
         """R's ``emmeans(m, specs)``: estimated marginal means (``.table``) and
         ``.pairs(adjust=...)``; see :func:`lme2sm.emmeans.emmeans`."""
         from .emmeans import emmeans
 
-        return emmeans(self, specs, by=by, ddf=ddf, level=level)
+        return emmeans(self, specs, by=by, ddf=ddf, level=level, at=at)
 
     def simulate(self, nsim: int = 1, seed=None, re_form: str | None = "~0") -> pd.DataFrame:
         """lme4's ``simulate(m)``: an n x nsim DataFrame (``re_form=None`` keeps the

@@ -238,6 +238,11 @@ def format_summary(
         ]
     for msg in m.outcome.messages:
         lines.append(msg)
+    problem = m.statsmodels_problem
+    if problem is not None:
+        lines.append(
+            f"statsmodels cannot hold this model (.statsmodels is unavailable): {problem}"
+        )
     return "\n".join(lines) + "\n"
 
 
