@@ -263,7 +263,7 @@ class LmerResult:
         from .errors import NotExpressibleError
 
         try:
-            self.translation
+            _ = self.translation
             if self.frame.dropped_fixed or self.frame.weights is not None:
                 from .statsmodels_view import statsmodels_params
 
