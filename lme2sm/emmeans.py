@@ -138,6 +138,7 @@ def emmeans(
     by: str | list[str] | None = None,
     ddf: str = "Kenward-Roger",
     level: float = 0.95,
+    at: dict[str, Any] | None = None,
 ) -> EMMeans:
     """Estimated marginal means of a fitted lmer model (R's ``emmeans(m, specs)``).
 
@@ -153,6 +154,10 @@ def emmeans(
     ddf : {"Kenward-Roger", "Satterthwaite", "asymptotic"}
     level : float
         Confidence level of ``lower.CL``/``upper.CL``.
+    at : dict, optional
+        emmeans' ``at``: the values of a covariate (instead of its mean) or the levels
+        of a factor to put in the grid, ``{"Days": [0, 3, 6, 9]}``. A variable given
+        several values and not named in ``specs``/``by`` is averaged over them.
     """
     if not 0 < level < 1:
         raise ArgumentError(f"level must be between 0 and 1, not {level}")
@@ -165,6 +170,21 @@ def emmeans(
     spec_vars, by_vars = _parse_specs(specs, by)
     frame = m.frame
     variables = _grid_variables(frame)
+    for v, values in (at or {}).items():
+        if v not in variables:
+            raise ArgumentError(f"at: {v!r} is not a variable of the fixed part")
+        values = tuple(np.atleast_1d(np.asarray(values)).tolist())
+        if not values:
+            raise ArgumentError(f"at: no values given for {v!r}")
+        kind, levels = variables[v]
+        if kind == "factor":
+            unknown = [x for x in values if x not in levels]
+            if unknown:
+                raise ArgumentError(f"at: {unknown} are not levels of {v!r}")
+            values = tuple(x for x in levels if x in values)
+        else:
+            values = tuple(float(x) for x in values)
+        variables[v] = ("factor", values)
     for v in [*spec_vars, *by_vars]:
         if v not in variables:
             raise ArgumentError(
@@ -199,7 +219,7 @@ def emmeans(
     est[nonest] = se[nonest] = dfs[nonest] = np.nan
     table = pd.DataFrame({v: [c[pos] for c in cells] for pos, v in enumerate(named)})
     for v in named:
-        if variables[v][0] == "factor" and isinstance(variables[v][1][0], str):
+        if isinstance(variables[v][1][0], str):
             table[v] = pd.Categorical(table[v], categories=list(variables[v][1]))
     table["emmean"] = est
     table["SE"] = se

@@ -71,3 +71,36 @@ def r_table(rows: list[dict]) -> pd.DataFrame:
 def rel(a, b) -> float:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return float(np.max(np.abs(a - b) / np.abs(b)))
+
+
+# --------------------------------------------- tests/fixtures/kr (make_kr_fixtures.R)
+
+KR_FIXTURES = Path(__file__).parent / "fixtures" / "kr"
+KR_NAMES = sorted(p.stem for p in KR_FIXTURES.glob("*.json") if not p.stem.startswith("_"))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@cache
+def kr_fixture(name: str) -> dict:
+    return json.loads((KR_FIXTURES / f"{name}.json").read_text())
+
+
+@cache
+def kr_data(name: str) -> pd.DataFrame:
+    """The fixture's data as R read it: its factor columns as strings."""
+    fx = kr_fixture(name)
+    return pd.read_csv(ROOT / fx["data_path"], dtype={f: str for f in fx["factors"]})
+
+
+@cache
+def kr_model(name: str, at: str = "lme4") -> LmerResult:
+    """A tests/fixtures/kr model at lme4's theta (``"lme4"``) or lme2sm's optimum."""
+    fx = kr_fixture(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if at == "own":
+            return lme2sm.lmer(fx["formula"], kr_data(name))
+        frame = build_model_frame(fx["formula"], kr_data(name))
+        profiled = ProfiledLMM(frame.crossprods, frame.specs())
+        theta = np.asarray(list(fx["theta"].values()), dtype=float)
+        return LmerResult(frame, profiled.record_at(theta, True), profiled, True)

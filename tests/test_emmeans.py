@@ -1,5 +1,6 @@
 """emmeans(): reference grid, marginal means and pairwise contrasts against R's emmeans
-1.8.4 (``tests/fixtures/kr_reference.json``, ``tools/make_kr_reference.R``), plus the
+1.8.4 (``tests/fixtures/kr/*.json`` from ``tools/make_kr_fixtures.R``, and
+``tests/fixtures/kr_reference.json`` from ``tools/make_kr_reference.R``), plus the
 properties that define them (equal-weight averaging, the adjustments)."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from kr_reference import WELL_DETERMINED, r_model, reference
+from kr_reference import KR_NAMES, WELL_DETERMINED, kr_fixture, kr_model, r_model, reference
 from scipy import stats
 
 from lme2sm.emmeans import emmeans
@@ -159,3 +160,63 @@ def test_bad_adjust():
 def test_method_on_the_result():
     m = r_model("oats")
     assert m.emmeans("~ Variety").table.equals(emmeans(m, "Variety").table)
+
+
+# ------------------------------------ tests/fixtures/kr (tools/make_kr_fixtures.R)
+
+EMM_CALLS = [
+    (name, i, at)
+    for name in KR_NAMES
+    for i in range(len(kr_fixture(name)["emmeans"]))
+    for at in (("lme4", "own") if name != "orthodont" else ("lme4",))
+]
+"""Every emmeans call of every fixture, at lme4's theta and (where the REML optimum is
+well determined: not Orthodont) at lme2sm's own optimum."""
+
+
+def call_id(case) -> str:
+    name, i, at = case
+    return f"{name}-{kr_fixture(name)['emmeans'][i]['label']}-{at}"
+
+
+def run_call(name: str, i: int, at: str):
+    call = kr_fixture(name)["emmeans"][i]
+    ddf = {"kenward-roger": "Kenward-Roger", "satterthwaite": "Satterthwaite"}[call["lmer_df"]]
+    return call, emmeans(kr_model(name, at), call["specs"], ddf=ddf, at=call["at"])
+
+
+def same_column(got: pd.Series, want: pd.Series) -> bool:
+    if pd.api.types.is_numeric_dtype(want):
+        return np.allclose(got.astype(float), want.astype(float))
+    return [str(v) for v in got] == [str(v) for v in want]
+
+
+@pytest.mark.parametrize("case", EMM_CALLS, ids=call_id)
+def test_fixture_emmeans_table(case):
+    call, e = run_call(*case)
+    ref = pd.DataFrame(call["table"])
+    got = e.table
+    factors = [c for c in ref.columns if c not in EMM_COLUMNS]
+    assert list(got.columns) == [*factors, *EMM_COLUMNS]
+    assert len(got) == len(ref)
+    for f in factors:
+        assert same_column(got[f], ref[f]), f
+    for c in EMM_COLUMNS:
+        tol = 1e-3 if c == "df" else 1e-5  # the issue's KR df and emmeans tolerances
+        assert close(got[c], ref[c], scale=ref["SE"] if c == "emmean" else None, tol=tol), c
+
+
+@pytest.mark.parametrize("case", EMM_CALLS, ids=call_id)
+@pytest.mark.parametrize("adjust", ["tukey", "bonferroni", "holm", "none"])
+def test_fixture_emmeans_pairs(case, adjust):
+    call, e = run_call(*case)
+    ref = pd.DataFrame(call["pairs"][adjust])
+    got = e.pairs(adjust=adjust)
+    assert list(got["contrast"]) == list(ref["contrast"])
+    assert len(got) == len(ref)
+    for b in call["by"] or []:
+        assert same_column(got[b], ref[b]), b
+    for c in PAIR_COLUMNS:
+        scale = {"estimate": ref["SE"], "t.ratio": 1.0}.get(c)
+        assert close(got[c], ref[c], scale=scale, tol=1e-3 if c == "df" else 1e-5), c
+    np.testing.assert_allclose(got["p.value"], ref["p.value"], rtol=1e-4, atol=1e-6)
