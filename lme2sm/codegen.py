@@ -100,6 +100,8 @@ def _fit_lines(t: Translation) -> list[str]:
         f"        candidate = model.fit(reml={reml}, method=method, start_params=start{extra})",
         "    except (ValueError, np.linalg.LinAlgError):  # e.g. a singular matrix",
         "        continue",
+        "    if not np.isfinite(candidate.llf):  # a failed fit can report llf = inf",
+        "        continue",
         "    if result is None or candidate.llf > result.llf:",
         "        result = candidate",
     ]
@@ -110,6 +112,14 @@ def translation_code(t: Translation) -> str:
     imports = ["import numpy as np", "import statsmodels.formula.api as smf"]
     if len(t.re_blocks) > 1:
         imports.append("from statsmodels.regression.mixed_linear_model import MixedLMParams")
+    if (
+        "r_poly" in t.fixed_formula
+        or "r_poly" in t.re_formula
+        or any("r_poly" in v for v in t.vc_formula.values())
+    ):
+        from .rfunctions import SOURCE
+
+        imports += ["", "", "# R's poly(): the formula calls these", *SOURCE.splitlines(), ""]
     body = [
         *_comment(f"lme4: {t.formula}"),
         *imports,

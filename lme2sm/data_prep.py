@@ -20,6 +20,9 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from .errors import DataError, DroppedRowsWarning
+from .formula.bind import bind_calls
+from .formula.functions import WHOLE_COLUMN, option
+from .formula.model import Call, Name, ParsedFormula
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,13 @@ def check_columns(data: pd.DataFrame, needed: Sequence[str], formula: str) -> No
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     columns = [str(c) for c in data.columns]
+    duplicated = data.columns[data.columns.duplicated()]
     for name in needed:
+        if name in duplicated:
+            raise DataError(
+                f"the data have more than one column named {name!r}, and the formula uses "
+                f"it: rename or drop the duplicates first\n    formula: {formula}"
+            )
         if name in data.columns:
             continue
         close = difflib.get_close_matches(name, columns, n=3, cutoff=0.6)
@@ -66,12 +75,19 @@ def check_response(frame: pd.DataFrame, response_vars: Sequence[str]) -> None:
                 f"{col.dtype} values (e.g. {col.dropna().iloc[0]!r}); "
                 "convert it first (pd.to_numeric) or choose a numeric response"
             )
+        values = col.to_numpy(dtype=float)
+        if len(values) > 1 and np.all(values == values[0]):
+            raise DataError(
+                f"the response column {name!r} is constant (every value is {values[0]:g}) in "
+                "the rows used: there is no variation to model (lme4 returns a degenerate "
+                "fit with a residual standard deviation of 0)"
+            )
 
 
 def drop_missing(data: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, int]:
     """Copy the used columns and drop incomplete rows, as lme4's na.omit does; warn."""
     frame = data.loc[:, list(dict.fromkeys(columns))].copy()
-    keep = frame.notna().all(axis=1)
+    keep = frame.notna().all(axis=1).to_numpy(dtype=bool)
     n_dropped = int((~keep).sum())
     if n_dropped:
         counts = frame.isna().sum()
@@ -84,13 +100,62 @@ def drop_missing(data: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFra
         frame = frame.loc[keep]
     if len(frame) == 0:
         raise DataError("no complete rows left after dropping rows with missing values")
+    for name in frame.columns:
+        frame[name] = plain_column(frame[name], name)
     return frame, n_dropped
 
 
+def plain_column(col: pd.Series, name: str) -> pd.Series:
+    """A column without missing values in a dtype patsy and statsmodels read as R would.
+
+    pandas' nullable and pyarrow types become numpy ones (``Int64`` → ``int64``,
+    ``boolean``/``bool[pyarrow]`` → ``bool``, ``string`` → text); a Categorical loses
+    the categories no row uses (R's ``drop.unused.levels``, which lme4 applies);
+    datetimes, durations, periods, intervals and complex numbers are refused with the
+    column named.
+    """
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return col.cat.remove_unused_categories()
+    kind = getattr(dtype, "kind", "O")
+    if pd.api.types.is_bool_dtype(dtype):
+        return col.astype(bool)
+    if (
+        pd.api.types.is_datetime64_any_dtype(dtype)
+        or kind in "mMc"
+        or isinstance(dtype, pd.PeriodDtype | pd.IntervalDtype)
+    ):
+        raise DataError(
+            f"the column {name!r} holds {dtype} values, which a model formula cannot use: "
+            "convert it to numbers (e.g. days since a start date) or to text first"
+        )
+    if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, np.dtype):
+        return col.astype("uint64" if kind == "u" else "int64")
+    if pd.api.types.is_float_dtype(dtype) and not isinstance(dtype, np.dtype):
+        return col.astype("float64")
+    if pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, np.dtype):
+        return col.astype(str).astype(object)
+    return col
+
+
 def level_strings(col: pd.Series) -> pd.Series:
-    """Grouping levels as plain strings; ``1.0`` becomes ``"1"`` as in R."""
-    if pd.api.types.is_float_dtype(col) and np.all(np.mod(col.to_numpy(), 1) == 0):
-        col = col.astype("int64")
+    """Grouping levels as plain strings, one per distinct value, exactly.
+
+    ``1.0`` becomes ``"1"`` as in R; whole floats of any size are written as the
+    integer they are (``2.0**64`` → ``"18446744073709551616"``), never through int64,
+    so distinct IDs never merge.
+    """
+    if pd.api.types.is_float_dtype(col):
+        values = col.to_numpy(dtype=float)
+        uniques, inverse = np.unique(values, return_inverse=True)
+        texts = np.array(
+            [
+                str(int(v)) if np.isfinite(v) and v.is_integer() else repr(float(v))
+                for v in uniques
+            ],
+            dtype=object,
+        )
+        return pd.Series(texts[inverse.reshape(-1)], index=col.index, dtype=object)
     return col.astype(str).astype(object)
 
 
@@ -187,6 +252,41 @@ def _fresh(frame: pd.DataFrame, name: str) -> str:
     return candidate
 
 
+def check_lme4_sizes(n_obs: int, levels_per_term: Sequence[tuple[str, str, int, int]]) -> None:
+    """lme4's size checks, worded as lme4 words them (``checkNlevels``, ``checkZdims``).
+
+    ``levels_per_term`` holds, per random term, ``(term text, grouping factor, number
+    of levels, number of columns)``, e.g. ``("Days | Subject", "Subject", 18, 2)``.
+    Raises a DataError when a grouping factor has one level or at least ``n_obs``
+    levels, or when a term has at least ``n_obs`` random effects (levels × columns).
+
+    >>> check_lme4_sizes(6, [("x | g", "g", 3, 2)])
+    Traceback (most recent call last):
+    ...
+    lme2sm.errors.DataError: number of observations (=6) <= number of random effects (=6) for term (x | g); the random-effects parameters and the residual variance (or scale parameter) are probably unidentifiable
+    """
+    single = [g for _, g, k, _ in levels_per_term if k < 2]
+    if single:
+        raise DataError(
+            "grouping factors must have > 1 sampled level (problems: "
+            + ", ".join(dict.fromkeys(single))
+            + ")"
+        )
+    many = [g for _, g, k, _ in levels_per_term if k >= n_obs]
+    if many:
+        raise DataError(
+            "number of levels of each grouping factor must be < number of observations "
+            "(problems: " + ", ".join(dict.fromkeys(many)) + ")"
+        )
+    for term, _, k, q in levels_per_term:
+        if k * q >= n_obs:
+            raise DataError(
+                f"number of observations (={n_obs}) <= number of random effects (={k * q}) "
+                f"for term ({term}); the random-effects parameters and the residual variance "
+                "(or scale parameter) are probably unidentifiable"
+            )
+
+
 def check_levels(frame: pd.DataFrame, group_columns: dict[str, str]) -> None:
     """lme4 refuses a grouping factor with one level or with as many levels as rows."""
     n = len(frame)
@@ -233,3 +333,80 @@ def components(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[int, np.nda
     order = np.argsort(np.argsort(first))
     relabelled = order[np.searchsorted(np.unique(row_labels), row_labels)]
     return int(len(first)), relabelled.astype(np.int64)
+
+
+# ------------------------------------------------------------------ R's order of evaluation
+
+
+def bind_transforms(parsed: ParsedFormula, data: pd.DataFrame) -> ParsedFormula:
+    """``parsed`` with the numbers of ``scale()`` and ``poly()`` computed from the whole
+    columns of ``data``, before any row is dropped, as R's ``model.frame`` does.
+
+    R evaluates every variable of the formula on all rows first and drops rows with a
+    missing value afterwards, so ``scale(x)``'s mean and sd use rows that are later
+    dropped for a missing ``z`` (only rows missing ``x`` itself are left out). The
+    numbers go into the formula (``Call.baked``) and from there into the patsy text,
+    where new data are evaluated with them too (R's ``makepredictcall``).
+    """
+
+    def binder(call: Call) -> tuple[float, ...] | None:
+        if call.func not in WHOLE_COLUMN:
+            return None
+        if call.func == "poly" and option(call, "raw", 2, 0.0) != 0.0:
+            return None
+        values = _argument_values(call, data)
+        if call.func == "scale":
+            from .rfunctions import scale_numbers
+
+            center = option(call, "center", 1, 1.0) != 0.0
+            scale = option(call, "scale", 2, 1.0) != 0.0
+            return scale_numbers(values, center, scale)
+        from .rfunctions import poly_coefficients
+
+        missing = int(np.isnan(values).sum())
+        if missing:
+            raise DataError(
+                f"missing values are not allowed in 'poly' (R refuses them too): "
+                f"{call.label} reads a value missing in {missing} rows; drop those rows first"
+            )
+        degree = int(option(call, "degree", 1, 1.0))
+        try:
+            alpha, norm2 = poly_coefficients(values, degree)
+        except ValueError as exc:
+            raise DataError(f"{call.label}: {exc}") from None
+        return (*alpha, *norm2)
+
+    return bind_calls(parsed, binder)
+
+
+def _argument_values(call: Call, data: pd.DataFrame) -> np.ndarray:
+    """The data argument of ``call`` evaluated on every row of ``data`` (NaN kept)."""
+    arg = call.args[0]
+    if isinstance(arg, Name):
+        col = data[arg.name]
+        text = f"column {arg.name!r}"
+        if isinstance(col, pd.DataFrame):
+            raise DataError(f"the data have more than one column named {arg.name!r}")
+    else:
+        import patsy
+
+        from .formula.patsy_text import to_patsy
+        from .naming import patsy_env
+
+        text = arg.label
+        try:
+            with np.errstate(all="ignore"):
+                col = patsy.dmatrix(
+                    f"0 + I({to_patsy(arg)})",
+                    data,
+                    eval_env=patsy_env(),
+                    NA_action=patsy.NAAction(NA_types=[]),
+                    return_type="dataframe",
+                ).iloc[:, 0]
+        except patsy.PatsyError as exc:
+            raise DataError(f"could not evaluate {call.label}: {exc.message}") from None
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        raise DataError(
+            f"{call.func}() needs numbers, but {text} holds {col.dtype} values (in {call.label})"
+        )
+    return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

@@ -21,13 +21,16 @@ INTERCEPT = "(Intercept)"
 
 
 def patsy_env() -> patsy.EvalEnvironment:
-    """The only names patsy may see besides its own built-ins and the data: ``np``.
+    """The only names patsy may see besides its own built-ins and the data: ``np`` and
+    R's ``poly()`` helpers (:mod:`lme2sm.rfunctions`).
 
     Never the caller's frame, so formula text cannot reach the caller's variables.
     """
     import numpy
 
-    return patsy.EvalEnvironment([{"np": numpy}])
+    from .rfunctions import HELPERS
+
+    return patsy.EvalEnvironment([{"np": numpy, **HELPERS}])
 
 
 def _level(suffix: str) -> str:

@@ -143,7 +143,9 @@ class Translation:
 
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning)
-            return smf.mixedlm(self.fixed_formula, self.data, **self.model_kwargs())
+            return smf.mixedlm(
+                self.fixed_formula, self.data, eval_env=patsy_env(), **self.model_kwargs()
+            )
 
     def code(self) -> str:
         """Plain Python (pandas + statsmodels only) building and fitting this model.
@@ -200,6 +202,7 @@ def translate(
             (0, len(parsed.formula)),
         )
     data_prep.check_columns(data, parsed.variables(), parsed.formula)
+    parsed = data_prep.bind_transforms(parsed, data)
     frame, n_dropped = data_prep.drop_missing(data, parsed.variables())
     data_prep.check_response(frame, parsed.response_expr.variables())
 
@@ -227,6 +230,9 @@ def translate(
 
     resolved = _resolve_terms(
         parsed.random_terms, frame, group_name, n_levels, n_comp, approximate
+    )
+    data_prep.check_lme4_sizes(
+        len(frame), [(t.text, t.group, n_levels[t.group], len(cols)) for t, _, cols in resolved]
     )
     placements, re_formula, vc_formula, re_blocks = _place_terms(
         resolved, frame, prepared.group_columns, group_name, n_levels, n_comp

@@ -162,6 +162,14 @@ def expand_double_vert(bar: BinOp, formula: str = "") -> list[tuple[LinearPart, 
     ['1', '0 + x', '0 + z', '0 + x:z']
     """
     part = linear_part(bar.left, None, formula)
+    if part.offsets:
+        offset = next(n for n in walk(bar.left) if isinstance(n, Call) and n.func == "offset")
+        raise _error(
+            "offset() inside a random-effects term has no effect (lme4 drops it without a "
+            f"word): write it in the fixed part, e.g. y ~ x + {offset.label} + (...)",
+            formula,
+            offset.span,
+        )
     if not part.intercept and not part.terms:
         lhs = formula[bar.left.span[0] : bar.left.span[1]] if formula else bar.left.label
         group = formula[bar.right.span[0] : bar.right.span[1]] if formula else bar.right.label

@@ -15,6 +15,7 @@ Turning expressions into patsy text lives in :mod:`lme2sm.formula.patsy_text`.
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -40,12 +41,20 @@ def is_python_name(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
 
 
+CONSTANTS = {"pi": math.pi, "TRUE": 1.0, "FALSE": 0.0}
+"""R's named constants allowed inside function arguments (a column named ``pi`` is
+written in backticks)."""
+_PYTHON_CONSTANTS = {"pi": "np.pi", "TRUE": "True", "FALSE": "False"}
+
+
 def number_value(text: str) -> float:
     """The value of an R numeric literal: ``.5``, ``1e-3``, ``5L``, ``0x10``, ``0x1p4``.
 
     >>> [number_value(t) for t in (".5", "1e-3", "5L", "0x10", "0xFFL", "0x1p4")]
     [0.5, 0.001, 5.0, 16.0, 255.0, 16.0]
     """
+    if text in CONSTANTS:
+        return CONSTANTS[text]
     text = text[:-1] if text.endswith("L") else text
     if text[:2] in ("0x", "0X"):
         if "p" in text or "P" in text or "." in text:
@@ -60,6 +69,8 @@ def python_number(text: str) -> str:
     >>> [python_number(t) for t in ("02", "5L", "0x10", ".5", "1e-3", "1e300")]
     ['2', '5', '16', '0.5', '0.001', '1e+300']
     """
+    if text in _PYTHON_CONSTANTS:
+        return _PYTHON_CONSTANTS[text]
     value = number_value(text)
     if value.is_integer() and abs(value) < 1e15:
         return str(int(value))
@@ -73,6 +84,8 @@ def r_number(text: str) -> str:
     >>> [r_number(t) for t in ("1", "1.50", "100000", "123456", "0.001", "1e-4", "2L")]
     ['1', '1.5', '1e+05', '123456', '0.001', '1e-04', '2']
     """
+    if text in CONSTANTS:
+        return text
     value = number_value(text)
     if value == 0:
         return "0"
@@ -163,6 +176,9 @@ class Call:
     func: str
     args: tuple[Expr, ...]
     span: Span = field(default=(0, 0), compare=False)
+    baked: tuple[float, ...] = field(default=(), compare=False, repr=False)
+    """Numbers computed from the whole data column (``scale``'s mean and sd, ``poly``'s
+    coefficients), set by ``data_prep.bind_transforms``; written into the patsy text."""
 
     @property
     def label(self) -> str:

@@ -24,12 +24,18 @@ from .model import (
     python_number,
 )
 
+_PATSY_RESERVED = {"Intercept", "np", "Q", "I", "C", "r_poly", "r_poly_raw"}
+"""Names patsy's text or lme2sm's environment already uses: a column so named is quoted."""
+
 _PY_OPS = {"^": "**", "+": "+", "-": "-", "*": "*", "/": "/", "**": "**", ":": "*"}
 
 
 def name_to_patsy(name: str) -> str:
-    """``x`` stays ``x``; ``Sepal.Length`` becomes ``Q("Sepal.Length")``."""
-    if is_python_name(name):
+    """``x`` stays ``x``; ``Sepal.Length`` becomes ``Q("Sepal.Length")``.
+
+    ``Intercept`` is quoted too: bare, patsy's column would clash with its own intercept.
+    """
+    if is_python_name(name) and name not in _PATSY_RESERVED:
         return name
     return 'Q("' + name.replace("\\", "\\\\").replace('"', '\\"') + '")'
 

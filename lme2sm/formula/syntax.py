@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import FormulaError
-from .model import BinOp, Call, Expr, Keyword, Name, Number, Paren, String, UnaryOp
+from .model import CONSTANTS, BinOp, Call, Expr, Keyword, Name, Number, Paren, String, UnaryOp
 from .tokens import Token, tokenize
 
 
@@ -128,6 +128,7 @@ class _Parser:
         self.tokens = tokens
         self.pos = 0
         self.depth = 0
+        self.in_call = 0
 
     def peek(self, ahead: int = 0) -> Token:
         return self.tokens[min(self.pos + ahead, len(self.tokens) - 1)]
@@ -253,6 +254,9 @@ class _Parser:
                 "'.' (all other columns) is not supported: list the columns, e.g. y ~ a + b + c",
                 token.span,
             )
+        if not backticked and self.in_call and token.value in CONSTANTS:
+            if self.peek().value != "(":
+                return Number(token.value, token.span)
         if not backticked and token.value in R_RESERVED:
             raise self.error(
                 f"{token.value} is a reserved word in R, not a column: "
@@ -263,12 +267,14 @@ class _Parser:
             return Name(token.value, token.span)
         open_token = self.take()
         args: list[Expr] = []
+        self.in_call += 1
         if self.peek().value != ")":
             while True:
                 args.append(self.argument())
                 if self.peek().value != ",":
                     break
                 self.take()
+        self.in_call -= 1
         close = self.close(open_token)
         return Call(token.value, tuple(args), (token.span[0], close.span[1]))
 

@@ -27,7 +27,7 @@ ERRORS = {
     "y ~ «foo»(x)": ["unknown function foo()", "log()", "factor()"],
     "y ~ I(«system»(x))": ["unknown function system()"],
     "y ~ «__import__»('os')": ["unknown function __import__()"],
-    "y ~ «log(x, 2)»": ["log() takes 1 argument"],
+    "y ~ «sin(x, 2)»": ["sin() takes 1 argument"],
     "y ~ «Q(x)»": ['Q("my column")'],
     "y ~ «C(x, foo)»": ["contrast"],
     "y ~ x + «.»": ["not supported", "list the columns"],
