@@ -137,4 +137,6 @@ def test_lmer_large_gives_the_in_memory_result_class(parquet_file, panel):
     assert m.nobs == ref.nobs
     ranef, ref_ranef = m.ranef()["student"], ref.ranef()["student"]
     pd.testing.assert_frame_equal(ranef.loc[ref_ranef.index], ref_ranef, atol=1e-5)
-    np.testing.assert_allclose(m.predict(panel.iloc[10:15]), ref.predict(panel.iloc[10:15]), atol=1e-5)
+    np.testing.assert_allclose(
+        m.predict(panel.iloc[10:15]), ref.predict(panel.iloc[10:15]), atol=1e-5
+    )

@@ -107,6 +107,39 @@ def _is_text(col: pd.Series) -> bool:
     ) and not isinstance(col.dtype, pd.CategoricalDtype)
 
 
+def value_codes(col: pd.Series, values: list) -> np.ndarray:
+    """Position of each of ``col``'s values in ``values`` (-1 when absent), vectorised.
+
+    Text goes through Arrow's hash lookup when pyarrow is installed (pandas' own lookup
+    on Arrow-backed strings converts them to Python objects first, 10x slower).
+    """
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        where = value_codes(pd.Series(col.cat.categories), values)
+        codes = col.cat.codes.to_numpy()
+        return np.where(codes >= 0, where[np.maximum(codes, 0)], -1)
+    if _is_text(col):
+        try:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+        except ImportError:  # pragma: no cover - pyarrow comes with every extra
+            pa = None
+        if pa is not None:
+            try:
+                found = pc.index_in(pa.array(col, from_pandas=True), value_set=pa.array(values))
+                return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            except (pa.ArrowException, TypeError, ValueError):
+                pass  # mixed types: pandas' lookup below
+    raw = col.to_numpy()
+    if raw.dtype.kind in "iu" and len(values):
+        ints = np.asarray(values)
+        if ints.dtype.kind in "iu" and 0 <= ints.min() and ints.max() < 50 * len(ints) + 1000:
+            table = np.full(int(ints.max()) + 1, -1, dtype=np.int64)
+            table[ints] = np.arange(len(ints))
+            inside = (raw >= 0) & (raw <= ints.max())
+            return np.where(inside, table[np.where(inside, raw, 0)], -1)
+    return pd.Index(values).get_indexer(raw).astype(np.int64)
+
+
 @dataclass
 class ModelPlan:
     """A formula planned for partitions; levels filled in by :meth:`with_levels`."""
@@ -127,6 +160,11 @@ class ModelPlan:
     """Float grouping columns whose values are all whole numbers (``1.0`` → ``"1"``)."""
     factor_levels: dict[str, list] = field(default_factory=dict)
     """Text or categorical factor column → its global categories."""
+    component_values: dict[str, list] = field(default_factory=dict)
+    """Grouping column → its distinct raw values (the positions are the codes below)."""
+    group_keys: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    """lme4 grouping factor → (sorted mixed-radix keys of its columns' codes, level of
+    each key): a partition's rows find their level without building strings."""
     prototype: pd.DataFrame | None = None
     term_order: tuple[int, ...] = ()
     _designs: dict | None = field(default=None, repr=False, compare=False)
@@ -247,6 +285,20 @@ class ModelPlan:
                 integral[c] = bool(
                     pd.api.types.is_float_dtype(col) and np.all(np.mod(col.to_numpy(), 1) == 0)
                 )
+        component_values: dict[str, list] = {}
+        for g, combos in summary.combos.items():
+            for c in self.groups[g]:
+                values = component_values.setdefault(c, [])
+                seen = set(values)
+                values.extend(v for v in pd.unique(combos[c]) if v not in seen)
+        group_keys = {}
+        for g, combos in summary.combos.items():
+            labels = self._labels(combos, self.groups[g], integral)
+            where = {label: i for i, label in enumerate(levels[g])}
+            keys = self._keys(combos, self.groups[g], component_values)
+            order = np.argsort(keys)
+            level_of = np.array([where[label] for label in labels], dtype=np.int64)
+            group_keys[g] = (keys[order], level_of[order])
         factor_levels: dict[str, list] = {}
         sample = summary.sample
         for c in self.factor_columns:
@@ -258,7 +310,13 @@ class ModelPlan:
             else:  # numbers inside factor(): patsy sorts the values it sees
                 factor_levels[c] = sorted(values)
         plan = replace(
-            self, levels=levels, integral=integral, factor_levels=factor_levels, _designs=None
+            self,
+            levels=levels,
+            integral=integral,
+            factor_levels=factor_levels,
+            component_values=component_values,
+            group_keys=group_keys,
+            _designs=None,
         )
         plan.prototype = plan._prototype(sample)
         n_levels = [len(levels[t.group]) for t in self.parsed.random_terms]
@@ -285,20 +343,37 @@ class ModelPlan:
             if isinstance(col.dtype, pd.CategoricalDtype) or _is_text(col):
                 if _is_text(col) and not all(isinstance(v, str) for v in lv):
                     continue
-                frame[c] = pd.Categorical(np.asarray(col, dtype=object), categories=lv)
+                codes = value_codes(col, lv)
+                frame[c] = pd.Categorical.from_codes(codes, categories=lv)
         return frame
 
-    def _group_strings(self, frame: pd.DataFrame, factors: tuple[str, ...]) -> pd.Series:
+    @staticmethod
+    def _labels(frame: pd.DataFrame, factors: tuple[str, ...], integral: dict) -> list[str]:
+        """lme4's level labels (``"3:12"``) of each row, as the in-memory path writes them."""
         parts = []
         for f in factors:
             col = frame[f]
-            if self.integral.get(f, False):
+            if integral.get(f, False):
                 col = col.astype("int64")
-            parts.append(col.astype(str))
-        combined = parts[0]
-        for part in parts[1:]:
-            combined = combined + ":" + part
-        return combined
+            parts.append(col.astype(str).astype(object).to_numpy())
+        return [":".join(row) for row in zip(*parts)]
+
+    @staticmethod
+    def _keys(frame: pd.DataFrame, factors: tuple[str, ...], values: dict) -> np.ndarray:
+        key = np.zeros(len(frame), dtype=np.int64)
+        for f in factors:
+            codes = value_codes(frame[f], values[f])
+            key = np.where((key < 0) | (codes < 0), -1, key * len(values[f]) + codes)
+        return key
+
+    def _level_codes(self, frame: pd.DataFrame, group: str) -> np.ndarray:
+        keys, level_of = self.group_keys[group]
+        key = self._keys(frame, self.groups[group], self.component_values)
+        pos = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
+        found = (keys[pos] == key) & (key >= 0)
+        if not found.all():
+            raise DataError(f"levels of {group} could not be matched across partitions")
+        return level_of[pos]
 
     @property
     def designs(self) -> dict:
@@ -368,12 +443,8 @@ class ModelPlan:
             (E,) = patsy.build_design_matrices([info], frame, return_type="dataframe")
             Z = E[[sm for sm, _ in pairs]].to_numpy(dtype=float)
             _check_finite(f"the random-effects matrix of ({t.text})", Z)
-            lv = self.levels[t.group]
-            strings = self._group_strings(frame, t.group_factors)
-            codes = pd.Categorical(strings, categories=list(lv)).codes.astype(np.int64)
-            if np.any(codes < 0):
-                raise DataError(f"levels of {t.group} could not be matched across partitions")
-            raw.append(TermRows(codes, len(lv), Z))
+            codes = self._level_codes(frame, t.group)
+            raw.append(TermRows(codes, len(self.levels[t.group]), Z))
         terms = [raw[i] for i in self.term_order]
         return PartitionDesign(y, offset, w, Xa, terms, keep)
 
