@@ -148,10 +148,30 @@ def test_weights_are_refused():
 
 
 def test_size_limit_is_a_clear_refusal(monkeypatch):
-    frame, fit = frame_and_fit("Reaction ~ Days + (Days | Subject)", load("sleepstudy"))
-    monkeypatch.setattr(krm, "MAX_Q", 30)
-    with pytest.raises(ArgumentError, match="36 random effects"):
+    # crossed terms: one dense block of q = 24 + 6 random effects
+    frame, fit = frame_and_fit("diameter ~ 1 + (1 | plate) + (1 | sample)", load("Penicillin"))
+    monkeypatch.setattr(krm, "MAX_Q", 20)
+    monkeypatch.setattr(krm, "MAX_BLOCK", 10)
+    with pytest.raises(ArgumentError, match="30 random effects"):
         kenward_roger(frame, fit)
+
+
+@pytest.mark.parametrize("name", ["oats", "sleep_unbalanced", "machines_3x3"])
+def test_block_diagonal_path_equals_dense_path(name, monkeypatch):
+    """Nested models split into independent blocks (O(q) work); the dense path agrees."""
+    formula, data = BRUTE_MODELS[name]
+    frame, fit = frame_and_fit(formula, data())
+    assert (
+        krm._independent_blocks(
+            (krm._lambda(frame, fit.factors).T @ (frame.Zt() @ frame.Zt().T)).tocsr()
+        )
+        is not None
+    )
+    sparse = kenward_roger(frame, fit)
+    monkeypatch.setattr(krm, "MAX_BLOCK", 0)
+    dense = kenward_roger(frame, fit)
+    np.testing.assert_allclose(sparse.vcov_adj, dense.vcov_adj, rtol=1e-10)
+    np.testing.assert_allclose(sparse.W, dense.W, rtol=1e-8, atol=1e-10 * np.abs(dense.W).max())
 
 
 def test_nothing_n_by_n_is_formed(monkeypatch):
