@@ -161,25 +161,38 @@ def placeholder_frame(parsed, layout: str = "crossed", levels: int = 3) -> pd.Da
 
     Grouping columns hold text labels, every other column small positive numbers.
     ``layout="crossed"``: every combination of the grouping columns' levels occurs
-    (labels ``g1``, ``g2``, ... reused). ``layout="nested"``: each grouping column
-    nests in the one before it (in order of first use), with labels unique overall.
+    (labels ``g1``, ``g2``, ... reused); beyond six factors the labels are shuffled
+    independently instead, so the rows stay few however many factors there are. ``layout="nested"``: each grouping
+    column nests in the one before it (in order of first use), with labels unique
+    overall (two levels per step beyond six factors, to keep the frame small).
     """
     groups = _grouping_columns(parsed)
     k = len(groups)
-    n_cells = levels**k if k else 1
-    reps = 2
-    n = n_cells * reps
-    frame: dict[str, Any] = {}
-    index = np.arange(n) % n_cells
-    for pos, name in enumerate(groups):
-        stride = levels ** (k - pos - 1)
-        if layout == "crossed":
-            codes = (index // stride) % levels
-            frame[name] = [f"{name}{c + 1}" for c in codes]
-        else:
-            path = index // stride  # the cell's path down to this level: unique labels
-            frame[name] = [f"{name}{p + 1}" for p in path]
     rng = np.random.default_rng(0)
+    widest = max((len(t.group_factors) for t in parsed.random_terms), default=1)
+    columns = max((len(t.effects) + 1 for t in parsed.random_terms), default=1)
+    frame: dict[str, Any] = {}
+    if layout == "crossed" and levels**k <= 729:
+        n = levels**k * (columns + 1)  # every combination, more rows than random effects
+        index = np.arange(n) % levels**k
+        for pos, name in enumerate(groups):
+            codes = (index // levels ** (k - pos - 1)) % levels
+            frame[name] = [f"{name}{c + 1}" for c in codes]
+    elif layout == "crossed":
+        # too many combinations to list: shuffle each factor's labels independently,
+        # with enough rows for every combination a term uses, times its columns
+        n = 2 * levels**widest * (columns + 1)
+        base = np.arange(n) % levels
+        for name in groups:
+            frame[name] = [f"{name}{c + 1}" for c in rng.permutation(base)]
+    else:
+        levels = levels if k <= 6 else 2
+        n_cells = levels**k if k else 1
+        n = n_cells * (columns + 1)
+        index = np.arange(n) % n_cells
+        for pos, name in enumerate(groups):
+            path = index // levels ** (k - pos - 1)  # the cell's path to this level
+            frame[name] = [f"{name}{p + 1}" for p in path]
     for name in parsed.variables():
         if name not in frame:
             frame[name] = rng.integers(1, 5, size=n).astype(float)
