@@ -12,6 +12,14 @@ Residuals are :math:`N(0, \hat\sigma^2 / w_i)` with prior weights ``w`` (lme4's
 ``sigma / sqrt(weights)``), the offset ``o`` is added. Draws come from numpy's
 ``default_rng(seed)``: random effects first (q x nsim), then residuals (n x nsim), so
 the same seed gives the same responses (not R's numbers: the generators differ).
+
+glmer fits (lme4's ``simulate`` with the family's ``simulate``): the random effects are
+:math:`\Lambda_{\hat\theta} u`, :math:`u \sim N(0, I)` (no scale), the means
+:math:`\mu = g^{-1}(\eta)`, then binomial draws ``Binomial(w, mu) / w`` with ``w`` the
+prior weights times the trials (R's ``prior.weights``: 1 for a 0/1 or factor response,
+the trials of ``cbind(successes, failures)``), Poisson draws ``Poisson(mu)``. Binomial
+columns are proportions of successes (the 0/1 response itself for Bernoulli rows;
+multiply by ``m.response.trials`` for the counts lme4 returns as ``cbind`` matrices).
 """
 
 from __future__ import annotations
@@ -70,17 +78,16 @@ def simulate(
     if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
         raise ArgumentError(f"nsim must be a positive integer, not {nsim!r}")
     new = _new_effects(re_form)
-    frame, fit = m.frame, m.engine_fit
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if hasattr(m, "family"):
+        return _simulate_glmm(m, nsim, rng, new)
+    frame, fit = m.frame, m.engine_fit
     n = frame.n
     sigma = float(fit.sigma)
     mean = frame.X @ np.asarray(fit.beta, dtype=float) + frame.offset
     Zt = frame.Zt()
     if new:
-        lam = sp.block_diag(
-            [sp.kron(sp.identity(t.n_levels), T) for t, T in zip(frame.terms, fit.factors)],
-            format="csr",
-        )
+        lam = _lambda(frame, fit.factors)
         u = rng.standard_normal((lam.shape[0], nsim)) * sigma
         random_part = np.asarray(Zt.T @ (lam @ u))
     else:
@@ -89,6 +96,43 @@ def simulate(
     sd = np.full(n, sigma) if frame.weights is None else sigma / np.sqrt(frame.weights)
     resid = rng.standard_normal((n, nsim)) * sd[:, None]
     values = mean[:, None] + random_part + resid
+    return pd.DataFrame(
+        values, index=frame.data.index, columns=[f"sim_{i + 1}" for i in range(nsim)]
+    )
+
+
+def _lambda(frame, factors) -> sp.csr_matrix:
+    return sp.block_diag(
+        [sp.kron(sp.identity(t.n_levels), T) for t, T in zip(frame.terms, factors)],
+        format="csr",
+    )
+
+
+def _simulate_glmm(m: Any, nsim: int, rng: np.random.Generator, new: bool) -> pd.DataFrame:
+    """glmer: new (or fitted) random effects, the family's draws around the means."""
+    from .engines.lmm import unpack_theta
+
+    frame, fit = m.frame, m.engine_fit
+    n = frame.n
+    if new:
+        lam = _lambda(frame, unpack_theta(np.asarray(fit.theta), frame.specs()))
+        u = rng.standard_normal((lam.shape[0], nsim))
+        eta = (frame.X @ np.asarray(fit.beta) + frame.offset)[:, None] + np.asarray(
+            frame.Zt().T @ (lam @ u)
+        )
+        mu = m.family.link.inverse(eta)
+    else:
+        mu = np.repeat(np.asarray(fit.state.mu, dtype=float).reshape(n, 1), nsim, axis=1)
+    if m.family.name == "binomial":
+        size = np.asarray(m.response.weights, dtype=float)
+        if np.any(np.abs(size - np.round(size)) > 1e-7):
+            raise ArgumentError("cannot simulate from non-integer prior weights (R refuses too)")
+        size = np.round(size).astype(np.int64)
+        values = rng.binomial(size[:, None], np.clip(mu, 0.0, 1.0)) / size[:, None]
+    elif m.family.name == "poisson":
+        values = rng.poisson(mu).astype(float)
+    else:  # pragma: no cover - glmer has binomial and Poisson only
+        raise ArgumentError(f"simulate() does not know the {m.family.name} family")
     return pd.DataFrame(
         values, index=frame.data.index, columns=[f"sim_{i + 1}" for i in range(nsim)]
     )

@@ -3,12 +3,16 @@
 R's random numbers cannot be reproduced, so the tests check what the draws must satisfy:
 the same seed gives the same draws; over many simulations the mean and covariance of
 ``y`` are the model's (``X beta`` and ``Z G Z' + sigma^2 W^-1`` for new random effects,
-the fitted values and ``sigma^2 W^-1`` with ``re_form=None``), within sampling error.
+the fitted values and ``sigma^2 W^-1`` with ``re_form=None``), within sampling error;
+for glmer fits, the family's mean and variance around the fitted or simulated means.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.linalg as sla
 
@@ -124,3 +128,80 @@ def test_na_spellings_of_re_form(sleep):
     a = simulate(sleep, nsim=2, seed=1, re_form="~0")
     for spelling in ("NA", float("nan"), "~ 0"):
         assert simulate(sleep, nsim=2, seed=1, re_form=spelling).equals(a)
+
+
+# ---------------------------------------------------------------------- glmer
+
+
+def glmm_data(seed: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(30), 12)
+    x = rng.normal(size=g.size)
+    b = rng.normal(scale=0.6, size=30)[g]
+    trials = rng.integers(5, 16, size=g.size)
+    p = 1 / (1 + np.exp(-(-0.4 + 0.5 * x + b)))
+    return pd.DataFrame(
+        {
+            "g": g.astype(str),
+            "x": x,
+            "count": rng.poisson(np.exp(0.5 + 0.3 * x + b)),
+            "succ": rng.binomial(trials, p),
+            "trials": trials,
+            "hit": rng.binomial(1, p),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def poisson_fit():
+    from lme2sm.glmer import glmer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return glmer("count ~ x + (1 | g)", glmm_data(), family="poisson")
+
+
+@pytest.fixture(scope="module")
+def binomial_fit():
+    from lme2sm.glmer import glmer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return glmer("cbind(succ, trials - succ) ~ x + (1 | g)", glmm_data(), family="binomial")
+
+
+def test_glmer_poisson_new_random_effects(poisson_fit):
+    nsim = 4000
+    y = simulate(poisson_fit, nsim=nsim, seed=1).to_numpy()
+    assert np.all(y == np.round(y)) and np.all(y >= 0)
+    # E[y] = exp(x'beta + var_b / 2) under the model (lognormal mean of the random effect)
+    var_b = float(poisson_fit.engine_fit.theta[0] ** 2)
+    eta = poisson_fit.frame.X @ poisson_fit.engine_fit.beta
+    z = (y.mean(axis=1) - np.exp(eta + var_b / 2)) / (y.std(axis=1) / np.sqrt(nsim))
+    assert np.max(np.abs(z)) < 5
+    assert simulate(poisson_fit, nsim=3, seed=4).equals(simulate(poisson_fit, nsim=3, seed=4))
+
+
+def test_glmer_poisson_fitted_random_effects(poisson_fit):
+    nsim = 4000
+    y = simulate(poisson_fit, nsim=nsim, seed=2, re_form=None).to_numpy()
+    mu = poisson_fit.fitted().to_numpy()
+    z = (y.mean(axis=1) - mu) / np.sqrt(mu / nsim)
+    assert np.max(np.abs(z)) < 5
+    assert abs(np.mean(y.var(axis=1, ddof=1) / mu) - 1) < 0.02  # Poisson: variance = mean
+
+
+def test_glmer_binomial_trials(binomial_fit):
+    nsim = 4000
+    y = simulate(binomial_fit, nsim=nsim, seed=3, re_form=None).to_numpy()
+    trials = binomial_fit.response.trials
+    counts = y * trials[:, None]
+    assert np.allclose(counts, np.round(counts)) and np.all((y >= 0) & (y <= 1))
+    mu = binomial_fit.fitted().to_numpy()
+    var = mu * (1 - mu) / trials
+    z = (y.mean(axis=1) - mu) / np.sqrt(var / nsim)
+    assert np.max(np.abs(z)) < 5
+    assert abs(np.mean(y.var(axis=1, ddof=1) / var) - 1) < 0.02
+    # new random effects spread the proportions more than the binomial alone
+    y_new = simulate(binomial_fit, nsim=nsim, seed=3).to_numpy()
+    assert np.mean(y_new.var(axis=1)) > 1.2 * np.mean(y.var(axis=1))
