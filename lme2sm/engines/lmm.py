@@ -668,13 +668,66 @@ class ProfiledLMM:
 
         t0 = time.perf_counter()
         start = theta_start(self.specs) if start is None else np.asarray(start, dtype=float)
+
+        def dev(th):
+            return self.deviance(th, reml)
+
         with blas_threads(blas_limit):
-            opt = minimize_theta(
-                lambda th: self.deviance(th, reml), start, self.lower, method=optimizer
-            )
-            theta = opt.x
-            ev = self.evaluate(theta, modes=True)
+            opt = minimize_theta(dev, start, self.lower, method=optimizer)
+            opt = self._restart_at_edge(dev, opt, optimizer)
+            ev = self.evaluate(opt.x, modes=True)
         return self._record(ev, reml, opt, time.perf_counter() - t0)
+
+    EDGE = 1e-3
+    """A diagonal entry of T below this is tried at exactly zero (lme4's restart_edge)."""
+
+    def _restart_at_edge(self, dev, opt, optimizer):
+        """Optimisers crawl along a boundary: where a term's diagonal entry ended near
+        zero, try that column of T at exactly zero and optimise again from there (as
+        lme4's ``restart_edge``); keep whichever point is lower."""
+        from .optimize import minimize_theta
+
+        theta = np.array(opt.x, dtype=float)
+        snapped = theta.copy()
+        i = 0
+        changed = False
+        for s in self.specs:
+            if s.diagonal:
+                small = theta[i : i + s.k] < self.EDGE
+                snapped[i : i + s.k][small] = 0.0
+                changed |= bool(np.any(small & (theta[i : i + s.k] != 0)))
+                i += s.k
+                continue
+            for c in range(s.k):
+                col = slice(i, i + s.k - c)
+                if theta[i] < self.EDGE and np.any(theta[col] != 0):
+                    snapped[col] = 0.0
+                    changed = True
+                i += s.k - c
+        if not changed:
+            return opt
+        base = dev(snapped)
+        if not np.isfinite(base):
+            return opt
+        # optimise the other entries with the snapped columns held at zero: without
+        # the ridge along the boundary the optimiser converges in a few steps
+        free = ~((snapped == 0) & (theta != 0)) & ~((snapped == 0) & (self.lower == 0))
+        free |= snapped != 0
+
+        def sub(x):
+            full = snapped.copy()
+            full[free] = x
+            return dev(full)
+
+        again = minimize_theta(
+            sub, snapped[free], self.lower[free], method=optimizer, initial_step=0.05
+        )
+        x = snapped.copy()
+        x[free] = again.x
+        n_evals = opt.n_evals + again.n_evals + 1
+        if again.fun < opt.fun:
+            return type(opt)(x, again.fun, n_evals, again.converged, again.message, again.method)
+        return type(opt)(opt.x, opt.fun, n_evals, opt.converged, opt.message, opt.method)
 
     def record_at(self, theta: np.ndarray, reml: bool = True) -> LmmFit:
         """A fit record at a given ``theta`` (no optimisation)."""

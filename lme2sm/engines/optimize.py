@@ -45,6 +45,7 @@ def minimize_theta(
     start: np.ndarray,
     lower: np.ndarray,
     method: str = "auto",
+    initial_step: float = 0.2,
 ) -> OptimResult:
     """Minimise ``fun`` from ``start`` subject to ``theta >= lower``."""
     if method == "auto":
@@ -53,13 +54,13 @@ def minimize_theta(
     if len(start) == 0:
         return OptimResult(start, float(fun(start)), 1, True, "no parameters", method)
     if method == "bobyqa":
-        return _bobyqa(fun, start, lower)
+        return _bobyqa(fun, start, lower, initial_step)
     if method == "lbfgsb":
         return _lbfgsb(fun, start, lower)
     raise ValueError(f"unknown optimizer {method!r}")
 
 
-def _bobyqa(fun, start, lower) -> OptimResult:
+def _bobyqa(fun, start, lower, initial_step=0.2) -> OptimResult:
     if not HAVE_NLOPT:
         raise ImportError("optimizer='bobyqa' needs nlopt: pip install nlopt")
     count = [0]
@@ -83,7 +84,7 @@ def _bobyqa(fun, start, lower) -> OptimResult:
     opt.set_xtol_abs(XTOL_ABS)
     opt.set_maxeval(MAX_EVALS)
     # lme4's rhobeg: 0.2 of the largest start value (here theta's scale is ~1)
-    opt.set_initial_step(np.full(n, 0.2))
+    opt.set_initial_step(np.full(n, initial_step))
     try:
         x = opt.optimize(start.copy())
         result = opt.last_optimize_result()
