@@ -13,13 +13,18 @@ The pipeline, one public function per stage::
 from .compare import anova
 from .drop_in import mixedlm
 from .errors import (
+    ApproximationWarning,
     ArgumentError,
+    ConvergenceWarning,
     DataError,
+    DroppedRowsWarning,
     FitError,
     FormulaError,
     Lme2smError,
     Lme2smWarning,
     NotExpressibleError,
+    RankDeficiencyWarning,
+    SingularFitWarning,
 )
 from .fit import FitOutcome, fit
 from .formula import ParsedFormula, parse
@@ -31,8 +36,11 @@ from .translation import Translation, translate
 __version__ = "0.1.0"
 
 __all__ = [
+    "ApproximationWarning",
     "ArgumentError",
+    "ConvergenceWarning",
     "DataError",
+    "DroppedRowsWarning",
     "FitError",
     "FitOutcome",
     "FormulaError",
@@ -41,6 +49,8 @@ __all__ = [
     "LmerResult",
     "NotExpressibleError",
     "ParsedFormula",
+    "RankDeficiencyWarning",
+    "SingularFitWarning",
     "Translation",
     "anova",
     "fit",

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import ArgumentError
+from .naming import patsy_env
 from .formula import parse
 from .translation import translate
 
@@ -23,10 +24,17 @@ def mixedlm(formula: str, data: pd.DataFrame, *args: Any, **kwargs: Any):
     ``re_formula`` or ``vc_formula``: the terms already say what those are, and
     silently merging the two would fit a different model.
     """
+    if isinstance(formula, str) and "|" not in formula:
+        # no lme4 term: exactly statsmodels, formula evaluated in the caller's namespace
+        import statsmodels.formula.api as smf
+
+        kwargs["eval_env"] = _caller_env(kwargs.get("eval_env", 0))
+        return smf.mixedlm(formula, data, *args, **kwargs)
     parsed = parse(formula)
     if not parsed.random_terms:
         import statsmodels.formula.api as smf
 
+        kwargs["eval_env"] = _caller_env(kwargs.get("eval_env", 0))
         return smf.mixedlm(formula, data, *args, **kwargs)
     if args:
         raise ArgumentError(
@@ -40,9 +48,11 @@ def mixedlm(formula: str, data: pd.DataFrame, *args: Any, **kwargs: Any):
     translation = translate(parsed, data, approximate=approximate)
     import statsmodels.formula.api as smf
 
-    extra = {k: v for k, v in kwargs.items()}
+    extra = {k: v for k, v in kwargs.items() if k != "eval_env"}
     model_kwargs = {**translation.model_kwargs(), **extra}
-    model = smf.mixedlm(translation.fixed_formula, translation.data, **model_kwargs)
+    model = smf.mixedlm(
+        translation.fixed_formula, translation.data, eval_env=patsy_env(), **model_kwargs
+    )
     model.lme2sm_translation = translation
     free = translation.free()
     if free is not None:
@@ -50,6 +60,16 @@ def mixedlm(formula: str, data: pd.DataFrame, *args: Any, **kwargs: Any):
         # unless the caller passes free= themselves (gradient methods honour the mask)
         model.fit = functools.partial(type(model).fit, model, free=free)
     return model
+
+
+def _caller_env(eval_env: Any):
+    """statsmodels' ``eval_env`` as seen from the caller of :func:`mixedlm`: an integer
+    counts frames up from the caller (0, the default, is the caller's own namespace)."""
+    if isinstance(eval_env, bool) or not isinstance(eval_env, int) or eval_env < 0:
+        return eval_env  # -1 (an empty environment) or an EvalEnvironment: as given
+    import patsy
+
+    return patsy.EvalEnvironment.capture(eval_env + 2)
 
 
 def _clash_message(parsed, clashes: list[str], kwargs: dict[str, Any]) -> str:

@@ -24,7 +24,13 @@ import pandas as pd
 import patsy
 
 from . import data_prep
-from .errors import ApproximationWarning, DataError, FormulaError, NotExpressibleError
+from .errors import (
+    ApproximationWarning,
+    ArgumentError,
+    DataError,
+    FormulaError,
+    NotExpressibleError,
+)
 from .formula import ParsedFormula, parse
 from .formula.model import LinearPart, RandomTerm, Term
 from .formula.patsy_text import name_to_patsy, part_to_patsy, response_to_patsy
@@ -193,6 +199,11 @@ def translate(
         :class:`~lme2sm.errors.ApproximationWarning`, instead of raising
         :class:`~lme2sm.NotExpressibleError`.
     """
+    for name, value in (("REML", REML), ("approximate", approximate)):
+        if not (
+            isinstance(value, bool | np.bool_) or (isinstance(value, int) and value in (0, 1))
+        ):
+            raise ArgumentError(f"{name} must be True or False, not {value!r}")
     parsed = formula if isinstance(formula, ParsedFormula) else parse(formula)
     if not parsed.random_terms:
         raise FormulaError(
