@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 
 from .errors import ArgumentError
-from .naming import patsy_env
 from .formula import parse
+from .naming import patsy_env
 from .translation import translate
 
 _OWN = ("groups", "re_formula", "vc_formula")
