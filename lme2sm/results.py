@@ -378,14 +378,18 @@ class LmerResult:
 
     # ------------------------------------------------------------------ intervals
 
-    def confint(self, level: float = 0.95, method: str = "Wald", **kwargs) -> pd.DataFrame:
+    def confint(self, level: float = 0.95, method: str = "profile", **kwargs) -> pd.DataFrame:
         """Confidence intervals, rows named as lme4's ``confint(m, oldNames=FALSE)``.
 
-        ``method="Wald"``: the fixed effects' normal intervals. ``"profile"``:
-        likelihood-ratio profile intervals for every parameter; ``"boot"``: parametric
-        bootstrap (keywords ``nsim``, ``seed``, ``progress``); see
+        ``method="profile"`` (lme4's default): likelihood-ratio profile intervals for
+        every parameter. ``"Wald"``: the fixed effects' normal intervals. ``"boot"``:
+        parametric bootstrap (keywords ``nsim``, ``seed``, ``progress``); see
         :func:`lme2sm.inference.confint`.
         """
+        if not isinstance(level, (int, float)) or not 0 < level < 1:
+            raise ArgumentError(f"level must be between 0 and 1, not {level!r}")
+        if not isinstance(method, str) or method.lower() not in ("profile", "wald", "boot"):
+            raise ArgumentError(f"method must be 'profile', 'Wald' or 'boot', not {method!r}")
         if method.lower() != "wald":
             from . import inference
 

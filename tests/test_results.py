@@ -67,7 +67,7 @@ def test_fitted_plus_residuals_is_response(sleep):
 
 
 def test_wald_confint_matches_lme4_fixed_rows(sleep):
-    ci = sleep.confint()
+    ci = sleep.confint(method="Wald")
     ref = lme4("sleepstudy_corr")["confint_wald"]
     for name in ["(Intercept)", "Days"]:
         np.testing.assert_allclose(ci.loc[name].to_numpy(), ref[name], rtol=1e-3)
@@ -214,3 +214,18 @@ def test_engine_start_at_a_zero_variance_still_gives_a_finite_fit():
     assert m.logLik() >= plain.logLik() - 1e-6
     np.testing.assert_allclose(m.VarCorr()["vcov"], plain.VarCorr()["vcov"], atol=0.05)
     assert m.isSingular()
+
+
+def test_confint_defaults_to_profile_as_lme4(sleep):
+    ci = sleep.confint()
+    ref = lme4("sleepstudy_corr")["confint_profile"]
+    assert list(ci.index) == list(ref)
+    for name, (lo, hi) in ref.items():
+        assert ci.loc[name].to_numpy() == pytest.approx([lo, hi], rel=2e-3, abs=2e-3)
+
+
+def test_confint_arguments_are_checked(sleep):
+    with pytest.raises(lme2sm.ArgumentError, match="level"):
+        sleep.confint(level=2)
+    with pytest.raises(lme2sm.ArgumentError, match="method"):
+        sleep.confint(method="exact")
