@@ -148,6 +148,8 @@ def test_refusals(tmp_path):
         as_source(tmp_path / "nothing-here")
     with pytest.raises(DataError, match="must be a pandas DataFrame, a Dask DataFrame"):
         as_source([1, 2, 3])
+    with pytest.raises(DataError, match=r"use lme2sm.lmer\(formula, data\)"):
+        as_source(df)
 
 
 def test_missing_extra_names_it(monkeypatch, tmp_path):

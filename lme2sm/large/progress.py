@@ -17,6 +17,7 @@ class Progress:
         self.rows = 0
         self._start = time.perf_counter()
         self._shown = 0.0
+        self._shown_done = -1
 
     def update(self, parts: int = 1, rows: int = 0) -> None:
         self.done += parts
@@ -26,7 +27,7 @@ class Progress:
         now = time.perf_counter()
         if now - self._shown < 0.2 and (self.total is None or self.done < self.total):
             return
-        self._shown = now
+        self._shown, self._shown_done = now, self.done
         of = f"/{self.total}" if self.total is not None else ""
         rows = f", {self.rows:,} rows" if self.rows else ""
         sys.stderr.write(
@@ -36,8 +37,9 @@ class Progress:
 
     def close(self) -> None:
         if self.enabled and self.done:
-            self._shown = 0.0
-            self.done -= 1
-            self.update(1)
+            if self._shown_done != self.done:
+                self._shown = 0.0
+                self.done -= 1
+                self.update(1)
             sys.stderr.write("\n")
             sys.stderr.flush()

@@ -175,7 +175,11 @@ class DaskSource(Source):
         self.frame = frame
 
     def head(self, n: int = 20) -> pd.DataFrame:
-        return self.frame.head(n, npartitions=-1)
+        import warnings
+
+        with warnings.catch_warnings():  # a first partition shorter than n is fine
+            warnings.simplefilter("ignore")
+            return self.frame.head(n, npartitions=1)
 
     def _client(self):
         try:
@@ -238,6 +242,8 @@ def as_source(data, batch_rows: int = BATCH_ROWS) -> Source:
         if isinstance(data, pl.DataFrame):
             data = data.lazy()
         return PolarsSource(data, batch_rows)
+    if isinstance(data, pd.DataFrame):
+        raise DataError("a pandas DataFrame is fitted in memory: use lme2sm.lmer(formula, data)")
     raise DataError(
         "data must be a pandas DataFrame, a Dask DataFrame, a polars LazyFrame or the "
         f"path of Parquet files, not {type(data).__name__}"
