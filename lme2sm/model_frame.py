@@ -368,8 +368,11 @@ def kept_columns(X: np.ndarray, tol: float = RANK_TOL) -> list[int]:
 def _term_frame(term: RandomTerm, frame: pd.DataFrame, prepared, env) -> RandomTermFrame:
     text = part_to_patsy(term.effects_part)
     try:
-        info = patsy.incr_dbuilder(text, lambda: iter([frame]), eval_env=env)
-        (E,) = patsy.build_design_matrices([info], frame, return_type="dataframe")
+        with np.errstate(all="ignore"):
+            E = patsy.dmatrix(
+                text, frame, eval_env=env, NA_action="raise", return_type="dataframe"
+            )
+        info = E.design_info
     except patsy.PatsyError as exc:
         raise DataError(
             f"could not build the model matrix for ({term.text}): {exc.message}"
