@@ -143,20 +143,23 @@ def level_strings(col: pd.Series) -> pd.Series:
 
     ``1.0`` becomes ``"1"`` as in R; whole floats of any size are written as the
     integer they are (``2.0**64`` → ``"18446744073709551616"``), never through int64,
-    so distinct IDs never merge.
+    so distinct IDs never merge. The same value gives the same text whatever the
+    column's dtype (float, object, categorical).
     """
-    if pd.api.types.is_float_dtype(col):
-        values = col.to_numpy(dtype=float)
-        uniques, inverse = np.unique(values, return_inverse=True)
-        texts = np.array(
-            [
-                str(int(v)) if np.isfinite(v) and v.is_integer() else repr(float(v))
-                for v in uniques
-            ],
-            dtype=object,
-        )
-        return pd.Series(texts[inverse.reshape(-1)], index=col.index, dtype=object)
-    return col.astype(str).astype(object)
+    codes, uniques = pd.factorize(col, sort=False)
+    texts = np.array([_level_string(v) for v in uniques], dtype=object)
+    out = np.empty(len(codes), dtype=object)
+    valid = codes >= 0
+    out[valid] = texts[codes[valid]]
+    out[~valid] = None
+    return pd.Series(out, index=col.index, dtype=object)
+
+
+def _level_string(value) -> str:
+    if isinstance(value, float | np.floating) and not isinstance(value, bool):
+        value = float(value)
+        return str(int(value)) if np.isfinite(value) and value.is_integer() else repr(value)
+    return str(value)
 
 
 def add_group_columns(
