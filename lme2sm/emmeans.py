@@ -58,6 +58,7 @@ class EMMeans:
     level: float
     _model: Any = field(repr=False)
     _V: np.ndarray = field(repr=False)
+    _estimable: Estimability | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return self.table.to_string(index=False)
@@ -90,16 +91,19 @@ class EMMeans:
                 if reverse:
                     i, j = j, i
                 ell = self.L[i] - self.L[j]
-                est = float(ell @ self._model_beta)
-                se = math.sqrt(max(float(ell @ self._V @ ell), 0.0))
-                df = self._df(ell)
-                t = est / se if se > 0 else math.nan
+                if self._estimable is not None and not self._estimable.difference_ok(i, j):
+                    est = se = df = t = math.nan  # emmeans' nonEst
+                else:
+                    est = float(ell @ self._model_beta)
+                    se = math.sqrt(max(float(ell @ self._V @ ell), 0.0))
+                    df = self._df(ell)
+                    t = est / se if se > 0 else math.nan
                 row = {"contrast": f"{labels[i]} - {labels[j]}"}
                 for b_name in self.by:
                     row[b_name] = self.table.loc[i, b_name]
                 row.update({"estimate": est, "SE": se, "df": df, "t.ratio": t})
                 family.append(row)
-            p = np.array([2 * _t_sf(abs(r["t.ratio"]), r["df"]) for r in family])
+            p = np.array([2 * _t_sf(abs(r["t.ratio"]), r["df"]) for r in family], dtype=float)
             p = _adjust(p, adjust, family, k)
             for r, pv in zip(family, p):
                 r["p.value"] = float(pv)
@@ -213,10 +217,13 @@ def emmeans(
     V = _vcov_for(m, ddf)
     est = L @ beta
     se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", L, V, L), 0.0))
-    dfs = np.array([_df_for(m, ddf, ell) for ell in L])
-    crit = np.array([_t_quantile(1 - (1 - level) / 2, d) for d in dfs])
-    nonest = _nonestimable(frame, L, records, variables, n_cells, n_comb)
-    est[nonest] = se[nonest] = dfs[nonest] = np.nan
+    estimable = Estimability.of(frame, _grid_frame(frame, records, variables), n_cells, n_comb)
+    nonest = np.zeros(n_cells, dtype=bool) if estimable is None else ~estimable.rows_ok()
+    dfs = np.array([np.nan if bad else _df_for(m, ddf, ell) for ell, bad in zip(L, nonest)])
+    crit = np.array(
+        [np.nan if bad else _t_quantile(1 - (1 - level) / 2, d) for d, bad in zip(dfs, nonest)]
+    )
+    est[nonest] = se[nonest] = np.nan
     table = pd.DataFrame({v: [c[pos] for c in cells] for pos, v in enumerate(named)})
     for v in named:
         if isinstance(variables[v][1][0], str):
@@ -230,7 +237,7 @@ def emmeans(
     table.attrs["level"] = level
     if others:
         table.attrs["averaged_over"] = tuple(others)
-    return EMMeans(table, L, tuple(spec_vars), tuple(by_vars), ddf, level, m, V)
+    return EMMeans(table, L, tuple(spec_vars), tuple(by_vars), ddf, level, m, V, estimable)
 
 
 def _parse_specs(specs, by) -> tuple[list[str], list[str]]:
@@ -306,18 +313,35 @@ def _grid_matrix(frame, grid: pd.DataFrame) -> np.ndarray:
     return Xg[list(frame.fixed_patsy_names)].to_numpy(dtype=float)
 
 
-def _nonestimable(frame, L, records, variables, n_cells, n_comb) -> np.ndarray:
-    """Rows of ``L`` that are not estimable when lme4 dropped aliased columns."""
-    if not frame.dropped_fixed:
-        return np.zeros(len(L), dtype=bool)
-    import scipy.linalg as sla
+@dataclass
+class Estimability:
+    """emmeans' estimability check when lme4 dropped aliased columns: ``l'beta`` is
+    estimable when the full-design ``l`` is orthogonal to the null space of ``X``."""
 
-    (Xall,) = patsy.build_design_matrices([frame.fixed_info], frame.data)
-    (Xg,) = patsy.build_design_matrices([frame.fixed_info], _grid_frame(frame, records, variables))
-    Lfull = np.asarray(Xg).reshape(n_cells, n_comb, -1).mean(axis=1)
-    N = sla.null_space(np.asarray(Xall))
-    scale = max(1.0, float(np.max(np.abs(Lfull))))
-    return np.max(np.abs(Lfull @ N), axis=1) > 1e-6 * scale if N.size else np.zeros(len(L), bool)
+    L_full: np.ndarray
+    null: np.ndarray
+    tol: float
+
+    @classmethod
+    def of(cls, frame, grid: pd.DataFrame, n_cells: int, n_comb: int) -> Estimability | None:
+        if not frame.dropped_fixed:
+            return None
+        import scipy.linalg as sla
+
+        (X_all,) = patsy.build_design_matrices([frame.fixed_info], frame.data)
+        (X_grid,) = patsy.build_design_matrices([frame.fixed_info], grid)
+        L_full = np.asarray(X_grid).reshape(n_cells, n_comb, -1).mean(axis=1)
+        null = sla.null_space(np.asarray(X_all))
+        return cls(L_full, null, 1e-6 * max(1.0, float(np.max(np.abs(L_full)))))
+
+    def _ok(self, ell: np.ndarray) -> bool:
+        return not self.null.size or float(np.max(np.abs(ell @ self.null))) <= self.tol
+
+    def rows_ok(self) -> np.ndarray:
+        return np.array([self._ok(row) for row in self.L_full], dtype=bool)
+
+    def difference_ok(self, i: int, j: int) -> bool:
+        return self._ok(self.L_full[i] - self.L_full[j])
 
 
 def _vcov_for(m, ddf: str) -> np.ndarray:
@@ -353,27 +377,48 @@ def _t_quantile(p: float, df: float) -> float:
 
 
 def _adjust(p: np.ndarray, method: str, family: list[dict], k: int) -> np.ndarray:
-    """emmeans' p-value adjustment within one family of pairwise contrasts."""
+    """emmeans' ``.adj.p.value`` within one family of pairwise contrasts.
+
+    Non-estimable contrasts (NaN) still count in the family (R's ``p.adjust(n = )``).
+    Tukey: ``ptukey(sqrt(2) |t|, k, zapsmall(df))`` with the family's df, a missing
+    df counted as infinite (so one non-estimable contrast rounds the others' df to
+    integers, as emmeans does)."""
     n = len(p)
+    ok = np.isfinite(p)
     if method == "none" or n == 0:
         return p
+    out = np.full(n, np.nan)
     if method == "bonferroni":
-        return np.minimum(1.0, p * n)
-    if method == "sidak":
-        return 1 - (1 - p) ** n
-    if method == "holm":  # R's p.adjust(method = "holm")
-        order = np.argsort(p, kind="stable")
-        adj = np.maximum.accumulate((n - np.arange(n)) * p[order])
-        out = np.empty(n)
-        out[order] = np.minimum(1.0, adj)
-        return out
-    # tukey: the studentized range of k means, as ptukey(sqrt(2) |t|, k, df)
-    out = np.empty(n)
-    for i, r in enumerate(family):
-        q = math.sqrt(2) * abs(r["t.ratio"])
-        df = r["df"] if math.isfinite(r["df"]) else 1e7
-        out[i] = float(stats.studentized_range.sf(q, k, df)) if math.isfinite(q) else math.nan
+        out[ok] = np.minimum(1.0, p[ok] * n)
+    elif method == "sidak":
+        out[ok] = 1 - (1 - p[ok]) ** n
+    elif method == "holm":  # R's p.adjust(method = "holm", n = n)
+        good = p[ok]
+        order = np.argsort(good, kind="stable")
+        adj = np.maximum.accumulate((n - np.arange(len(good))) * good[order])
+        held = np.empty(len(good))
+        held[order] = np.minimum(1.0, adj)
+        out[ok] = held
+    else:  # tukey
+        dfs = np.array([r["df"] for r in family], dtype=float)
+        dfs[np.isnan(dfs)] = np.inf
+        dfs = _zapsmall(dfs)
+        for i, r in enumerate(family):
+            q = math.sqrt(2) * abs(r["t.ratio"])
+            if not math.isfinite(q):
+                continue
+            out[i] = float(stats.studentized_range.sf(q, k, dfs[i]))  # df = inf is fine
     return out
+
+
+def _zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
+    """R's ``zapsmall(x)`` (an infinite entry rounds the others to integers)."""
+    finite = x[~np.isnan(x)]
+    mx = float(np.max(np.abs(finite))) if finite.size else 0.0
+    if mx <= 0:
+        return x
+    places = 0 if math.isinf(mx) else max(0, digits - math.ceil(math.log10(mx)))
+    return np.where(np.isinf(x), x, np.round(x, places))
 
 
 def _contrast_labels(table: pd.DataFrame, specs: tuple[str, ...]) -> dict:

@@ -8,7 +8,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from kr_reference import KR_NAMES, WELL_DETERMINED, kr_fixture, kr_model, r_model, reference
+from kr_reference import (
+    KR_NAMES,
+    WELL_DETERMINED,
+    kr_data,
+    kr_fixture,
+    kr_model,
+    r_model,
+    reference,
+)
 from scipy import stats
 
 from lme2sm.emmeans import emmeans
@@ -220,3 +228,41 @@ def test_fixture_emmeans_pairs(case, adjust):
         scale = {"estimate": ref["SE"], "t.ratio": 1.0}.get(c)
         assert close(got[c], ref[c], scale=scale, tol=1e-3 if c == "df" else 1e-5), c
     np.testing.assert_allclose(got["p.value"], ref["p.value"], rtol=1e-4, atol=1e-6)
+
+
+def test_non_estimable_means_and_contrasts():
+    """A missing Variety x nitro cell: lme4 drops a column, emmeans reports nonEst.
+
+    R (emmeans 1.8.4) on the same data: Golden Rain 104.5 (SE 7.42, df 8.33), Marvellous
+    109.8, Victory nonEst; Golden Rain - Marvellous -5.29 (SE 6.45, df 9.29), Tukey p
+    0.7004 (a family of 3 estimates), Bonferroni p 1; the two contrasts with Victory
+    nonEst. By nitro, only Victory at 0.6 is nonEst. Compared at lme4's theta (the
+    criterion is flat here: lme2sm's optimum is 1.5e-9 lower, theta 1e-4 away)."""
+    import warnings
+
+    from lme2sm.engines.lmm import ProfiledLMM
+    from lme2sm.model_frame import build_model_frame
+    from lme2sm.results import LmerResult
+
+    data = kr_data("oats")
+    data = data[~((data["Variety"] == "Victory") & (data["nitro"] == "0.6"))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = build_model_frame("yield ~ Variety * nitro + (1 | Block/Variety)", data)
+    profiled = ProfiledLMM(frame.crossprods, frame.specs())
+    record = profiled.record_at(np.array([0.666368771845, 1.068137949526]), True)
+    m = LmerResult(frame, record, profiled, True)
+    e = emmeans(m, "Variety")
+    assert e.table["emmean"].isna().tolist() == [False, False, True]
+    assert e.table["emmean"].iloc[0] == pytest.approx(104.5)
+    assert e.table["SE"].iloc[0] == pytest.approx(7.42, abs=0.005)
+    assert e.table["df"].iloc[0] == pytest.approx(8.33, abs=0.005)
+    pairs = e.pairs()
+    assert pairs["estimate"].isna().tolist() == [False, True, True]
+    assert pairs["SE"].iloc[0] == pytest.approx(6.449519, abs=1e-6)
+    assert pairs["p.value"].iloc[0] == pytest.approx(0.7004, abs=5e-5)
+    assert e.pairs(adjust="none")["p.value"].iloc[0] == pytest.approx(0.4324985085, rel=1e-6)
+    none = e.pairs(adjust="none")["p.value"].iloc[0]
+    assert e.pairs(adjust="bonferroni")["p.value"].iloc[0] == pytest.approx(min(1, 3 * none))
+    by = emmeans(m, "~ Variety | nitro").table
+    assert by["emmean"].isna().tolist() == [False] * 11 + [True]
