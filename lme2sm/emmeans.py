@@ -17,6 +17,11 @@ df depend on ``ddf``:
 ``by`` group) and adjusts the p-values within each group as emmeans does: Tukey's HSD
 from the studentized range (``ptukey(sqrt(2)|t|, k, df)``, k = number of means),
 Bonferroni, Holm, Šidák or none.
+
+An ``offset()`` adds its average over the model's rows to every mean (what emmeans
+gives for ``offset(log(temp))`` on cake); contrasts do not depend on it. Not done:
+emmeans' automatic detection of nested fixed factors and ``type = "response"``
+back-transformation (means are on the model's scale, as emmeans' default).
 """
 
 from __future__ import annotations
@@ -215,7 +220,8 @@ def emmeans(
     L = X.reshape(n_cells, n_comb, -1).mean(axis=1)
     beta = np.asarray(m.fixef(), dtype=float)
     V = _vcov_for(m, ddf)
-    est = L @ beta
+    # an offset() enters every mean at its average over the model's rows (emmeans)
+    est = L @ beta + (float(np.mean(frame.offset)) if frame.parsed.fixed_part.offsets else 0.0)
     se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", L, V, L), 0.0))
     estimable = Estimability.of(frame, _grid_frame(frame, records, variables), n_cells, n_comb)
     nonest = np.zeros(n_cells, dtype=bool) if estimable is None else ~estimable.rows_ok()

@@ -266,3 +266,29 @@ def test_non_estimable_means_and_contrasts():
     assert e.pairs(adjust="bonferroni")["p.value"].iloc[0] == pytest.approx(min(1, 3 * none))
     by = emmeans(m, "~ Variety | nitro").table
     assert by["emmean"].isna().tolist() == [False] * 11 + [True]
+
+
+def test_factor_of_a_number_and_an_offset():
+    """R: emmeans(lmer(angle ~ recipe + factor(temp) + ...), ~ temp) labels contrasts
+    temp175 - temp185 (-1.977778, SE 0.953978, df 220, Tukey p 0.3052 for 6 means);
+    with offset(log(temp)) the means include the offset's average (A: 33.12222)."""
+    import warnings
+
+    import lme2sm
+    from lme2sm.datasets import load
+
+    cake = load("cake")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = lme2sm.lmer("angle ~ recipe + factor(temp) + (1 | recipe:replicate)", cake)
+        m2 = lme2sm.lmer(
+            "angle ~ recipe + temp + offset(log(temp)) + (1 | recipe:replicate)", cake
+        )
+    e = emmeans(m, "temp")
+    assert list(e.table["temp"]) == [175, 185, 195, 205, 215, 225]
+    first = e.pairs().iloc[0]
+    assert first["contrast"] == "temp175 - temp185"
+    assert first["estimate"] == pytest.approx(-1.977778, abs=1e-6)
+    assert first["p.value"] == pytest.approx(0.3052, abs=1e-4)
+    means = emmeans(m2, "recipe").table["emmean"]
+    np.testing.assert_allclose(means, [33.12222, 31.64444, 31.60000], atol=1e-5)
