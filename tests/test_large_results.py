@@ -109,6 +109,8 @@ def test_inference_design_from_the_sums(parquet_file, in_memory):
     np.testing.assert_allclose(lazy.XytXy, mem.XytXy, rtol=1e-10)
     with pytest.raises(RowsNotInMemoryError, match="bootstrap"):
         lazy.with_response(np.zeros(3))
+    with pytest.raises(RowsNotInMemoryError, match="X has one row per data row"):
+        lazy.X @ fit.beta
 
 
 def _lmer_result_takes_a_frame() -> bool:

@@ -37,6 +37,30 @@ def _dense_ztz(cp) -> np.ndarray:
     return out
 
 
+class _NoRows:
+    """Stands for ``X``, ``Z`` and ``y``: any use says the rows are not here."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def _refuse(self, *args, **kwargs):
+        raise RowsNotInMemoryError(
+            f"this model was fitted to data beyond memory: {self.name} has one row per data "
+            "row and is not kept (a parametric bootstrap or simulation needs it); fit a "
+            "sample in memory with lme2sm.lmer(formula, pandas_frame) for that"
+        )
+
+    __matmul__ = __rmatmul__ = __getitem__ = __array__ = __len__ = _refuse
+
+    @property
+    def shape(self):
+        self._refuse()
+
+    @property
+    def T(self):  # noqa: N802 - numpy's name
+        self._refuse()
+
+
 def lmm_design(frame: LazyModelFrame):
     """An ``LmmDesign`` built from ``frame.crossprods`` (terms in lme4's order)."""
     from ..inference._design import LmmDesign, TermBlock
@@ -53,7 +77,7 @@ def lmm_design(frame: LazyModelFrame):
     for t in frame.terms:
         blocks.append(TermBlock(t.group, t.names, t.n_levels, offset))
         offset += t.n_levels * t.k
-    design.X = design.y = design.Z = None
+    design.X, design.y, design.Z = _NoRows("X"), _NoRows("y"), _NoRows("Z")
     design.terms = tuple(blocks)
     design.fixed_names = tuple(frame.fixed_names)
     design.n, design.p, design.q = cp.n, cp.p, q_total
