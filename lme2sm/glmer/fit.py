@@ -83,14 +83,18 @@ def fit_glmm(problem: GlmmProblem, nAGQ: int = 1, calc_derivs: bool = True) -> G
     nth = len(lower)
     evals = 0
 
-    # stage 1: theta only, (beta, u) by PIRLS
+    # stage 1: theta only, (beta, u) by PIRLS, each solve started from the last modes
+    last: list = [None]
+
     def dev0(theta):
         try:
-            st = problem.pirls(theta)
-        except (np.linalg.LinAlgError, Exception) as exc:  # noqa: BLE001 - any failure is +inf
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            return np.inf
+            st = problem.pirls(theta, start=last[0])
+        except Exception:  # noqa: BLE001 - a failed PIRLS is not an admissible point
+            try:
+                st = problem.pirls(theta)
+            except Exception:  # noqa: BLE001
+                return np.inf
+        last[0] = (st.beta, st.u)
         return problem.laplace(st)
 
     opt1 = minimize_theta(dev0, theta_start(specs), lower)
@@ -106,13 +110,18 @@ def fit_glmm(problem: GlmmProblem, nAGQ: int = 1, calc_derivs: bool = True) -> G
         H = np.zeros((0, 0))
     else:
         start_u = st1.u
+        warm = [start_u]
 
         def devfun(pars):
             th, be = pars[:nth], pars[nth:]
             try:
-                st = problem.pirls(th, be, start=(be, start_u))
+                st = problem.pirls(th, be, start=(be, warm[0]))
             except Exception:  # noqa: BLE001 - PIRLS failure: not an admissible point
-                return np.inf
+                try:
+                    st = problem.pirls(th, be, start=(be, start_u))
+                except Exception:  # noqa: BLE001
+                    return np.inf
+            warm[0] = st.u
             return problem.laplace(st) if nAGQ == 1 else problem.agq(st, nAGQ)
 
         lower2 = np.concatenate([lower, np.full(problem.p, -np.inf)])

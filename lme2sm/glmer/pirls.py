@@ -32,10 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engines.crossprod import TermRows, cross_products
-from ..engines.lmm import Evaluation, ProfiledLMM, TermSpec, unpack_theta
+from ..engines.crossprod import TermRows
+from ..engines.lmm import TermSpec, unpack_theta
 from ..errors import FitError
 from .family import Family
+from .pls import EnginePLS, SparsePLS
 
 __all__ = ["GlmmProblem", "PirlsState", "gauss_hermite"]
 
@@ -62,8 +63,8 @@ class PirlsState:
     mu: np.ndarray
     dev_resid: np.ndarray
     sqrL: float
-    ev: Evaluation
-    """The factorisation at the final state's working weights."""
+    ldL2: float
+    """log|L_theta|^2 at the final state's working weights."""
     weights: np.ndarray
     """The working weights at the final state."""
     iterations: int
@@ -71,6 +72,10 @@ class PirlsState:
     @property
     def pdev(self) -> float:
         return float(self.dev_resid.sum() + self.sqrL)
+
+    @property
+    def u_flat(self) -> np.ndarray:
+        return np.concatenate([a.ravel() for a in self.u])
 
 
 def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +97,8 @@ class GlmmProblem:
         R's ``y``, ``n`` and glm weights (see :mod:`lme2sm.glmer.response`).
     offset : array
     family : Family
+    solver : {"sparse", "engine"}
+        How each PLS step is solved (:mod:`lme2sm.glmer.pls`).
     """
 
     def __init__(
@@ -104,6 +111,7 @@ class GlmmProblem:
         weights: np.ndarray,
         offset: np.ndarray,
         family: Family,
+        solver: str = "sparse",
     ):
         self.rows = rows
         self.specs = specs
@@ -116,9 +124,12 @@ class GlmmProblem:
         self.n, self.p = self.X.shape
         mu0 = family.mustart(y, weights)
         self.eta0 = family.link.link(mu0)
-        ones = np.ones(self.n)
-        self._joint = ProfiledLMM(cross_products(rows, self.X, ones, ones), specs)
-        self._u_only = ProfiledLMM(cross_products(rows, np.zeros((self.n, 0)), ones, ones), specs)
+        if solver == "sparse":
+            self.pls = SparsePLS(rows, specs)
+        elif solver == "engine":
+            self.pls = EnginePLS(rows, specs, self.X)
+        else:
+            raise ValueError(f"unknown solver {solver!r}")
         self.evaluations = 0
 
     # ---------------------------------------------------------------- pieces
@@ -143,31 +154,34 @@ class GlmmProblem:
         self,
         theta: np.ndarray,
         beta: np.ndarray | None = None,
-        start: tuple[np.ndarray, list[np.ndarray]] | None = None,
+        start: tuple[np.ndarray, list[np.ndarray] | np.ndarray] | None = None,
         tol: float = PIRLS_TOL,
     ) -> PirlsState:
         """Conditional modes at ``theta``; ``beta`` fixed (lme4's stage 2) or, when None,
         estimated with ``u`` (stage 1, nAGQ = 0). ``start``: (beta, u) to start from."""
         theta = np.asarray(theta, dtype=float)
-        fam = self.family
+        fam, pls = self.family, self.pls
+        pls.set_theta(theta)
         joint = beta is None
-        engine = self._joint if joint else self._u_only
         base = self.offset if joint else self.offset + self.X @ beta
-        zero_u = [np.zeros((s.n_levels, s.k)) for s in self.specs]
+        Xp = self.X if joint else None
+
+        def linpred(b, u):
+            fixed = self.offset + self.X @ b if joint else base
+            return fixed + pls.random_part(u)
+
         if start is not None:
             cur_beta = np.asarray(start[0], dtype=float) if joint else beta
-            cur_u = [np.array(a, dtype=float) for a in start[1]]
-            eta = (self.offset + self.X @ cur_beta if joint else base) + self.random_part(
-                theta, cur_u
-            )
+            su = start[1]
+            cur_u = np.concatenate([a.ravel() for a in su]) if isinstance(su, list) else su.copy()
+            eta = linpred(cur_beta, cur_u)
             mu = fam.link.inverse(eta)
-            old_pdev = float(self.dev_resid(mu).sum() + sum(float((a * a).sum()) for a in cur_u))
+            old_pdev = float(self.dev_resid(mu).sum() + cur_u @ cur_u)
         else:
             cur_beta = np.zeros(self.p) if joint else beta
-            cur_u = zero_u
+            cur_u = np.zeros(pls.Q)
             eta = self.eta0.copy()
             old_pdev = np.inf
-        Xp = self.X if joint else np.zeros((self.n, 0))
         converged = False
         n_small = 0
         for it in range(1, MAX_ITER + 1):
@@ -175,26 +189,31 @@ class GlmmProblem:
             me = fam.link.mu_eta(eta)
             w = self.wts * me * me / fam.variance(mu)
             z = eta - base + (self.y - mu) / me
-            cp = cross_products(self.rows, Xp, z, w)
-            ev = engine.with_crossprods(cp).evaluate(theta, modes=True)
+            ldL2, new_u, new_beta = pls.solve(w, z, Xp)
             self.evaluations += 1
             if converged:
                 dr = self.dev_resid(mu)
-                sq = float(sum(float((a * a).sum()) for a in cur_u))
-                return PirlsState(theta, cur_beta, cur_u, eta, mu, dr, sq, ev, w, it)
-            new_beta = ev.beta if joint else beta
-            new_u = ev.u
+                return PirlsState(
+                    theta,
+                    cur_beta,
+                    pls.split(cur_u),
+                    eta,
+                    mu,
+                    dr,
+                    float(cur_u @ cur_u),
+                    ldL2,
+                    w,
+                    it,
+                )
+            if not joint:
+                new_beta = beta
             step = 1.0
             for _ in range(MAX_HALVINGS + 1):
-                cand_u = [a + step * (b - a) for a, b in zip(cur_u, new_u)]
+                cand_u = cur_u + step * (new_u - cur_u)
                 cand_beta = cur_beta + step * (new_beta - cur_beta) if joint else beta
-                cand_eta = (self.offset + self.X @ cand_beta if joint else base) + (
-                    self.random_part(theta, cand_u)
-                )
+                cand_eta = linpred(cand_beta, cand_u)
                 cand_mu = fam.link.inverse(cand_eta)
-                pdev = float(
-                    self.dev_resid(cand_mu).sum() + sum(float((a * a).sum()) for a in cand_u)
-                )
+                pdev = float(self.dev_resid(cand_mu).sum() + cand_u @ cand_u)
                 if np.isfinite(pdev) and (
                     not np.isfinite(old_pdev) or pdev <= old_pdev + ROUNDOFF * (1 + abs(old_pdev))
                 ):
@@ -206,10 +225,9 @@ class GlmmProblem:
                         "PIRLS step-halvings failed to reduce the deviance (lme4's "
                         "pwrssUpdate error)"
                     )
-            moved = max(
-                [float(np.max(np.abs(b - a), initial=0.0)) for a, b in zip(cur_u, cand_u)]
-                + ([float(np.max(np.abs(cand_beta - cur_beta), initial=0.0))] if joint else [])
-            )
+            moved = float(np.max(np.abs(cand_u - cur_u), initial=0.0))
+            if joint and self.p:
+                moved = max(moved, float(np.max(np.abs(cand_beta - cur_beta))))
             small = np.isfinite(old_pdev) and abs(old_pdev - pdev) <= tol * (1.0 + abs(pdev))
             n_small = n_small + 1 if small else 0
             if small and (moved <= STEP_TOL or n_small >= 3):
@@ -221,7 +239,7 @@ class GlmmProblem:
 
     def laplace(self, state: PirlsState) -> float:
         """lme4's Laplace deviance: aic + ||u||^2 + log|L|^2."""
-        return self.aic(state.mu) + state.sqrL + state.ev.ldL2
+        return self.aic(state.mu) + state.sqrL + state.ldL2
 
     def agq(self, state: PirlsState, nAGQ: int) -> float:
         """lme4's adaptive Gauss-Hermite deviance (one scalar term)."""
@@ -245,4 +263,4 @@ class GlmmProblem:
             dr = self.dev_resid(self.family.link.inverse(eta))
             devc = u * u + np.bincount(t.codes, dr, minlength=q)
             mult += wk * np.exp(-0.5 * (devc - devc0) + 0.5 * zk * zk)
-        return float(devc0.sum() + state.ev.ldL2 - 2.0 * np.sum(np.log(mult)))
+        return float(devc0.sum() + state.ldL2 - 2.0 * np.sum(np.log(mult)))

@@ -96,13 +96,10 @@ class GlmerResult:
 
     def _vcov_rx(self) -> np.ndarray:
         """lme4's ``use.hessian = FALSE``: (R_X'R_X)^-1 at the final working weights."""
-        from ..engines.crossprod import cross_products
-
         pr, st = self.problem, self.engine_fit.state
-        cp = cross_products(pr.rows, pr.X, np.zeros(pr.n), st.weights)
-        ev = pr._joint.with_crossprods(cp).evaluate(st.theta)
-        Rinv = np.linalg.inv(ev.RX)
-        return Rinv @ Rinv.T
+        pr.pls.set_theta(st.theta)
+        pr.pls.solve(st.weights, np.zeros(pr.n), pr.X)
+        return np.linalg.inv(pr.pls.last_S)
 
     def vcov(self) -> pd.DataFrame:
         names = list(self.frame.fixed_names)

@@ -1,0 +1,183 @@
+r"""The penalised weighted least-squares step of PIRLS, on sparse ``Z`` directly.
+
+Each PIRLS iteration solves, for working weights ``w`` and working response ``r``,
+
+.. math::
+
+    \min_{u,\beta} \|W^{1/2}(r - X\beta - Z\Lambda_\theta u)\|^2 + \|u\|^2
+
+(``beta`` absent in lme4's second stage) and needs :math:`\log|L_\theta|^2 =
+\log\det(\Lambda'Z'WZ Lambda + I)`. This is lme4's ``merPredD`` step. ``Z\Lambda`` is
+built once per ``theta``; per iteration only ``\Lambda'Z'WZ\Lambda`` is formed and
+factored: a vector when there is one scalar term (lme4's cbpp, or 20,000 subjects with
+random intercepts), a sparse LU with diagonal pivots (symmetric positive definite) else. The LMM engine (:class:`~lme2sm.engines.lmm.ProfiledLMM`) solves the same
+problem from cross-products; it is the reference this module is tested against, but
+its per-call set-up dominates when PIRLS calls it thousands of times.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from ..engines.crossprod import TermRows
+from ..engines.lmm import TermSpec, unpack_theta
+
+__all__ = ["SparsePLS", "EnginePLS"]
+
+
+class SparsePLS:
+    """PLS solves for one model at any ``theta`` (set with :meth:`set_theta`).
+
+    Every row has the same number ``m`` of entries in ``Z Lambda`` (``k_j`` per term), at
+    fixed columns, so ``A = Lambda'Z'WZ Lambda + I`` has a fixed sparsity pattern: its
+    values are one ``bincount`` of row products per iteration, no sparse products.
+    """
+
+    def __init__(self, rows: list[TermRows], specs: list[TermSpec]):
+        self.rows = rows
+        self.specs = specs
+        self.sizes = [s.n_levels * s.k for s in specs]
+        self.Q = int(sum(self.sizes))
+        self.n = len(rows[0].codes)
+        self.scalar = len(rows) == 1 and specs[0].k == 1
+        self.theta = None
+        offsets = np.cumsum([0, *self.sizes[:-1]])
+        self.cols = np.concatenate(
+            [
+                o + t.codes[:, None] * s.k + np.arange(s.k)[None, :]
+                for o, t, s in zip(offsets, rows, specs)
+            ],
+            axis=1,
+        )
+        if not self.scalar:
+            self._pattern()
+
+    def _pattern(self) -> None:
+        m = self.cols.shape[1]
+        Q = self.Q
+        keys = []
+        for a in range(m):
+            for b in range(m):
+                keys.append(self.cols[:, b].astype(np.int64) * Q + self.cols[:, a])
+        keys.append(np.arange(Q, dtype=np.int64) * (Q + 1))  # the identity
+        allkeys = np.concatenate(keys)
+        uniq, inverse = np.unique(allkeys, return_inverse=True)
+        self._inverse = inverse[: self.n * m * m]
+        self._diag_pos = inverse[self.n * m * m :]
+        self._nnz = len(uniq)
+        col = uniq // Q
+        self._indices = (uniq % Q).astype(np.int32)
+        self._indptr = np.searchsorted(col, np.arange(Q + 1)).astype(np.int32)
+
+    def set_theta(self, theta: np.ndarray) -> None:
+        theta = np.asarray(theta, dtype=float)
+        if self.theta is not None and np.array_equal(theta, self.theta):
+            return
+        self.theta = theta.copy()
+        factors = unpack_theta(theta, self.specs)
+        if self.scalar:
+            self.t0 = float(factors[0][0, 0])
+            return
+        # values of Z Lambda at self.cols: term j's block of a row is Z_j[i] @ T_j
+        self.vals = np.concatenate([t.Z @ T for t, T in zip(self.rows, factors)], axis=1)
+
+    def random_part(self, u: np.ndarray) -> np.ndarray:
+        """Z Lambda u on the rows (``u`` flat)."""
+        if self.scalar:
+            t = self.rows[0]
+            return self.t0 * t.Z[:, 0] * u[t.codes]
+        return np.einsum("nm,nm->n", self.vals, u[self.cols])
+
+    def split(self, u: np.ndarray) -> list[np.ndarray]:
+        out, pos = [], 0
+        for s, size in zip(self.specs, self.sizes):
+            out.append(u[pos : pos + size].reshape(s.n_levels, s.k))
+            pos += size
+        return out
+
+    def _zt(self, v: np.ndarray) -> np.ndarray:
+        """(Z Lambda)' v."""
+        return np.bincount(self.cols.ravel(), (self.vals * v[:, None]).ravel(), minlength=self.Q)
+
+    def solve(
+        self, w: np.ndarray, r: np.ndarray, X: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """``(ldL2, u, beta)`` for weights ``w`` and response ``r`` (beta empty without X)."""
+        joint = X is not None and X.shape[1] > 0
+        wr = w * r
+        if self.scalar:
+            t = self.rows[0]
+            zc = t.Z[:, 0]
+            q = t.n_levels
+            d = 1.0 + self.t0**2 * np.bincount(t.codes, w * zc * zc, minlength=q)
+            ldL2 = float(np.sum(np.log(d)))
+            rhs = self.t0 * np.bincount(t.codes, zc * wr, minlength=q)
+
+            def solve_a(b):
+                return b / d if b.ndim == 1 else b / d[:, None]
+
+            if joint:
+                wzx = (w * zc)[:, None] * X
+                C = self.t0 * np.stack(
+                    [np.bincount(t.codes, wzx[:, j], minlength=q) for j in range(X.shape[1])],
+                    axis=1,
+                )
+        else:
+            V = self.vals
+            prods = (V[:, None, :] * V[:, :, None] * w[:, None, None]).transpose(1, 2, 0)
+            data = np.bincount(self._inverse, prods.ravel(), minlength=self._nnz)
+            data[self._diag_pos] += 1.0
+            A = sp.csc_matrix((data, self._indices, self._indptr), shape=(self.Q, self.Q))
+            rhs = self._zt(wr)
+            lu = spla.splu(
+                A,
+                permc_spec="MMD_AT_PLUS_A",
+                diag_pivot_thresh=0.0,
+                options={"SymmetricMode": True},
+            )
+            ldL2 = float(np.sum(np.log(np.abs(lu.U.diagonal()))))
+            solve_a = lu.solve
+            if joint:
+                C = np.stack([self._zt(w * X[:, j]) for j in range(X.shape[1])], axis=1)
+        if not joint:
+            return ldL2, solve_a(rhs), np.zeros(0)
+        AinvC = solve_a(C)
+        Ainv_rhs = solve_a(rhs)
+        S = X.T @ (w[:, None] * X) - C.T @ AinvC
+        self.last_S = S
+        rb = X.T @ wr - C.T @ Ainv_rhs
+        beta = sla.solve(S, rb, assume_a="pos", check_finite=False)
+        u = Ainv_rhs - AinvC @ beta
+        return ldL2, u, beta
+
+
+class EnginePLS(SparsePLS):
+    """The same solves through the LMM engine's cross-products (the reference)."""
+
+    def __init__(self, rows: list[TermRows], specs: list[TermSpec], X: np.ndarray):
+        from ..engines.crossprod import cross_products
+        from ..engines.lmm import ProfiledLMM
+
+        super().__init__(rows, specs)
+        self.scalar = False
+        n = X.shape[0]
+        ones = np.ones(n)
+        self._engines = {
+            True: ProfiledLMM(cross_products(rows, X, ones, ones), specs),
+            False: ProfiledLMM(cross_products(rows, np.zeros((n, 0)), ones, ones), specs),
+        }
+
+    def solve(self, w, r, X=None):
+        from ..engines.crossprod import cross_products
+
+        joint = X is not None and X.shape[1] > 0
+        Xp = X if joint else np.zeros((len(r), 0))
+        cp = cross_products(self.rows, Xp, r, w)
+        ev = self._engines[joint].with_crossprods(cp).evaluate(self.theta, modes=True)
+        u = np.concatenate([a.ravel() for a in ev.u])
+        if joint:
+            self.last_S = ev.RX.T @ ev.RX
+        return ev.ldL2, u, (ev.beta if joint else np.zeros(0))
