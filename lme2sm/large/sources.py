@@ -157,7 +157,11 @@ class PolarsSource(_BatchSource):
         if hasattr(lazy, "collect_batches"):
             batches = lazy.collect_batches(chunk_size=self.batch_rows)
         else:  # polars before collect_batches: one streaming collect, sliced
-            batches = lazy.collect(engine="streaming").iter_slices(self.batch_rows)
+            try:
+                whole = lazy.collect(engine="streaming")
+            except TypeError:  # polars before engine=
+                whole = lazy.collect(streaming=True)
+            batches = whole.iter_slices(self.batch_rows)
         for batch in batches:
             yield batch.to_pandas()
 
