@@ -58,8 +58,16 @@ def _prep_lines(t: Translation) -> list[str]:
     return lines
 
 
+def _uses_helpers(t: Translation) -> bool:
+    texts = [t.fixed_formula, t.re_formula, *t.vc_formula.values()]
+    return any("r_poly" in text for text in texts)
+
+
 def _model_lines(t: Translation) -> list[str]:
     args = [_q(t.fixed_formula), "df", f"groups={_q(t.groups)}", f"re_formula={_q(t.re_formula)}"]
+    if _uses_helpers(t):
+        # statsmodels 0.14's mixedlm does not look in the calling namespace by itself
+        args.append("eval_env=patsy.EvalEnvironment.capture()")
     if t.vc_formula:
         inner = ", ".join(f"{_q(k)}: {_q(v)}" for k, v in t.vc_formula.items())
         args.append(f"vc_formula={{{inner}}}")
@@ -112,13 +120,10 @@ def translation_code(t: Translation) -> str:
     imports = ["import numpy as np", "import statsmodels.formula.api as smf"]
     if len(t.re_blocks) > 1:
         imports.append("from statsmodels.regression.mixed_linear_model import MixedLMParams")
-    if (
-        "r_poly" in t.fixed_formula
-        or "r_poly" in t.re_formula
-        or any("r_poly" in v for v in t.vc_formula.values())
-    ):
+    if _uses_helpers(t):
         from .rfunctions import SOURCE
 
+        imports.insert(1, "import patsy")
         imports += ["", "", "# R's poly(): the formula calls these", *SOURCE.splitlines(), ""]
     body = [
         *_comment(f"lme4: {t.formula}"),

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import patsy
 import pytest
 import statsmodels.formula.api as smf
 
@@ -70,7 +71,8 @@ def test_drop_in_without_lme4_terms_sees_the_callers_names_like_statsmodels():
 
     formula = "y ~ np.log(w) + helper(w) + squared(w)"
     ours = lme2sm.mixedlm(formula, DATA, groups="g")
-    theirs = smf.mixedlm(formula, DATA, groups="g")
+    # statsmodels 0.15 looks in the calling namespace by itself; 0.14 needs it spelled out
+    theirs = smf.mixedlm(formula, DATA, groups="g", eval_env=patsy.EvalEnvironment.capture())
     assert ours.exog_names == theirs.exog_names
     np.testing.assert_array_equal(ours.exog, theirs.exog)
     np.testing.assert_allclose(ours.exog[0], [1, np.log(0.5), 1.0, 0.25])
