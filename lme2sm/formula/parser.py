@@ -89,6 +89,8 @@ def _split(tree: Expr, formula: str) -> tuple[Expr, Expr]:
             _tilde_span(tildes[0], formula),
         )
     response = tree.left
+    if isinstance(response, BinOp) and response.op in ("/", "*", "-"):
+        return response, tree.right  # arithmetic on columns (glmer's incidence/size)
     if not isinstance(response, Name | Call):
         text = formula[response.span[0] : response.span[1]]
         raise FormulaError(

@@ -88,6 +88,8 @@ def part_to_patsy(part: LinearPart) -> str:
 def response_to_patsy(response: Expr, offsets: tuple[Expr, ...] = ()) -> str:
     """The response, with any offsets subtracted (MixedLM has no offset argument)."""
     text = to_patsy(response)
+    if isinstance(response, BinOp):  # arithmetic, not patsy's / and * operators
+        text = f"I({text})"
     if not offsets:
         return text
     inner = text[2:-1] if text.startswith("I(") and text.endswith(")") else text
