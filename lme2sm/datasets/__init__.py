@@ -39,6 +39,14 @@ FACTORS: dict[str, tuple[str, ...]] = {
     "iris": ("Species",),
     "insteval_small": ("s", "d", "dept", "service"),
     "schools": ("student", "sex", "classroom", "school", "province", "rater", "exam"),
+    "IGF": ("Lot",),
+    "Early": ("id", "trt"),
+    "Exam": ("school", "schgend", "vr", "intake", "sex", "type", "student"),
+    "Hsb82": ("school", "minrty", "sx", "sector"),
+    "carrots": ("Consumer", "Frequency", "Gender", "Age", "Homesize", "Work", "Income", "Product"),
+    "cbpp": ("herd", "period"),
+    "grouseticks": ("INDEX", "BROOD", "YEAR", "LOCATION"),
+    "VerbAgg": ("Gender", "item", "resp", "id", "btype", "situ", "mode", "r2"),
 }
 
 _DESCRIPTIONS: dict[str, str] = {
@@ -57,6 +65,14 @@ _DESCRIPTIONS: dict[str, str] = {
         "s <= 600; ratings y of lecturers d by students s, crossed."
     ),
     "schools": "simulated by make_schools(): students in classrooms in schools in provinces.",
+    "IGF": "nlme: IGF-I tracer concentration (conc) over age in 10 Lots.",
+    "Early": "mlmRev: cognitive score (cog) of 103 children (id) at ages 1-2, treatment trt.",
+    "Exam": "mlmRev: normalised exam scores of 4,059 students in 65 London schools.",
+    "Hsb82": "mlmRev: High School and Beyond, math achievement (mAch) in 160 schools.",
+    "carrots": "lmerTest: carrot Preference of 103 Consumers for 12 Products (sens2 etc.).",
+    "cbpp": "lme4: contagious bovine pleuropneumonia incidence out of size, 15 herds, 4 periods.",
+    "grouseticks": "lme4: TICKS on red grouse chicks, by BROOD, INDEX, LOCATION and YEAR.",
+    "VerbAgg": "lme4: verbal aggression items answered by 316 persons (id) x 24 items (r2 Y/N).",
 }
 
 
@@ -104,5 +120,8 @@ def load(name: str) -> pd.DataFrame:
     factors = FACTORS[canonical]
     ref = resources.files(__name__).joinpath(f"{canonical}.csv")
     with resources.as_file(ref) as path:
-        df = pd.read_csv(path, dtype={col: str for col in factors}, keep_default_na=False)
+        # empty cells are R's NA (as read.csv writes and reads them); "NA" stays text
+        df = pd.read_csv(
+            path, dtype={col: str for col in factors}, keep_default_na=False, na_values=[""]
+        )
     return df
