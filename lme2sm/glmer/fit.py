@@ -124,11 +124,23 @@ def fit_glmm(problem: GlmmProblem, nAGQ: int = 1, calc_derivs: bool = True) -> G
             warm[0] = st.u
             return problem.laplace(st) if nAGQ == 1 else problem.agq(st, nAGQ)
 
+        # beta whitened by stage 1's R_X (beta = beta1 + R_X^-1 z): an uncentred covariate
+        # makes intercept and slope nearly collinear, which stalls BOBYQA's steps
+        R = _rx(problem, st1)
+        beta1 = st1.beta
+
+        def to_beta(z):
+            return beta1 + (np.linalg.solve(R, z) if problem.p else z)
+
+        def devfun_w(pars):
+            return devfun(np.concatenate([pars[:nth], to_beta(pars[nth:])]))
+
         lower2 = np.concatenate([lower, np.full(problem.p, -np.inf)])
-        start2 = np.concatenate([theta1, st1.beta])
-        opt2 = minimize_theta(devfun, start2, lower2)
+        start2 = np.concatenate([theta1, np.zeros(problem.p)])
+        opt2 = minimize_theta(devfun_w, start2, lower2)
         evals += opt2.n_evals
-        theta, beta = opt2.x[:nth], opt2.x[nth:]
+        theta, beta = opt2.x[:nth], to_beta(opt2.x[nth:])
+        opt2.x = np.concatenate([theta, beta])
         state = problem.pirls(theta, beta, start=(beta, start_u))
         dev = problem.laplace(state) if nAGQ == 1 else problem.agq(state, nAGQ)
         converged, message = opt2.converged, opt2.message
@@ -152,6 +164,18 @@ def fit_glmm(problem: GlmmProblem, nAGQ: int = 1, calc_derivs: bool = True) -> G
         stage1_theta=theta1,
         warnings=warn,
     )
+
+
+def _rx(problem: GlmmProblem, state: PirlsState) -> np.ndarray:
+    """Upper-triangular R_X (R_X'R_X = beta's precision) at ``state``'s weights."""
+    if not problem.p:
+        return np.zeros((0, 0))
+    problem.pls.set_theta(state.theta)
+    problem.pls.solve(state.weights, np.zeros(problem.n), problem.X)
+    try:
+        return np.linalg.cholesky(problem.pls.last_S).T
+    except np.linalg.LinAlgError:
+        return np.diag(np.sqrt(np.clip(np.diag(problem.pls.last_S), 1e-12, None)))
 
 
 def check_convergence(g: np.ndarray, H: np.ndarray) -> tuple[str, ...]:
