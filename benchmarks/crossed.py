@@ -3,10 +3,8 @@
 Runs, in one process and one after the other, for ``y ~ service + (1|s) + (1|d)`` and
 ``y ~ service + (1|s) + (1|d) + (1|dept:service)`` (REML):
 
-* lme2sm: ``VarianceComponentsMixedLM.from_terms(...).fit()`` (the fast engine plus a
-  full statsmodels ``MixedLMResults``, including the Hessian-based standard errors).
-  "fit" is ``.fit()`` alone; "total" adds coding the factors from the data frame and
-  building the statsmodels model (sparse per-group designs).
+* lme2sm: ``lme2sm.lmer`` on the data frame, the whole pipeline (model frame, engine,
+  lme4's convergence check).
 * lme4 via ``Rscript``: "fit" is ``system.time(lmer(...))`` inside R; "total" is the
   wall time of the whole ``Rscript`` call (R start-up, loading lme4, reading the CSV).
 * ``mixedlm`` (PyPI, a Rust port of lme4), if installed: "fit" is ``mixedlm.lmer``.
@@ -15,7 +13,7 @@ Data: ``benchmarks/data/InstEval.csv`` (gitignored). If it is missing it is expo
 from lme4 with Rscript; without R it falls back to a synthetic data set of the same
 shape (``lme2sm.datasets.make_crossed``), and lme4 is skipped.
 
-Usage: ``python benchmarks/crossed.py [--no-threads-compare] [--skip-mixedlm]``.
+Usage: ``python benchmarks/crossed.py [--skip-mixedlm]``.
 """
 
 from __future__ import annotations
@@ -36,7 +34,6 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lme2sm.engines import ScalarTerm, VarianceComponentsMixedLM  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "InstEval.csv"
 MODELS = {
@@ -83,40 +80,6 @@ def load_data() -> tuple[pd.DataFrame, str]:
     return df, "synthetic InstEval-shaped (make_crossed)"
 
 
-def lme2sm_fit(df: pd.DataFrame, factors: list[str], threads: int | None = 1) -> dict:
-    """Code the factors, build the statsmodels model, fit with the engine."""
-    t0 = time.perf_counter()
-    terms = []
-    for f in factors:
-        cols = f.split(":")
-        lab = df[cols[0]].astype(str)
-        for c in cols[1:]:
-            lab = lab + ":" + df[c].astype(str)
-        codes, levels = pd.factorize(lab, sort=True)
-        terms.append(ScalarTerm(f, codes.astype(np.int64), tuple(levels)))
-    X = np.column_stack([np.ones(len(df)), (df["service"].astype(str) == "1").to_numpy(float)])
-    model = VarianceComponentsMixedLM.from_terms(
-        df["y"].to_numpy(float),
-        X,
-        ["(Intercept)", "service1"],
-        np.zeros(len(df), dtype=np.int64),
-        terms,
-    )
-    t1 = time.perf_counter()
-    res = model.fit(reml=True, threads=threads)
-    t2 = time.perf_counter()
-    _ = res.random_effects, res.bse, res.fittedvalues  # already computed; cheap
-    pf = res.profiled_fit
-    theta = dict(zip(pf.names, pf.theta))
-    return {
-        "fit": t2 - t1,
-        "total": t2 - t0,
-        "logLik": float(res.llf),
-        "theta": [float(theta[f]) for f in factors],  # lme4's order
-        "evals": pf.n_evals,
-    }
-
-
 def lmer_fit(df: pd.DataFrame, factors: list[str]) -> dict:
     """The whole user-facing pipeline: ``lme2sm.lmer`` (parse, translate, engine, relabel)."""
     import warnings
@@ -138,7 +101,7 @@ def lmer_fit(df: pd.DataFrame, factors: list[str]) -> dict:
         "total": t1 - t0,
         "logLik": m.logLik(),
         "theta": [float(vc[f] / m.sigma) for f in factors],
-        "evals": m.statsmodels.profiled_fit.n_evals,
+        "evals": m.engine_fit.n_evals,
     }
 
 
@@ -197,7 +160,6 @@ def mixedlm_fit(df: pd.DataFrame, factors: list[str]) -> dict | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--no-threads-compare", action="store_true")
     ap.add_argument("--skip-mixedlm", action="store_true")
     args = ap.parse_args()
 
@@ -215,12 +177,7 @@ def main() -> None:
         print("lme4: Rscript or the InstEval CSV not available, skipped")
     for key, factors in MODELS.items():
         ref = lme4.get(key) if lme4 else None
-        runs = [
-            ("lme2sm.lmer (whole pipeline)", lmer_fit(df, factors)),
-            ("lme2sm engine (1 BLAS thread)", lme2sm_fit(df, factors, threads=1)),
-        ]
-        if not args.no_threads_compare and len(factors) == 2:
-            runs.append(("lme2sm engine (default BLAS)", lme2sm_fit(df, factors, threads=None)))
+        runs = [("lme2sm.lmer (whole pipeline)", lmer_fit(df, factors))]
         if ref is not None:
             runs.append(("lme4 (Rscript)", {**ref, "total": lme4["_wall"]}))
         if not args.skip_mixedlm:

@@ -1,23 +1,20 @@
-"""How the variance-component engine scales with rows and with levels.
+"""How time and memory grow with rows and levels, lme2sm and lme4 side by side.
 
-Table 1 (rows): synthetic crossed data ``y ~ service + (1|a) + (1|b)`` at 10k, 30k,
-100k, 300k and 1M rows, with ``a`` growing like InstEval's students (n/25 levels) and
-``b`` fixed at InstEval's 1,128 lecturers. Cost should be near-linear in rows: the
-O(n) part is the cross-products and building the statsmodels model; the optimiser
-works on a q_r x q_r matrix (q_r = levels of all terms but the largest) whose size
-does not grow with n.
+Two designs, generated here with a fixed seed and written to CSV so both programs read
+the same data:
 
-Table 2 (levels): 100k rows, ``b`` with 250 .. 2,000 levels: the per-evaluation
-cost grows like q_r^3 and memory like q_r^2 -- the engine's limit when two factors
-are both huge (see ``lme2sm.engines.vc``).
+* crossed: ``y ~ service + (1|a) + (1|b)``; ``a`` grows with the rows (rows/25 levels,
+  like InstEval's students), ``b`` fixed at 1,128 levels (InstEval's lecturers); then
+  100k rows with ``b`` growing (the engine's dense block is ``b``'s levels).
+* nested: ``y ~ x + (x | school) + (1 | school:class)``, 20 rows a class, 10 classes a
+  school; the number of schools grows with the rows. Nested terms stay block diagonal,
+  so cost should be linear in rows.
 
-Each size runs in its own subprocess so that the peak resident memory
-(``resource.getrusage(...).ru_maxrss``) belongs to that size alone; "peak MB" is the
-peak of the whole process (data included), "fit +MB" how much the peak grew during
-model building and fitting. Data come from ``lme2sm.datasets.make_crossed`` when it
-exists, else from a small generator in this file.
+Each lme2sm fit runs in its own subprocess, so the peak resident memory
+(``ru_maxrss``) belongs to that fit alone (data included). lme4 runs in one ``Rscript``
+per size (``system.time`` of ``lmer``, and R's ``gc()`` "max used" memory).
 
-Usage: ``python benchmarks/scaling.py [--max-rows N] [--no-levels]``.
+Usage: ``python benchmarks/scaling.py [--max-rows N] [--no-lme4] [--quick]``.
 """
 
 from __future__ import annotations
@@ -26,8 +23,10 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,17 +36,25 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+CROSSED = "y ~ service + (1 | a) + (1 | b)"
+NESTED = "y ~ x + (x | school) + (1 | school:class)"
 ROW_SIZES = [10_000, 30_000, 100_000, 300_000, 1_000_000]
 LEVEL_SIZES = [250, 500, 1_000, 2_000]
 
+R_SCRIPT = r"""
+suppressMessages(library(lme4))
+a <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(a[1], colClasses = "character")
+for (v in c("y", "x")) if (v %in% names(d)) d[[v]] <- as.numeric(d[[v]])
+invisible(gc(reset = TRUE))
+t <- system.time(m <- suppressWarnings(suppressMessages(lmer(as.formula(a[2]), d))))
+g <- gc()
+cat(jsonlite::toJSON(list(seconds = t[["elapsed"]], logLik = as.numeric(logLik(m)),
+    mb = sum(g[, 6])), digits = NA, auto_unbox = TRUE))
+"""
 
-def _make_data(n: int, n_a: int, n_b: int, seed: int) -> pd.DataFrame:
-    try:
-        from lme2sm.datasets import make_crossed
-    except ImportError:
-        make_crossed = None
-    if make_crossed is not None:
-        return make_crossed(n, n_a, n_b, seed=seed)
+
+def crossed_data(n: int, n_a: int, n_b: int, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     a = rng.integers(0, n_a, n)
     b = rng.integers(0, n_b, n)
@@ -64,51 +71,43 @@ def _make_data(n: int, n_a: int, n_b: int, seed: int) -> pd.DataFrame:
     )
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def nested_data(n: int, seed: int = 2) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n_class = max(n // 20, 4)
+    n_school = max(n_class // 10, 2)
+    cls = rng.integers(0, n_class, n)
+    school = cls % n_school
+    x = rng.normal(size=n)
+    u0 = rng.normal(0, 1.0, n_school)
+    u1 = rng.normal(0, 0.4, n_school)
+    v = rng.normal(0, 0.7, n_class)
+    y = 1 + 0.5 * x + u0[school] + u1[school] * x + v[cls] + rng.normal(size=n)
+    return pd.DataFrame({"y": y, "x": x, "school": school.astype(str), "class": cls.astype(str)})
 
 
-def run_one(n: int, n_a: int, n_b: int, seed: int = 1) -> dict:
-    """Generate, build and fit one data set (called in a subprocess)."""
-    from lme2sm.engines import ScalarTerm, VarianceComponentsMixedLM
+def run_one(path: str, formula: str) -> dict:
+    """Fit one CSV with lme2sm (called in a subprocess)."""
+    import warnings
 
+    import lme2sm
+
+    data = pd.read_csv(path, dtype={c: str for c in ("a", "b", "service", "school", "class")})
     t0 = time.perf_counter()
-    df = _make_data(n, n_a, n_b, seed)
-    t_gen = time.perf_counter() - t0
-    rss0 = _rss_mb()
-
-    t0 = time.perf_counter()
-    terms = []
-    for col in ("a", "b"):
-        codes, levels = pd.factorize(df[col], sort=True)
-        terms.append(ScalarTerm(col, codes.astype(np.int64), tuple(levels)))
-    X = np.column_stack([np.ones(n), (df["service"].astype(str) == "1").to_numpy(float)])
-    model = VarianceComponentsMixedLM.from_terms(
-        df["y"].to_numpy(float), X, ["(Intercept)", "service1"], np.zeros(n, np.int64), terms
-    )
-    t_build = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    res = model.fit(reml=True)
-    t_fit = time.perf_counter() - t0
-    pf = res.profiled_fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = lme2sm.lmer(formula, data)
+    seconds = time.perf_counter() - t0
     return {
-        "n": n,
-        "n_a": int(df["a"].nunique()),
-        "n_b": int(df["b"].nunique()),
-        "gen": t_gen,
-        "build": t_build,
-        "fit": t_fit,
-        "evals": pf.n_evals,
-        "llf": float(pf.llf),
-        "converged": bool(pf.converged),
-        "peak_mb": _rss_mb(),
-        "fit_mb": _rss_mb() - rss0,
+        "seconds": seconds,
+        "logLik": m.logLik(),
+        "evals": m.engine_fit.n_evals,
+        "mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
 
 
-def _spawn(n: int, n_a: int, n_b: int) -> dict:
+def lme2sm_run(path: Path, formula: str) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--one", str(n), str(n_a), str(n_b)],
+        [sys.executable, __file__, "--one", str(path), formula],
         capture_output=True,
         text=True,
         check=True,
@@ -116,48 +115,80 @@ def _spawn(n: int, n_a: int, n_b: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _table(title: str, results: list[dict]) -> None:
+def lme4_run(path: Path, formula: str, script: Path) -> dict | None:
+    if script is None:
+        return None
+    out = subprocess.run(
+        ["Rscript", str(script), str(path), formula], capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def table(title: str, rows: list[tuple[str, dict, dict | None]]) -> None:
     print(f"\n{title}")
     head = (
-        f"{'rows':>9s} {'a lev':>7s} {'b lev':>6s} {'build s':>8s} {'fit s':>7s} "
-        f"{'total s':>8s} {'us/row':>7s} {'evals':>6s} {'s/eval':>7s} "
-        f"{'peak MB':>8s} {'fit +MB':>8s}  logLik"
+        f"{'size':>22s} {'lme2sm s':>9s} {'lme4 s':>8s} {'ratio':>6s} {'lme2sm MB':>10s} "
+        f"{'lme4 MB':>8s} {'evals':>6s} {'dlogLik':>9s}"
     )
     print(head)
     print("-" * len(head))
-    for r in results:
-        tot = r["build"] + r["fit"]
-        print(
-            f"{r['n']:9,d} {r['n_a']:7,d} {r['n_b']:6,d} {r['build']:8.2f} {r['fit']:7.2f} "
-            f"{tot:8.2f} {1e6 * tot / r['n']:7.1f} {r['evals']:6d} "
-            f"{r['fit'] / r['evals']:7.3f} {r['peak_mb']:8.0f} {r['fit_mb']:8.0f}  "
-            f"{r['llf']:.3f}{'' if r['converged'] else ' (not converged)'}"
-        )
+    for label, ours, theirs in rows:
+        if theirs:
+            extra = (
+                f"{theirs['seconds']:8.2f} {ours['seconds'] / theirs['seconds']:6.2f} "
+                f"{ours['mb']:10.0f} {theirs['mb']:8.0f} {ours['evals']:6d} "
+                f"{ours['logLik'] - theirs['logLik']:+9.1e}"
+            )
+        else:
+            extra = f"{'-':>8s} {'-':>6s} {ours['mb']:10.0f} {'-':>8s} {ours['evals']:6d}"
+        print(f"{label:>22s} {ours['seconds']:9.2f} {extra}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--one", nargs=3, type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--max-rows", type=int, default=1_000_000)
-    ap.add_argument("--no-levels", action="store_true")
+    ap.add_argument("--no-lme4", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="two sizes of each table")
     args = ap.parse_args()
     if args.one:
         print(json.dumps(run_one(*args.one)))
         return
+    sizes = [n for n in ROW_SIZES if n <= args.max_rows]
+    levels = LEVEL_SIZES
+    if args.quick:
+        sizes, levels = sizes[:2], levels[:2]
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    rows = [_spawn(n, max(n // 25, 2), 1_128) for n in ROW_SIZES if n <= args.max_rows]
-    _table("Rows (a = rows/25 levels, b = 1,128 levels):", rows)
-    if len(rows) > 1:
-        r0, r1 = rows[0], rows[-1]
-        t0, t1 = r0["build"] + r0["fit"], r1["build"] + r1["fit"]
-        print(
-            f"rows x{r1['n'] / r0['n']:.0f} -> time x{t1 / t0:.1f} "
-            f"(log-log slope {np.log(t1 / t0) / np.log(r1['n'] / r0['n']):.2f})"
-        )
-    if not args.no_levels:
-        lev = [_spawn(100_000, 4_000, nb) for nb in LEVEL_SIZES]
-        _table("Levels (100k rows, a = 4,000 levels, b varies; q_r = b levels):", lev)
-    print(f"load average: {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        script = None
+        if not args.no_lme4 and shutil.which("Rscript"):
+            script = tmp / "fit.R"
+            script.write_text(R_SCRIPT)
+        crossed, nested, by_level = [], [], []
+        for n in sizes:
+            path = tmp / f"crossed_{n}.csv"
+            crossed_data(n, max(n // 25, 2), 1_128).to_csv(path, index=False)
+            crossed.append(
+                (f"{n:,} rows", lme2sm_run(path, CROSSED), lme4_run(path, CROSSED, script))
+            )
+            path = tmp / f"nested_{n}.csv"
+            nested_data(n).to_csv(path, index=False)
+            nested.append(
+                (f"{n:,} rows", lme2sm_run(path, NESTED), lme4_run(path, NESTED, script))
+            )
+        for nb in levels:
+            path = tmp / f"levels_{nb}.csv"
+            crossed_data(100_000, 4_000, nb).to_csv(path, index=False)
+            by_level.append(
+                (f"b = {nb:,} levels", lme2sm_run(path, CROSSED), lme4_run(path, CROSSED, script))
+            )
+    table("Crossed, rows growing (a = rows/25 levels, b = 1,128):", crossed)
+    table("Nested, rows growing (classes of 20 rows, schools of 10 classes):", nested)
+    table("Crossed, 100k rows, a = 4,000 levels, b growing:", by_level)
+    print(f"\nratio = lme2sm / lme4 seconds; load average: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

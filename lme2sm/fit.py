@@ -1,13 +1,11 @@
 """Fitting a translation robustly with statsmodels, and judging the optimum.
 
-statsmodels' default optimiser can stop short of the optimum and still report
-convergence (DESIGN.md). The fit here is a fixed sequence of steps, the same one
-``Translation.code()`` prints: L-BFGS; when lme4's convergence check fails there, a
-Powell polish and L-BFGS again; the best log-likelihood wins. Models
-made only of scalar terms go to the profiled-deviance engine
-(:mod:`lme2sm.engines`), which reaches lme4's optimum directly and much faster; when
-one of those terms sits in ``re_formula``, statsmodels fits its own model starting at
-the engine's optimum.
+The statsmodels path (``lmer(..., engine="statsmodels")``); ``lmer`` itself fits with
+lme4's formulation (:mod:`lme2sm.engines.lmm`). statsmodels' default optimiser can stop
+short of the optimum and still report convergence (DESIGN.md). The fit here is a fixed
+sequence of steps, the same one ``Translation.code()`` prints: L-BFGS; when lme4's
+convergence check fails there, a Powell polish and L-BFGS again; the best
+log-likelihood wins.
 """
 
 from __future__ import annotations
@@ -53,7 +51,7 @@ class FitOutcome:
     result: object
     """statsmodels ``MixedLMResults``."""
     engine: str
-    """``"statsmodels"`` or ``"profiled"`` (the variance-component engine)."""
+    """``"statsmodels"``."""
     attempts: tuple[tuple[str, float], ...]
     """``(method, llf)`` of every attempt, in order."""
     seconds: float
@@ -61,48 +59,23 @@ class FitOutcome:
     """Warnings about the optimum, worded as lme4 words them."""
 
 
-def fit(translation: Translation, reml: bool | None = None, engine: str = "auto") -> FitOutcome:
-    """Fit ``translation`` and return the best result found.
+def fit(translation: Translation, reml: bool | None = None) -> FitOutcome:
+    """Fit ``translation`` with statsmodels' own optimisers; the best result found.
+
+    This is the statsmodels path (``lmer(..., engine="statsmodels")``, and the steps
+    ``Translation.code()`` prints); ``lmer`` itself fits with lme4's formulation.
 
     Parameters
     ----------
     translation : Translation
     reml : bool, optional
         Defaults to ``translation.reml``.
-    engine : {"auto", "statsmodels", "profiled"}
-        ``"auto"`` uses the profiled engine when every random term is scalar.
     """
     reml = translation.reml if reml is None else reml
     start = time.perf_counter()
-    if engine not in ("auto", "statsmodels", "profiled"):
-        raise ValueError(f"engine must be 'auto', 'statsmodels' or 'profiled', not {engine!r}")
-    if engine != "statsmodels" and _engine_applies(translation):
-        from .engines.bridge import fit_with_engine
-
-        result = fit_with_engine(translation, reml)
-        profiled = result.profiled_fit
-        messages = (
-            ()
-            if profiled.converged
-            else (
-                f"Model failed to converge: {profiled.message} "
-                f"(gradient norm {profiled.gradient_norm:.3g})",
-            )
-        )
-        for text in messages:
-            warnings.warn(text, ConvergenceWarning, stacklevel=3)
-        return FitOutcome(
-            result,
-            "profiled",
-            (("profiled", float(result.llf)),),
-            time.perf_counter() - start,
-            messages,
-        )
-    if engine == "profiled":
-        raise FitError("the profiled engine fits scalar terms only ((1|g), (0 + x|g))")
     model = translation.model()
     free = translation.free()
-    start_params = _engine_start(translation, reml) if engine == "auto" else None
+    start_params = None
     attempts: list[tuple[str, float]] = []
     best = None
     doubts: list[str] | None = None  # lme4's convergence check at ``best``, once known
@@ -181,21 +154,3 @@ def _gradient_doubts(model, result, free) -> list[str]:
             "the optimum is doubtful: try centring or scaling covariates"
         ]
     return []
-
-
-def _engine_start(translation: Translation, reml: bool):
-    """For one-column models statsmodels fits itself, start it at lme4's optimum."""
-    from .engines import bridge
-
-    if not bridge.all_scalar(translation) or translation.re_formula == "0":
-        return None
-    try:
-        return bridge.statsmodels_start(translation, reml)
-    except (ValueError, np.linalg.LinAlgError):  # the usual start will do
-        return None
-
-
-def _engine_applies(translation: Translation) -> bool:
-    from .engines import bridge
-
-    return bridge.applies(translation)

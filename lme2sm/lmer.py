@@ -157,7 +157,7 @@ def _fit_statsmodels(frame, data, reml, data_name, approximate) -> LmerResult:
 
     translation = translate(frame.parsed, data, REML=reml, approximate=approximate)
     t0 = time.perf_counter()
-    outcome = sm_fit(translation, reml=reml, engine="statsmodels")
+    outcome = sm_fit(translation, reml=reml)
     profiled = ProfiledLMM(frame.crossprods, frame.specs())
     theta = theta_from_statsmodels(frame, translation, outcome.result)
     record = profiled.record_at(theta, reml)

@@ -1,19 +1,25 @@
-"""Fast likelihood engines for model structures that plain MixedLM fits slowly.
+"""lme4's linear mixed model, computed from sums over rows.
 
-``vc``: profiled REML/ML for models whose random terms are all scalar (``(1|g)``,
-``(0+x|g)``), crossed or nested, the way lme4 computes it (see ``vc``'s module
-docstring); ``VarianceComponentsMixedLM`` wraps it as a statsmodels ``MixedLM``.
+``crossprod``: the cross-products of ``[Z_1 ... Z_m X y]`` a deviance evaluation needs
+(additive over row partitions, so data beyond memory are summed where they live).
+``lmm``: the profiled REML/ML deviance by a blocked Cholesky (nested terms level by
+level, crossed ones in one dense block), the optimum and the engine's record of the fit.
+``optimize``: BOBYQA (nlopt) within lme4's bounds.
 """
 
-from .terms import ScalarTerm
-from .vc import MAX_DENSE_LEVELS, ProfiledDeviance, ProfiledFit, fit_profiled
-from .vc_model import VarianceComponentsMixedLM
+from .crossprod import CrossProducts, TermRows, cross_products
+from .lmm import MAX_DENSE, LmmFit, ProfiledLMM, TermSpec, theta_lower, theta_start
+from .optimize import minimize_theta
 
 __all__ = [
-    "MAX_DENSE_LEVELS",
-    "ProfiledDeviance",
-    "ProfiledFit",
-    "ScalarTerm",
-    "VarianceComponentsMixedLM",
-    "fit_profiled",
+    "MAX_DENSE",
+    "CrossProducts",
+    "LmmFit",
+    "ProfiledLMM",
+    "TermRows",
+    "TermSpec",
+    "cross_products",
+    "minimize_theta",
+    "theta_lower",
+    "theta_start",
 ]
