@@ -344,6 +344,15 @@ class GlmerResult:
     def __str__(self) -> str:
         return self.summary()
 
+    # ------------------------------------------- simulate (issue 14): a thin wrapper
+
+    def simulate(self, nsim: int = 1, seed=None, re_form: str | None = "~0") -> pd.DataFrame:
+        """lme4's ``simulate(m)``: n x nsim draws from the family (binomial as
+        proportions of successes); see :func:`lme2sm.simulate.simulate`."""
+        from ..simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, re_form=re_form)
+
 
 def _design(info: patsy.DesignInfo, data: pd.DataFrame):
     try:
