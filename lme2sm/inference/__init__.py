@@ -2,8 +2,11 @@
 
 * :func:`satterthwaite_table`: t tests of the fixed effects with Satterthwaite's
   degrees of freedom (lmerTest's ``summary(m)``);
-* :func:`anova`: type III F tests with Satterthwaite's denominator df (lmerTest's
-  ``anova(m)``);
+* :func:`anova`: type III F tests with Satterthwaite's (or, ``ddf="Kenward-Roger"``,
+  Kenward-Roger's) denominator df (lmerTest's ``anova(m, ddf = ...)``);
+* :func:`coef_table`: the fixed effects' t tests with Satterthwaite's or Kenward-Roger's
+  df, or lme4's table (lmerTest's ``coef(summary(m, ddf = ...))``);
+* :func:`vcov_adj`: pbkrtest's Kenward-Roger-adjusted ``vcovAdj(m)``;
 * :func:`confint`: profile-likelihood (``method="profile"``), parametric bootstrap
   (``"boot"``) or Wald intervals, rows named as lme4 names them.
 
@@ -18,7 +21,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..errors import ArgumentError
+from .coef_table import coef_table
 from .intervals import boot_confint, bootstrap_samples, profile_confint
+from .kenward_roger import kenward_roger_model, vcov_adj
 from .satterthwaite import anova_table, satterthwaite_model, satterthwaite_table, type3_contrasts
 
 if TYPE_CHECKING:
@@ -29,11 +34,14 @@ __all__ = [
     "anova_table",
     "boot_confint",
     "bootstrap_samples",
+    "coef_table",
     "confint",
+    "kenward_roger_model",
     "profile_confint",
     "satterthwaite_model",
     "satterthwaite_table",
     "type3_contrasts",
+    "vcov_adj",
 ]
 
 
