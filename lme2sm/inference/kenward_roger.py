@@ -226,7 +226,10 @@ def kenward_roger(frame: ModelFrame, fit: LmmFit) -> KenwardRoger:
             )
     eig = np.linalg.eigvalsh(IE2)
     condi = float(np.min(np.abs(eig)))
-    W = 2 * (np.linalg.inv(IE2) if condi > 1e-10 else np.linalg.pinv(IE2))
+    if condi > 1e-10:
+        W = 2 * np.linalg.inv(IE2)
+    else:  # MASS::ginv: singular values above sqrt(eps) times the largest
+        W = 2 * np.linalg.pinv(IE2, rcond=math.sqrt(np.finfo(float).eps))
     W = (W + W.T) / 2
     UU = np.zeros((p, p))
     for i in range(g - 1):
