@@ -91,9 +91,13 @@ def run_part(args) -> dict:
         from lme2sm.engines.lmm import ProfiledLMM
         from lme2sm.model_frame import build_model_frame
 
-        files = sorted(Path(args.data).glob("*.parquet"))
-        df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-        df = df.iloc[: args.memory_rows]
+        frames, have = [], 0
+        for f in sorted(Path(args.data).glob("*.parquet")):  # only the files needed
+            if have >= args.memory_rows:
+                break
+            frames.append(pd.read_parquet(f))
+            have += len(frames[-1])
+        df = pd.concat(frames, ignore_index=True).iloc[: args.memory_rows]
         t0 = time.perf_counter()
         frame = build_model_frame(FORMULA, df)
         fit = ProfiledLMM(frame.crossprods, frame.specs()).fit()
@@ -118,6 +122,9 @@ def main(argv=None) -> None:
     p.add_argument("--memory-rows", type=float, default=2e6)
     p.add_argument("--dir", type=Path, default=None, help="keep the Parquet files here")
     p.add_argument("--skip-dask", action="store_true")
+    p.add_argument(
+        "--only", choices=["parquet", "dask", "memory"], help="run one of the three fits"
+    )
     p.add_argument("--part", choices=["parquet", "dask", "memory"], help=argparse.SUPPRESS)
     p.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -142,6 +149,8 @@ def main(argv=None) -> None:
         df = pd.read_parquet(first)
         per_row = df.memory_usage(deep=True).sum() / len(df)
     parts = ["parquet"] + ([] if args.skip_dask else ["dask"]) + ["memory"]
+    if args.only:
+        parts = [args.only]
     results = []
     for part in parts:
         cmd = [sys.executable, __file__, "--part", part, "--data", str(data)]
