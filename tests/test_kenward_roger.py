@@ -309,3 +309,19 @@ def test_kr_fixture_satterthwaite(name):
     table = kr_model(name, "own").coef_table(ddf="Satterthwaite")
     assert rel(table["df"], ref["df"]) < 1e-3
     assert rel(table["Std. Error"], ref["se"]) < 1e-4
+
+
+def test_result_methods_refuse_what_lmertest_refuses():
+    import warnings
+
+    import lme2sm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ml = lme2sm.lmer("Reaction ~ Days + (Days | Subject)", load("sleepstudy"), REML=False)
+    with pytest.raises(ArgumentError, match="REML"):
+        ml.coef_table(ddf="Kenward-Roger")
+    with pytest.raises(ArgumentError, match="REML"):
+        ml.anova(ddf="Kenward-Roger")
+    with pytest.raises(ArgumentError):
+        r_model("sleep", "own").anova(ddf="lme4")
