@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ..engines._threads import blas_threads
 from ..errors import ArgumentError, ConvergenceWarning, SingularFitWarning
 from ..model_frame import build_model_frame
 from .family import Family, get_family
@@ -83,7 +84,8 @@ def glmer(
         frame.offset,
         fam,
     )
-    fit = fit_glmm(problem, nAGQ)
+    with blas_threads(1):  # many small factorisations: threads only contend
+        fit = fit_glmm(problem, nAGQ)
     result = GlmerResult(frame, response, fam, problem, fit, data_name)
     for message in fit.warnings:
         warnings.warn(message, ConvergenceWarning, stacklevel=2)

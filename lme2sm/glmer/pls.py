@@ -25,7 +25,10 @@ import scipy.sparse.linalg as spla
 from ..engines.crossprod import TermRows
 from ..engines.lmm import TermSpec, unpack_theta
 
-__all__ = ["SparsePLS", "EnginePLS"]
+__all__ = ["SparsePLS", "EnginePLS", "SCHUR_MAX"]
+
+SCHUR_MAX = 4000
+"""Largest number of random effects outside the first term for the dense Schur path."""
 
 
 class SparsePLS:
@@ -44,6 +47,7 @@ class SparsePLS:
         self.n = len(rows[0].codes)
         self.scalar = len(rows) == 1 and specs[0].k == 1
         self.theta = None
+        self._b_pattern = None
         offsets = np.cumsum([0, *self.sizes[:-1]])
         self.cols = np.concatenate(
             [
@@ -98,6 +102,85 @@ class SparsePLS:
             pos += size
         return out
 
+    def _splu(self, w: np.ndarray):
+        V = self.vals
+        prods = (V[:, None, :] * V[:, :, None] * w[:, None, None]).transpose(1, 2, 0)
+        data = np.bincount(self._inverse, prods.ravel(), minlength=self._nnz)
+        data[self._diag_pos] += 1.0
+        A = sp.csc_matrix((data, self._indices, self._indptr), shape=(self.Q, self.Q))
+        lu = spla.splu(
+            A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
+        )
+        return float(np.sum(np.log(np.abs(lu.U.diagonal())))), lu.solve
+
+    def _schur(self, w: np.ndarray):
+        """Factor A by eliminating the first (largest) term, whose block is block diagonal
+        (each row has one of its levels), then a dense Cholesky of the Schur complement."""
+        t0, s0 = self.rows[0], self.specs[0]
+        k0, q0 = s0.k, s0.n_levels
+        Q1 = self.sizes[0]
+        Q2 = self.Q - Q1
+        V = self.vals
+        V0 = V[:, :k0]
+        blocks = np.empty((q0, k0, k0))
+        for a in range(k0):
+            for b in range(a + 1):
+                v = np.bincount(t0.codes, w * V0[:, a] * V0[:, b], minlength=q0)
+                blocks[:, a, b] = v
+                blocks[:, b, a] = v
+        blocks[:, np.arange(k0), np.arange(k0)] += 1.0
+        L1 = np.linalg.cholesky(blocks)
+        ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L1, axis1=1, axis2=2))))
+        inv1 = np.linalg.inv(blocks)
+
+        def solve1(b):
+            if b.ndim == 1:
+                return np.einsum("lab,lb->la", inv1, b.reshape(q0, k0)).ravel()
+            return np.einsum("lab,lbr->lar", inv1, b.reshape(q0, k0, -1)).reshape(Q1, -1)
+
+        if Q2 == 0:
+            return ldL2, solve1
+        if self._b_pattern is None:
+            self._b_setup()
+        rows, cols, inv, nnz = self._b_pattern
+        c2 = self.cols[:, k0:] - Q1
+        V2 = V[:, k0:]
+        m2 = V2.shape[1]
+        vals_b = (V0[:, :, None] * V2[:, None, :] * w[:, None, None]).ravel()
+        B = sp.csr_matrix(
+            (np.bincount(inv, vals_b, minlength=nnz), (rows, cols)), shape=(Q1, Q2)
+        )
+        ra = np.repeat(c2, m2, axis=1).ravel()
+        cb = np.tile(c2, (1, m2)).ravel()
+        va = (V2[:, :, None] * V2[:, None, :] * w[:, None, None]).ravel()
+        A22 = sp.coo_matrix((va, (ra, cb)), shape=(Q2, Q2)).toarray()
+        A22[np.diag_indices(Q2)] += 1.0
+        IB = sp.csr_matrix(solve1(B.toarray())) if Q1 * Q2 <= 4_000_000 else None
+        if IB is None:
+            inv_sp = sp.block_diag(list(inv1), format="csr")
+            IB = inv_sp @ B
+        S = A22 - np.asarray((B.T @ IB).todense())
+        L2 = sla.cholesky(S, lower=True, check_finite=False)
+        ldL2 += 2.0 * float(np.sum(np.log(np.diagonal(L2))))
+
+        def solve_a(b):
+            b1, b2 = b[:Q1], b[Q1:]
+            y1 = solve1(b1)
+            x2 = sla.cho_solve((L2, True), b2 - B.T @ y1, check_finite=False)
+            x1 = solve1(b1 - B @ x2)
+            return np.concatenate([x1, x2])
+
+        return ldL2, solve_a
+
+    def _b_setup(self) -> None:
+        k0 = self.specs[0].k
+        Q1 = self.sizes[0]
+        c1 = self.cols[:, :k0]
+        c2 = self.cols[:, k0:] - Q1
+        keys = (c1[:, :, None].astype(np.int64) * (self.Q - Q1) + c2[:, None, :]).ravel()
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        self._b_pattern = (uniq // (self.Q - Q1), uniq % (self.Q - Q1), inverse, len(uniq))
+
     def _zt(self, v: np.ndarray) -> np.ndarray:
         """(Z Lambda)' v."""
         return np.bincount(self.cols.ravel(), (self.vals * v[:, None]).ravel(), minlength=self.Q)
@@ -126,22 +209,16 @@ class SparsePLS:
                     axis=1,
                 )
         else:
-            V = self.vals
-            prods = (V[:, None, :] * V[:, :, None] * w[:, None, None]).transpose(1, 2, 0)
-            data = np.bincount(self._inverse, prods.ravel(), minlength=self._nnz)
-            data[self._diag_pos] += 1.0
-            A = sp.csc_matrix((data, self._indices, self._indptr), shape=(self.Q, self.Q))
             rhs = self._zt(wr)
-            lu = spla.splu(
-                A,
-                permc_spec="MMD_AT_PLUS_A",
-                diag_pivot_thresh=0.0,
-                options={"SymmetricMode": True},
+            C = (
+                np.stack([self._zt(w * X[:, j]) for j in range(X.shape[1])], axis=1)
+                if joint
+                else None
             )
-            ldL2 = float(np.sum(np.log(np.abs(lu.U.diagonal()))))
-            solve_a = lu.solve
-            if joint:
-                C = np.stack([self._zt(w * X[:, j]) for j in range(X.shape[1])], axis=1)
+            if self.Q - self.sizes[0] <= SCHUR_MAX:
+                ldL2, solve_a = self._schur(w)
+            else:
+                ldL2, solve_a = self._splu(w)
         if not joint:
             return ldL2, solve_a(rhs), np.zeros(0)
         AinvC = solve_a(C)
