@@ -36,8 +36,11 @@ def lmer(
     ----------
     formula : str
         lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
-    data : pandas.DataFrame
-        Never modified.
+    data : pandas.DataFrame, dask.dataframe.DataFrame, polars.LazyFrame or path
+        Never modified. A Dask or polars frame, or a Parquet file, directory or glob,
+        is fitted from cross-products summed partition by partition
+        (:func:`lme2sm.large.lmer_large`; extras ``lme2sm[dask]``, ``[polars]``,
+        ``[parquet]``).
     REML : bool
         Restricted maximum likelihood (lme4's default) or maximum likelihood.
     weights : str or array, optional
@@ -56,6 +59,10 @@ def lmer(
     -------
     LmerResult
     """
+    if not isinstance(data, pd.DataFrame) and _is_large_source(data):
+        from .large import lmer_large
+
+        return lmer_large(formula, data, REML=REML, weights=weights, data_name=data_name)
     if engine not in ENGINES:
         raise ArgumentError(
             f"engine must be one of {', '.join(map(repr, ENGINES))}, not {engine!r}"
@@ -66,6 +73,16 @@ def lmer(
     if engine == "statsmodels":
         return _fit_statsmodels(frame, data, bool(REML), data_name, approximate)
     return fit_frame(frame, bool(REML), data_name=data_name, data=data)
+
+
+def _is_large_source(data) -> bool:
+    """A Dask or polars frame, or a path to Parquet files (lme2sm.large fits those)."""
+    import os
+
+    if isinstance(data, (str, os.PathLike)):
+        return True
+    module = type(data).__module__
+    return module.startswith(("dask", "polars"))
 
 
 def fit_frame(

@@ -264,13 +264,17 @@ class LmerResult:
 
         try:
             _ = self.translation
-            if self.frame.dropped_fixed or self.frame.weights is not None:
+            if self.frame.dropped_fixed or self.frame.weights_name is not None:
                 from .statsmodels_view import statsmodels_params
 
                 statsmodels_params(self, self.translation)
         except NotExpressibleError as exc:
             return str(exc).splitlines()[0]
         except DataError:
+            if getattr(self.frame, "lazy", False):
+                return (
+                    "the rows are not in memory (Dask, polars or Parquet), and MixedLM needs them"
+                )
             return "no data frame was kept to translate"
         return None
 
@@ -288,8 +292,15 @@ class LmerResult:
     # -------------------------------------------------------------- predictions
 
     def fitted(self) -> pd.Series:
-        """Fitted values (fixed plus random effects and offset), for the rows used."""
+        """Fitted values (fixed plus random effects and offset), for the rows used.
+
+        For data beyond memory (Dask, polars, Parquet) a lazy series of the same kind,
+        computed partition by partition."""
         f = self.frame
+        if getattr(f, "lazy", False):
+            from .large.predict import lazy_fitted
+
+            return lazy_fitted(f, self.engine_fit, "fitted")
         pred = f.X @ self.engine_fit.beta + f.offset
         for t, b in zip(f.terms, self.engine_fit.b):
             pred = pred + np.sum(t.Z * np.asarray(b)[t.codes], axis=1)
@@ -297,6 +308,10 @@ class LmerResult:
 
     def residuals(self) -> pd.Series:
         """Response minus fitted values."""
+        if getattr(self.frame, "lazy", False):
+            from .large.predict import lazy_fitted
+
+            return lazy_fitted(self.frame, self.engine_fit, "residuals")
         return pd.Series(self.frame.y, index=self.frame.data.index) - self.fitted()
 
     def _offset(self, data: pd.DataFrame) -> np.ndarray:
@@ -328,6 +343,10 @@ class LmerResult:
             if re_form is None:
                 return self.fitted()
             f = self.frame
+            if getattr(f, "lazy", False):
+                from .large.predict import lazy_fitted
+
+                return lazy_fitted(f, self.engine_fit, "population")
             return pd.Series(
                 f.X @ self.engine_fit.beta + f.offset, index=f.data.index, name="fitted"
             )

@@ -205,8 +205,15 @@ def format_summary(
         lines.append(" ".join(h.rjust(w) for h in header) + " ")
         lines.append(" ".join(c.rjust(w) for c in cells) + " ")
     lines.append("")
-    resid = m.residuals().to_numpy() / m.sigma
-    q = _zapsmall(np.quantile(resid, [0, 0.25, 0.5, 0.75, 1]), 5)
+    if getattr(m.frame, "lazy", False):  # rows beyond memory: one pass over the source
+        from .large.predict import residual_quantiles
+
+        q = _zapsmall(np.asarray(residual_quantiles(m.frame, m.engine_fit)) / m.sigma, 5)
+    else:  # lme4's scaled Pearson residuals: sqrt(w) (y - fitted) / sigma
+        resid = m.residuals().to_numpy() / m.sigma
+        if m.frame.weights is not None:
+            resid = resid * np.sqrt(m.frame.weights)
+        q = _zapsmall(np.quantile(resid, [0, 0.25, 0.5, 0.75, 1]), 5)
     qt = r_format(list(q), 4)
     head = ["Min", "1Q", "Median", "3Q", "Max"]
     w = [max(len(h), len(x)) for h, x in zip(head, qt)]

@@ -224,3 +224,16 @@ def test_theta_bounds_and_order_are_lme4s():
     specs = [TermSpec(5, 2), TermSpec(3, 1)]
     lower = theta_lower(specs)
     assert list(lower) == [0.0, -np.inf, 0.0, 0.0]
+
+
+def test_lmer_fits_parquet_files_through_the_large_path(tmp_path):
+    pytest.importorskip("pyarrow")
+    d = load("sleepstudy")
+    path = tmp_path / "sleep.parquet"
+    d.to_parquet(path)
+    lazy = lme2sm.lmer("Reaction ~ Days + (Days | Subject)", str(path))
+    ref = lme2sm.lmer("Reaction ~ Days + (Days | Subject)", d)
+    assert lazy.logLik() == pytest.approx(ref.logLik(), abs=1e-6)
+    np.testing.assert_allclose(lazy.fixef(), ref.fixef(), rtol=1e-6)
+    assert "Scaled residuals" in lazy.summary()
+    assert "rows are not in memory" in lazy.summary()

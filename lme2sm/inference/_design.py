@@ -105,6 +105,10 @@ class LmmDesign:
 
     @classmethod
     def from_result(cls, m: LmerResult) -> LmmDesign:
+        if getattr(m.frame, "lazy", False):  # rows beyond memory: from the sums
+            from ..large.inference import lmm_design
+
+            return lmm_design(m.frame)
         return cls.from_frame(m.frame)
 
     @classmethod
