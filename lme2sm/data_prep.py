@@ -171,6 +171,9 @@ def add_group_columns(
     column is used as it is; a numeric or categorical one used elsewhere in the
     formula gets a separate string copy, so its other uses keep their type.
     """
+    # R's level order comes from the columns as they are (numbers sort as numbers),
+    # before any of them is replaced by its strings below
+    orders = {name: r_level_order(frame, factors) for name, factors in groups.items()}
     group_columns: dict[str, str] = {}
     created: dict[str, tuple[str, ...]] = {}
     for name, factors in groups.items():
@@ -194,7 +197,6 @@ def add_group_columns(
         frame[target] = combined
         group_columns[name] = target
         created[target] = factors
-    orders = {name: r_level_order(frame, factors) for name, factors in groups.items()}
     return PreparedData(frame, 0, group_columns, created, orders)
 
 

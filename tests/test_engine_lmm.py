@@ -237,3 +237,11 @@ def test_lmer_fits_parquet_files_through_the_large_path(tmp_path):
     np.testing.assert_allclose(lazy.fixef(), ref.fixef(), rtol=1e-6)
     assert "Scaled residuals" in lazy.summary()
     assert "rows are not in memory" in lazy.summary()
+
+
+def test_integer_grouping_levels_sort_as_numbers_as_in_r():
+    d = load("sleepstudy").copy()
+    d["Subject"] = d["Subject"].astype(int)
+    d.loc[d["Subject"] == 308, "Subject"] = 5  # R: factor(c(5, 309, ...)) puts 5 first
+    m = lme2sm.lmer("Reaction ~ Days + (1 | Subject)", d)
+    assert list(m.ranef()["Subject"].index[:3]) == ["5", "309", "310"]
