@@ -475,7 +475,7 @@ class ProfiledLMM:
             Ti = factors[i]
             qi, ki = specs[i].n_levels, specs[i].k
             D = Ti.T @ cp.diag[i] @ Ti
-            D[:, np.arange(ki), np.arange(ki)] += 1.0
+            D += np.eye(ki)
             XF = self.AX[i] @ Ti  # (q_i, p1, k_i)
             RF = None
             if m:
@@ -515,6 +515,21 @@ class ProfiledLMM:
                 Lii = np.sqrt(d)[:, None, None]
                 inv_t = 1.0 / Lii
                 ldL2 += float(np.sum(np.log(d)))
+            elif ki == 2:  # closed form: the commonest vector term, (x | g)
+                a2 = D[:, 0, 0]
+                if np.any(a2 <= 0):
+                    raise np.linalg.LinAlgError("not positive definite")
+                a = np.sqrt(a2)
+                c = D[:, 1, 0] / a
+                b2 = D[:, 1, 1] - c * c
+                if np.any(b2 <= 0):
+                    raise np.linalg.LinAlgError("not positive definite")
+                b = np.sqrt(b2)
+                Lii = np.zeros_like(D)
+                Lii[:, 0, 0], Lii[:, 1, 0], Lii[:, 1, 1] = a, c, b
+                ldL2 += float(np.sum(np.log(a2)) + np.sum(np.log(b2)))
+                inv_t = np.zeros_like(D)  # (L^-1)' = [[1/a, -c/(ab)], [0, 1/b]]
+                inv_t[:, 0, 0], inv_t[:, 0, 1], inv_t[:, 1, 1] = 1 / a, -c / (a * b), 1 / b
             else:
                 Lii = np.linalg.cholesky(D)
                 ldL2 += 2.0 * float(np.sum(np.log(np.diagonal(Lii, axis1=1, axis2=2))))
@@ -534,7 +549,8 @@ class ProfiledLMM:
         full = np.empty((m + p1, m + p1))
         E = cp.xy.copy()
         for i in self.prefix:
-            E -= np.tensordot(LX[i], LX[i], axes=([0, 2], [0, 2]))
+            flat = np.transpose(LX[i], (1, 0, 2)).reshape(p1, -1)
+            E -= flat @ flat.T
         if m and self.kfill is not None:
             i = self.prefix[0]
             K, kr, kc = self.kfill
@@ -578,19 +594,21 @@ class ProfiledLMM:
         if info != 0:
             raise np.linalg.LinAlgError("not positive definite")
         diag = np.diagonal(Lf)
-        if np.any(~np.isfinite(diag)) or np.any(diag[: m + self.p] <= 0):
+        if not (np.all(diag[: m + self.p] > 0) and math.isfinite(diag[-1])):
             raise np.linalg.LinAlgError("not positive definite")
         ldL2 += 2.0 * float(np.sum(np.log(diag[:m])))
         ldRX2 = 2.0 * float(np.sum(np.log(diag[m : m + self.p])))
         r = float(diag[-1])
         r2 = r * r
-        RXt = np.tril(Lf[m : m + self.p, m : m + self.p])
+        RXt = Lf[m : m + self.p, m : m + self.p].copy()
+        RXt[np.triu_indices(self.p, 1)] = 0.0  # potrf left the input there
         ly = Lf[-1, m : m + self.p]
-        beta = (
-            sla.solve_triangular(RXt.T, ly, lower=False, check_finite=False)
-            if self.p
-            else np.zeros(0)
-        )
+        if self.p:
+            beta, info = lapack.dtrtrs(RXt, ly, lower=1, trans=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("singular R_X")
+        else:
+            beta = np.zeros(0)
         n, p = self.n, self.p
         slw = cp.sum_log_w
         if r2 <= 0:
