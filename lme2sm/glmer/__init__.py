@@ -20,9 +20,20 @@ from .family import Family, get_family
 from .fit import GlmmFit, fit_glmm
 from .pirls import GlmmProblem
 from .response import glm_response
-from .results import GlmerResult
+from .results import GlmerResult, anova
+from .translate import GlmerTranslation, translate_glmer
 
-__all__ = ["glmer", "GlmerResult", "Family", "get_family", "GlmmFit", "GlmmProblem"]
+__all__ = [
+    "glmer",
+    "GlmerResult",
+    "GlmerTranslation",
+    "Family",
+    "get_family",
+    "GlmmFit",
+    "GlmmProblem",
+    "anova",
+    "translate_glmer",
+]
 
 
 def glmer(

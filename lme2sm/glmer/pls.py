@@ -147,9 +147,7 @@ class SparsePLS:
         V2 = V[:, k0:]
         m2 = V2.shape[1]
         vals_b = (V0[:, :, None] * V2[:, None, :] * w[:, None, None]).ravel()
-        B = sp.csr_matrix(
-            (np.bincount(inv, vals_b, minlength=nnz), (rows, cols)), shape=(Q1, Q2)
-        )
+        B = sp.csr_matrix((np.bincount(inv, vals_b, minlength=nnz), (rows, cols)), shape=(Q1, Q2))
         ra = np.repeat(c2, m2, axis=1).ravel()
         cb = np.tile(c2, (1, m2)).ravel()
         va = (V2[:, :, None] * V2[:, None, :] * w[:, None, None]).ravel()

@@ -30,7 +30,7 @@ from .fit import GlmmFit
 from .pirls import GlmmProblem
 from .response import GlmResponse
 
-__all__ = ["GlmerResult"]
+__all__ = ["GlmerResult", "anova"]
 
 SINGULAR_TOL = 1e-4
 
@@ -332,6 +332,16 @@ class GlmerResult:
             }
         )
 
+    def anova(self, *others: GlmerResult) -> pd.DataFrame:
+        """Likelihood-ratio tests against other fits (see :func:`anova`)."""
+        return anova(self, *others)
+
+    def translation(self):
+        """The nearest statsmodels model (a Bayesian mixed GLM) and why its numbers differ."""
+        from .translate import translate_glmer
+
+        return translate_glmer(self.frame.parsed, self.family)
+
     def summary(self, correlation: bool | None = None) -> str:
         """The text of lme4's ``summary(glmer(...))``."""
         from .summary import format_summary
@@ -362,3 +372,46 @@ def _design(info: patsy.DesignInfo, data: pd.DataFrame):
             )
     except patsy.PatsyError as exc:
         raise DataError(f"could not build the design for newdata: {exc.message}") from None
+
+
+def anova(*models: GlmerResult) -> pd.DataFrame:
+    """Likelihood-ratio tests between nested glmer fits, as lme4's ``anova(m1, m2)``.
+
+    Rows are ordered by the number of parameters; ``Chisq`` is twice the gain in
+    log-likelihood from the row above, on the difference in parameters.
+    """
+    if len(models) < 2:
+        raise ArgumentError("anova() compares two or more glmer fits: anova(m1, m2)")
+    n = {m.nobs() for m in models}
+    if len(n) > 1:
+        raise ArgumentError(
+            f"models were not all fitted to the same size of dataset ({sorted(n)} rows)"
+        )
+    if len({m.nAGQ > 1 for m in models}) > 1:
+        raise ArgumentError(
+            "Laplace and adaptive Gauss-Hermite log-likelihoods are on different scales "
+            "(AGQ is relative to the saturated model); compare fits with the same nAGQ"
+        )
+    order = sorted(range(len(models)), key=lambda i: models[i].df())
+    rows = []
+    prev = None
+    for i in order:
+        m = models[i]
+        row = {
+            "npar": m.df(),
+            "AIC": m.AIC(),
+            "BIC": m.BIC(),
+            "logLik": m.logLik(),
+            "deviance": -2 * m.logLik(),
+            "Chisq": np.nan,
+            "Df": np.nan,
+            "Pr(>Chisq)": np.nan,
+        }
+        if prev is not None:
+            chisq = max(0.0, 2 * (m.logLik() - prev.logLik()))
+            df = m.df() - prev.df()
+            row["Chisq"], row["Df"] = chisq, df
+            row["Pr(>Chisq)"] = float(stats.chi2.sf(chisq, df)) if df > 0 else np.nan
+        rows.append(row)
+        prev = m
+    return pd.DataFrame(rows, index=[f"model{i + 1}" for i in order])
