@@ -195,7 +195,8 @@ def placeholder_frame(parsed, layout: str = "crossed", levels: int = 3) -> pd.Da
             frame[name] = [f"{name}{p + 1}" for p in path]
     for name in parsed.variables():
         if name not in frame:
-            frame[name] = rng.integers(1, 5, size=n).astype(float)
+            # positive (log() works) and with many distinct values (poly(x, k) works)
+            frame[name] = rng.integers(1, 5, size=n) + rng.integers(0, 100, size=n) / 100
     return pd.DataFrame(frame)
 
 
@@ -205,7 +206,10 @@ def _placeholder_translation(formula: str, approximate: bool):
     Returns the translation and the lines describing what was assumed.
     """
     from .formula import parse
-    from .translation import translate
+    from .translation import _translate
+
+    def translate(parsed, frame, approximate):
+        return _translate(parsed, frame, approximate=approximate, bind=False)
 
     parsed = parse(formula)
     groups = _grouping_columns(parsed)

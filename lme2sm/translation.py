@@ -199,6 +199,20 @@ def translate(
         :class:`~lme2sm.errors.ApproximationWarning`, instead of raising
         :class:`~lme2sm.NotExpressibleError`.
     """
+    return _translate(formula, data, REML=REML, approximate=approximate, bind=True)
+
+
+def _translate(
+    formula: str | ParsedFormula,
+    data: pd.DataFrame,
+    *,
+    REML: bool = True,
+    approximate: bool = False,
+    bind: bool = True,
+) -> Translation:
+    """:func:`translate`; ``bind=False`` leaves ``scale()``/``poly()`` to compute their
+    numbers from the rows patsy sees (for the CLI's placeholder data, whose numbers
+    must not end up in the printed code)."""
     for name, value in (("REML", REML), ("approximate", approximate)):
         if not (
             isinstance(value, bool | np.bool_) or (isinstance(value, int) and value in (0, 1))
@@ -213,7 +227,8 @@ def translate(
             (0, len(parsed.formula)),
         )
     data_prep.check_columns(data, parsed.variables(), parsed.formula)
-    parsed = data_prep.bind_transforms(parsed, data)
+    if bind:
+        parsed = data_prep.bind_transforms(parsed, data)
     frame, n_dropped = data_prep.drop_missing(data, parsed.variables())
     data_prep.check_response(frame, parsed.response_expr.variables())
 

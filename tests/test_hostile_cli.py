@@ -39,3 +39,11 @@ def test_cli_translate_bad_formula_exits_2_without_traceback(formula, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert "Traceback" not in err and "FormulaError" in err
+
+
+def test_translate_without_data_prints_no_placeholder_numbers(capsys):
+    status = cli.main(["translate", "y ~ poly(x, 5) + scale(z) + log(w) + (1 | g)"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "'y ~ 1 + r_poly(x, 5) + standardize(z, ddof=1) + np.log(w)'" in out
+    assert "def r_poly(" in out and "def poly_coefficients(" in out
