@@ -71,15 +71,15 @@ def fixtures(only: str | None, dirs: list[Path]) -> list[dict]:
 
 
 def dataset(fx: dict):
-    """The fixture's data frame and CSV path."""
+    """The fixture's data frame, CSV path and factor columns (as the tests read them)."""
+    import pandas as pd
+
     from lme2sm.datasets import load
 
-    csv = fx.get("csv")
-    if csv:
-        import pandas as pd
-
-        path = (ROOT / csv) if not Path(csv).is_absolute() else Path(csv)
-        factors = fx.get("factors") or []
+    rel = fx.get("data_path")
+    if rel and (ROOT / rel).exists():
+        factors = list(fx.get("factors") or [])
+        path = ROOT / rel
         frame = pd.read_csv(path, dtype={f: str for f in factors})
         return frame, path, factors
     name = fx["dataset"]
