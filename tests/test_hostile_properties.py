@@ -166,3 +166,21 @@ def test_translate_raises_only_lme2sm_errors_and_never_touches_the_frame(
     pd.testing.assert_frame_equal(data, before)
     assert data.dtypes.equals(dtypes)
     assert sentinel == []
+
+
+@BUDGET
+@given(formula=lme4_formulas, data=frames())
+def test_drop_in_with_lme4_terms_raises_only_lme2sm_errors(formula, data, sentinel):
+    if "|" not in formula:
+        return  # no lme4 term: statsmodels' own behaviour, by design
+    before = data.copy(deep=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model = lme2sm.mixedlm(formula, data)
+        except Lme2smError as error:
+            assert str(error)
+        else:
+            assert model.nobs > 0
+    pd.testing.assert_frame_equal(data, before)
+    assert sentinel == []
