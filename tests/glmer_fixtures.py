@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -16,18 +16,18 @@ def fixture_names() -> list[str]:
     return sorted(p.stem for p in FIXTURES.glob("*.json") if not p.stem.startswith("_"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> dict:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-@lru_cache(maxsize=None)
+@cache
 def data(path: str, factors: tuple[str, ...]) -> pd.DataFrame:
     """The CSV as R read it: the fixture's factor columns as text."""
     return pd.read_csv(ROOT / path, dtype={f: str for f in factors})
 
 
-@lru_cache(maxsize=None)
+@cache
 def fitted(name: str):
     import warnings
 

@@ -219,18 +219,20 @@ class GlmerResult:
         return pd.Series(self.engine_fit.state.mu, index=self._index(), name="fitted")
 
     def residuals(self, type: str = "deviance") -> pd.Series:
-        """Residuals: ``"deviance"`` (lme4's default), ``"pearson"``, ``"response"``."""
+        """Residuals: ``"deviance"`` (lme4's default), ``"pearson"``, ``"response"``, ``"working"``."""
         st, r = self.engine_fit.state, self.response
         mu = st.mu
         if type == "response":
             values = r.y - mu
         elif type == "pearson":
             values = (r.y - mu) * np.sqrt(r.weights) / np.sqrt(self.family.variance(mu))
+        elif type == "working":
+            values = (r.y - mu) / self.family.link.mu_eta(st.eta)
         elif type == "deviance":
             values = np.sign(r.y - mu) * np.sqrt(np.clip(st.dev_resid, 0, None))
         else:
             raise ArgumentError(
-                f"type={type!r}: use 'deviance', 'pearson' or 'response' (lme4's types)"
+                f"type={type!r}: use 'deviance', 'pearson', 'response' or 'working' (lme4's types)"
             )
         return pd.Series(values, index=self._index(), name="residuals")
 
