@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,6 +135,13 @@ def plain_column(col: pd.Series, name: str) -> pd.Series:
         return col.astype("float64")
     if pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, np.dtype):
         return col.astype(str).astype(object)
+    if kind == "O":
+        bad = next((v for v in col if not isinstance(v, Hashable)), None)
+        if bad is not None:
+            raise DataError(
+                f"the column {name!r} holds {type(bad).__name__} values (e.g. {bad!r}), which "
+                "a model formula cannot use: convert it to numbers or text first"
+            )
     return col
 
 

@@ -329,3 +329,20 @@ def test_non_ascii_column_names_translate_and_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert np.isfinite(t.model().fit(reml=True).llf)
+
+
+@pytest.mark.parametrize(
+    "values, what",
+    [
+        (pd.Series([[1], [2]] * 30), "list"),
+        (pd.Series([{"a": 1}] * 60), "dict"),
+        (pd.Series(np.arange(60) + 1j), "complex128"),
+        (pd.Series(pd.to_timedelta(np.arange(60), unit="D")), "timedelta64"),
+        (pd.Series(pd.period_range("2020-01", periods=60, freq="M")), "period"),
+        (pd.Series(pd.interval_range(0, 60)), "interval"),
+    ],
+)
+@pytest.mark.parametrize("formula", ["y ~ v + (1 | g)", "y ~ 1 + (1 | v)", "v ~ 1 + (1 | g)"])
+def test_columns_a_formula_cannot_use_are_refused_by_name(values, what, formula):
+    with pytest.raises(DataError, match=f"'v' (holds|must be).*{what}"):
+        _translate(formula, BASE.assign(v=values))
