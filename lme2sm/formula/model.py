@@ -57,9 +57,12 @@ def number_value(text: str) -> float:
         return CONSTANTS[text]
     text = text[:-1] if text.endswith("L") else text
     if text[:2] in ("0x", "0X"):
-        if "p" in text or "P" in text or "." in text:
-            return float.fromhex(text)
-        return float(int(text, 16))
+        try:
+            if "p" in text or "P" in text or "." in text:
+                return float.fromhex(text)
+            return float(int(text, 16))
+        except OverflowError:
+            return math.inf  # as R reads it; the tokenizer refuses it
     return float(text)
 
 
