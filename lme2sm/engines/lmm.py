@@ -210,34 +210,39 @@ def _parents(pattern: sp.csr_matrix) -> np.ndarray | None:
     return parent
 
 
-def _pair_products(A: sp.csc_matrix, m: int, max_nnz: int = 30_000_000):
-    """For a sparse A (m x q): K (pairs x q) with ``K @ w`` the lower triangle of
-    ``A diag(w) A'`` at rows ``kr``, columns ``kc``. None when K would be too large."""
-    counts = np.diff(A.indptr).astype(np.int64)
-    total = int(np.sum(counts * (counts + 1) // 2))
+def _pair_products(A: sp.csc_matrix, m: int, k: int = 1, max_nnz: int = 30_000_000):
+    """For a sparse A (m x q k; level l owns columns l k .. l k + k - 1): K with
+    ``K @ M.ravel()`` the lower triangle of ``A blockdiag(M_l) A'`` (M of shape (q, k, k),
+    symmetric blocks) at rows ``kr``, columns ``kc``. None when K would be too large."""
+    q = A.shape[1] // k
+    starts = A.indptr[np.arange(0, q * k + 1, k)]
+    rows_of = [np.unique(A.indices[starts[lv] : starts[lv + 1]]) for lv in range(q)]
+    counts = np.array([len(r) for r in rows_of], dtype=np.int64)
+    total = int(np.sum(counts * (counts + 1) // 2)) * k * k
     if total > max_nnz:
         return None
     keys = np.empty(total, dtype=np.int64)
     vals = np.empty(total)
     cols = np.empty(total, dtype=np.int64)
     pos = 0
-    for col in range(A.shape[1]):
-        lo, hi = A.indptr[col], A.indptr[col + 1]
-        if hi == lo:
+    for lv, r in enumerate(rows_of):
+        if len(r) == 0:
             continue
-        r = A.indices[lo:hi].astype(np.int64)
-        v = A.data[lo:hi]
-        a, b = np.tril_indices(hi - lo)
-        ra, rb = r[a], r[b]
-        big = np.maximum(ra, rb)
-        small = np.minimum(ra, rb)
+        V = A[:, lv * k : (lv + 1) * k][r].toarray() if k > 1 else None
+        if V is None:
+            V = np.asarray(A[r, lv].toarray()).reshape(-1, 1)
+        a, b = np.tril_indices(len(r))
+        ra, rb = r[a].astype(np.int64), r[b].astype(np.int64)
+        key = np.maximum(ra, rb) * m + np.minimum(ra, rb)
         n = len(a)
-        keys[pos : pos + n] = big * m + small
-        vals[pos : pos + n] = v[a] * v[b]
-        cols[pos : pos + n] = col
-        pos += n
+        for e in range(k):
+            for f in range(k):
+                keys[pos : pos + n] = key
+                vals[pos : pos + n] = V[a, e] * V[b, f]
+                cols[pos : pos + n] = lv * k * k + e * k + f
+                pos += n
     uniq, row = np.unique(keys[:pos], return_inverse=True)
-    K = sp.csr_matrix((vals[:pos], (row, cols[:pos])), shape=(len(uniq), A.shape[1]))
+    K = sp.csr_matrix((vals[:pos], (row, cols[:pos])), shape=(len(uniq), q * k * k))
     return K, uniq // m, uniq % m
 
 
@@ -381,11 +386,11 @@ class ProfiledLMM:
         else:
             self.A_rr = np.zeros((0, 0))
             self.A_xr = np.zeros((self.p + 1, 0))
-        # one scalar term crossed with the rest: its fill is K @ w (see _pair_products)
+        # one term crossed with the rest: its fill is K @ vec(M) (see _pair_products)
         self.kfill = None
-        if rest and len(prefix) == 1 and specs[prefix[0]].k == 1:
-            if not self.rest_dense[prefix[0]]:
-                self.kfill = _pair_products(self.A_rp[prefix[0]].tocsc(), self.m_rest)
+        if rest and len(prefix) == 1 and not self.rest_dense[prefix[0]]:
+            i = prefix[0]
+            self.kfill = _pair_products(self.A_rp[i].tocsc(), self.m_rest, specs[i].k)
 
     def _templates(self) -> None:
         """COO index templates for block-structured sparse matrices."""
@@ -470,7 +475,8 @@ class ProfiledLMM:
         Lpp: dict[tuple[int, int], np.ndarray] = {}
         LR: dict[int, object] = {}
         LX: dict[int, np.ndarray] = {}
-        lam_r = self._rest_lambda(factors) if m and not all(self.rest_dense.values()) else None
+        sparse_rest = m and self.kfill is None and not all(self.rest_dense.values())
+        lam_r = self._rest_lambda(factors) if sparse_rest else None
         for pos, i in enumerate(self.prefix):
             Ti = factors[i]
             qi, ki = specs[i].n_levels, specs[i].k
@@ -478,7 +484,7 @@ class ProfiledLMM:
             D += np.eye(ki)
             XF = self.AX[i] @ Ti  # (q_i, p1, k_i)
             RF = None
-            if m:
+            if m and self.kfill is None:
                 if self.rest_dense[i]:
                     A = self.A_rp[i]  # (q_i, m, k_i)
                     RF = self._lam_t_rows(
@@ -538,8 +544,9 @@ class ProfiledLMM:
             Linv_t[i] = inv_t
             LX[i] = XF @ inv_t
             if m and self.kfill is not None:
-                LR[i] = None  # implicit: Lambda_R' A_Ri diag(theta_i / sqrt(d))
-                kscale = Ti[0, 0] * inv_t[:, 0, 0]
+                LR[i] = None  # implicit: Lambda_R' A_Ri blockdiag(T_i L_l^-T)
+                G = Ti @ inv_t  # (q, k, k); the fill is A blockdiag(G G') A'
+                kM = G @ np.transpose(G, (0, 2, 1))
             elif m:
                 if self.rest_dense[i]:
                     LR[i] = RF @ inv_t
@@ -554,7 +561,7 @@ class ProfiledLMM:
         if m and self.kfill is not None:
             i = self.prefix[0]
             K, kr, kc = self.kfill
-            fill = K @ (kscale * kscale)
+            fill = K @ kM.reshape(-1)
             lam = self._rest_scalar_lambda(factors)
             if lam is not None:  # only the lower triangle is read by the Cholesky
                 top = full[:m, :m]
@@ -568,8 +575,8 @@ class ProfiledLMM:
                 inner[kc[off], kr[off]] -= fill[off]
                 full[:m, :m] = self._lam_t_rows(self._lam_t_rows(inner, factors).T.copy(), factors)
             full[np.arange(m), np.arange(m)] += 1.0
-            lx = np.transpose(LX[i], (1, 0, 2)).reshape(p1, -1)
-            C = self._lam_t_rows(self.A_xr.T - self.A_rp[i] @ (kscale[:, None] * lx.T), factors)
+            W = (kM @ np.transpose(self.AX[i], (0, 2, 1))).reshape(-1, p1)
+            C = self._lam_t_rows(self.A_xr.T - self.A_rp[i] @ W, factors)
             full[m:, :m] = C.T
         elif m:
             S = self._lam_t_rows(self._lam_t_rows(self.A_rr, factors).T.copy(), factors)
@@ -625,9 +632,9 @@ class ProfiledLMM:
         if modes:
             if self.kfill is not None and m:
                 i = self.prefix[0]
-                LR[i] = (self._lam_t_rows(self.A_rp[i].toarray(), factors) * kscale[None, :])[
-                    None
-                ].transpose(2, 1, 0)  # (q_i, m, 1), dense only for the modes
+                qi, ki = specs[i].n_levels, specs[i].k
+                dense = self._lam_t_rows(self.A_rp[i].toarray(), factors).reshape(m, qi, ki)
+                LR[i] = np.transpose(dense, (1, 0, 2)) @ G  # (q_i, m, k_i), for the modes
                 dense_modes = True
             else:
                 dense_modes = False
