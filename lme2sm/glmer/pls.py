@@ -27,6 +27,8 @@ from ..engines.lmm import TermSpec, unpack_theta
 
 __all__ = ["SparsePLS", "EnginePLS", "SCHUR_MAX"]
 
+FAST_Q2 = 1500
+"""Largest Schur complement built by index arithmetic (one scalar first term)."""
 SCHUR_MAX = 4000
 """Largest number of random effects outside the first term for the dense Schur path."""
 
@@ -48,6 +50,7 @@ class SparsePLS:
         self.scalar = len(rows) == 1 and specs[0].k == 1
         self.theta = None
         self._b_pattern = None
+        self._fast = None
         offsets = np.cumsum([0, *self.sizes[:-1]])
         self.cols = np.concatenate(
             [
@@ -140,6 +143,8 @@ class SparsePLS:
 
         if Q2 == 0:
             return ldL2, solve1
+        if k0 == 1 and Q2 <= FAST_Q2:
+            return self._schur_scalar(w, blocks[:, 0, 0], ldL2)
         if self._b_pattern is None:
             self._b_setup()
         rows, cols, inv, nnz = self._b_pattern
@@ -166,6 +171,97 @@ class SparsePLS:
             y1 = solve1(b1)
             x2 = sla.cho_solve((L2, True), b2 - B.T @ y1, check_finite=False)
             x1 = solve1(b1 - B @ x2)
+            return np.concatenate([x1, x2])
+
+        return ldL2, solve_a
+
+    def _fast_setup(self) -> None:
+        """Index arrays for the scalar-first-term Schur path (built once)."""
+        Q1 = self.sizes[0]
+        Q2 = self.Q - Q1
+        c0 = self.cols[:, 0].astype(np.int64)
+        c2 = self.cols[:, 1:].astype(np.int64) - Q1
+        m2 = c2.shape[1]
+        # B = (ZL_0)'W(ZL_2): entries (level of term 0, column of the rest), CSR order
+        keys = (c0[:, None] * Q2 + c2).ravel()
+        uniq, inv_b = np.unique(keys, return_inverse=True)
+        brow, bcol = uniq // Q2, uniq % Q2
+        # pairs of B's entries in one row: S -= B_la B_lb / d_l
+        order = np.argsort(brow, kind="stable")
+        starts = np.searchsorted(brow[order], np.arange(Q1 + 1))
+        counts = np.diff(starts)
+        pa_list, pb_list = [], []
+        for c in np.unique(counts):
+            if c == 0:
+                continue
+            rows_c = np.flatnonzero(counts == c)
+            idx = order[starts[rows_c][:, None] + np.arange(c)[None, :]]  # (r, c)
+            pa_list.append(np.repeat(idx, c, axis=1).ravel())
+            pb_list.append(np.tile(idx, (1, c)).ravel())
+        pa = np.concatenate(pa_list)
+        pb = np.concatenate(pb_list)
+        a22 = (c2[:, :, None] * Q2 + c2[:, None, :]).reshape(len(c0), m2 * m2)
+        self._fast = {
+            "inv_b": inv_b,
+            "nb": len(uniq),
+            "brow": brow,
+            "bcol": bcol,
+            "pa": pa,
+            "pb": pb,
+            "prow": brow[pa],
+            "ptarget": bcol[pa] * Q2 + bcol[pb],
+            "a22": a22.ravel(),
+        }
+
+    def _schur_scalar(self, w: np.ndarray, d: np.ndarray, ldL2: float):
+        if self._fast is None:
+            self._fast_setup()
+        f = self._fast
+        Q1 = self.sizes[0]
+        Q2 = self.Q - Q1
+        V = self.vals
+        v0 = V[:, 0] * w
+        V2 = V[:, 1:]
+        m2 = V2.shape[1]
+        bdata = np.bincount(f["inv_b"], (v0[:, None] * V2).ravel(), minlength=f["nb"])
+        a22 = np.bincount(
+            f["a22"],
+            (V2[:, :, None] * V2[:, None, :] * w[:, None, None]).reshape(-1, m2 * m2).ravel(),
+            minlength=Q2 * Q2,
+        )
+        corr = np.bincount(
+            f["ptarget"],
+            bdata[f["pa"]] * bdata[f["pb"]] / d[f["prow"]],
+            minlength=Q2 * Q2,
+        )
+        S = (a22 - corr).reshape(Q2, Q2)
+        S[np.diag_indices(Q2)] += 1.0
+        L2 = sla.cholesky(S, lower=True, check_finite=False)
+        ldL2 += 2.0 * float(np.sum(np.log(np.diagonal(L2))))
+        brow, bcol = f["brow"], f["bcol"]
+
+        def bt(y):  # B'y
+            if y.ndim == 1:
+                return np.bincount(bcol, bdata * y[brow], minlength=Q2)
+            return np.stack(
+                [np.bincount(bcol, bdata * y[brow, j], minlength=Q2) for j in range(y.shape[1])],
+                axis=1,
+            )
+
+        def bx(x):  # Bx
+            if x.ndim == 1:
+                return np.bincount(brow, bdata * x[bcol], minlength=Q1)
+            return np.stack(
+                [np.bincount(brow, bdata * x[bcol, j], minlength=Q1) for j in range(x.shape[1])],
+                axis=1,
+            )
+
+        def solve_a(b):
+            b1, b2 = b[:Q1], b[Q1:]
+            dd = d if b.ndim == 1 else d[:, None]
+            y1 = b1 / dd
+            x2 = sla.cho_solve((L2, True), b2 - bt(y1), check_finite=False)
+            x1 = (b1 - bx(x2)) / dd
             return np.concatenate([x1, x2])
 
         return ldL2, solve_a
