@@ -211,6 +211,9 @@ class SparsePLS:
             "prow": brow[pa],
             "ptarget": bcol[pa] * Q2 + bcol[pb],
             "a22": a22.ravel(),
+            "flat": uniq,
+            # many pairs per row (crossed terms): B dense and one matrix product is cheaper
+            "dense": Q1 * Q2 * Q2 < 100 * len(pa) and Q1 * Q2 <= 4_000_000,
         }
 
     def _schur_scalar(self, w: np.ndarray, d: np.ndarray, ldL2: float):
@@ -229,18 +232,26 @@ class SparsePLS:
             (V2[:, :, None] * V2[:, None, :] * w[:, None, None]).reshape(-1, m2 * m2).ravel(),
             minlength=Q2 * Q2,
         )
-        corr = np.bincount(
-            f["ptarget"],
-            bdata[f["pa"]] * bdata[f["pb"]] / d[f["prow"]],
-            minlength=Q2 * Q2,
-        )
-        S = (a22 - corr).reshape(Q2, Q2)
+        if f["dense"]:
+            Bd = np.zeros(Q1 * Q2)
+            Bd[f["flat"]] = bdata
+            Bd = Bd.reshape(Q1, Q2)
+            S = a22.reshape(Q2, Q2) - (Bd.T / d) @ Bd
+        else:
+            corr = np.bincount(
+                f["ptarget"],
+                bdata[f["pa"]] * bdata[f["pb"]] / d[f["prow"]],
+                minlength=Q2 * Q2,
+            )
+            S = (a22 - corr).reshape(Q2, Q2)
         S[np.diag_indices(Q2)] += 1.0
         L2 = sla.cholesky(S, lower=True, check_finite=False)
         ldL2 += 2.0 * float(np.sum(np.log(np.diagonal(L2))))
         brow, bcol = f["brow"], f["bcol"]
 
         def bt(y):  # B'y
+            if f["dense"]:
+                return Bd.T @ y
             if y.ndim == 1:
                 return np.bincount(bcol, bdata * y[brow], minlength=Q2)
             return np.stack(
@@ -249,6 +260,8 @@ class SparsePLS:
             )
 
         def bx(x):  # Bx
+            if f["dense"]:
+                return Bd @ x
             if x.ndim == 1:
                 return np.bincount(brow, bdata * x[bcol], minlength=Q1)
             return np.stack(
