@@ -291,8 +291,52 @@ def cmd_example(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _fit_glmer(args: argparse.Namespace, data: pd.DataFrame) -> int:
+    """glmer for ``--family``: lme4's summary(glmer(...)) or JSON."""
+    from .glmer import glmer
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = glmer(
+            args.formula,
+            data,
+            args.family,
+            weights=args.weights,
+            nAGQ=args.nAGQ,
+            data_name=args.data,
+        )
+    messages = _report_warnings(caught)
+    if args.json:
+        tab = m.coef_table()
+        out = {
+            "formula": m.formula,
+            "family": m.family.name,
+            "link": m.family.link_name,
+            "nAGQ": m.nAGQ,
+            "nobs": m.nobs(),
+            "logLik": m.logLik(),
+            "AIC": m.AIC(),
+            "BIC": m.BIC(),
+            "deviance": m.deviance(),
+            "fixef": m.fixef().to_dict(),
+            "se": tab["Std. Error"].to_dict(),
+            "pvalue": tab["Pr(>|z|)"].to_dict(),
+            "varcorr": m.VarCorr().to_dict(orient="records"),
+            "warnings": messages,
+        }
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(m.summary())
+    return EXIT_OK
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     data = _read_csv(args.data)
+    if args.family is not None:
+        return _fit_glmer(args, data)
+    if args.weights is not None or args.nAGQ != 1:
+        raise CliError("--weights and --nAGQ go with --family (a glmer fit)")
     m, messages = _fit(
         args.formula, data, reml=not args.ml, approximate=args.approximate, data_name=args.data
     )
@@ -366,6 +410,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("formula", metavar="FORMULA", help='e.g. "y ~ x + (x | group)" (quote it)')
     p.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument(
+        "--family",
+        default=None,
+        help="fit a glmer: binomial, poisson, \"binomial(link='probit')\" (default: lmer)",
+    )
+    p.add_argument("--weights", metavar="COL", default=None, help="prior weights column (glmer)")
+    p.add_argument(
+        "--nAGQ", type=int, default=1, help="glmer: 1 Laplace (default), >1 Gauss-Hermite nodes"
+    )
     p.add_argument(
         "--approximate",
         action="store_true",

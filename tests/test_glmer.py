@@ -238,3 +238,21 @@ def test_translation_code_runs(cbpp):
         warnings.simplefilter("ignore")
         exec(translate_glmer(CBPP).code().replace("print(", "str("), namespace)
     assert namespace["result"].fe_mean.shape == (4,)
+
+
+def test_cli_family_weights_nagq(capsys):
+    import json
+
+    from lme2sm.cli import main
+
+    csv = str(ROOT / "lme2sm/datasets/cbpp.csv")
+    formula = "incidence/size ~ factor(period) + (1 | herd)"
+    assert main(["fit", csv, formula, "--family", "binomial", "--weights", "size"]) == 0
+    out = capsys.readouterr().out
+    assert " Family: binomial  ( logit )" in out
+    assert "   194.1    204.2    -92.0    184.1       51 " in out
+    assert main(["fit", csv, formula, "--family", "binomial", "--weights", "size",
+                 "--nAGQ", "9", "--json"]) == 0  # fmt: skip
+    res = json.loads(capsys.readouterr().out)
+    assert res["nAGQ"] == 9 and abs(res["logLik"] - -50.00502) < 1e-4
+    assert main(["fit", csv, formula, "--nAGQ", "9"]) == 2
