@@ -44,10 +44,8 @@ class Link:
         return np.log(mu)
 
     def inverse(self, eta: np.ndarray) -> np.ndarray:
-        if self.name == "logit":
-            e = np.exp(np.clip(eta, -THRESH, THRESH))
-            e = np.where(eta < -THRESH, EPS, np.where(eta > THRESH, INVEPS, e))
-            return e / (1.0 + e)
+        if self.name == "logit":  # R clamps eta at +-30, which is expit's [eps, 1 - eps]
+            return np.clip(special.expit(eta), EPS, 1.0 - EPS)
         if self.name == "probit":
             thresh = -stats.norm.ppf(EPS)
             return special.ndtr(np.clip(eta, -thresh, thresh))
@@ -57,9 +55,8 @@ class Link:
 
     def mu_eta(self, eta: np.ndarray) -> np.ndarray:
         if self.name == "logit":
-            e = np.exp(np.clip(eta, -THRESH, THRESH))
-            out = e / (1.0 + e) ** 2
-            return np.where(np.abs(eta) > THRESH, EPS, out)
+            mu = special.expit(eta)
+            return np.maximum(mu * (1.0 - mu), EPS)
         if self.name == "probit":
             return np.maximum(stats.norm.pdf(eta), EPS)
         if self.name == "cloglog":
@@ -90,11 +87,29 @@ class Family:
             return mu * (1.0 - mu)
         return mu
 
-    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
-        """Each row's contribution to the deviance (R's ``family$dev.resids``)."""
+    def dev_resids(
+        self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, ylogy: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Each row's contribution to the deviance (R's ``family$dev.resids``);
+        ``ylogy`` (:meth:`saturated`) saves the terms that do not depend on ``mu``."""
+        if ylogy is not None:
+            if self.name == "binomial" and ylogy.dtype == bool:  # 0/1 answers: one log
+                return -2.0 * wt * np.log(np.where(ylogy, mu, 1.0 - mu))
+            if self.name == "binomial":
+                return 2.0 * wt * (ylogy - y * np.log(mu) - (1.0 - y) * np.log1p(-mu))
+            return 2.0 * wt * (ylogy - y * np.log(mu) + mu)
         if self.name == "binomial":
             return 2.0 * wt * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
         return 2.0 * wt * (special.xlogy(y, y / mu) - (y - mu))
+
+    def saturated(self, y: np.ndarray) -> np.ndarray:
+        """The part of each deviance residual free of ``mu`` (divided by 2 wt); for 0/1
+        binomial answers, which answer is a success (a boolean array)."""
+        if self.name == "binomial":
+            if np.all((y == 0) | (y == 1)):
+                return y == 1  # boolean: dev_resids takes the one-log path
+            return special.xlogy(y, y) + special.xlogy(1 - y, 1 - y)
+        return special.xlogy(y, y) - y
 
     def aic(self, y: np.ndarray, trials: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> float:
         """-2 log-likelihood with all constants (R's ``family$aic`` without the 2 p).

@@ -124,6 +124,12 @@ class GlmmProblem:
         self.n, self.p = self.X.shape
         mu0 = family.mustart(y, weights)
         self.eta0 = family.link.link(mu0)
+        self._ylogy = family.saturated(y)
+        # aic(mu) - sum(dev_resid(mu)) does not depend on mu (-2 x the saturated
+        # log-likelihood): computed once, the Laplace deviance needs only deviance residuals
+        self._aic_offset = family.aic(y, trials, mu0, weights) - float(
+            family.dev_resids(y, mu0, weights).sum()
+        )
         if solver == "sparse":
             self.pls = SparsePLS(rows, specs)
         elif solver == "engine":
@@ -143,10 +149,11 @@ class GlmmProblem:
         return out
 
     def dev_resid(self, mu: np.ndarray) -> np.ndarray:
-        return self.family.dev_resids(self.y, mu, self.wts)
+        return self.family.dev_resids(self.y, mu, self.wts, self._ylogy)
 
     def aic(self, mu: np.ndarray) -> float:
-        return self.family.aic(self.y, self.trials, mu, self.wts)
+        """-2 log p(y | mu), all constants included (the family's ``aic``)."""
+        return float(self.dev_resid(mu).sum()) + self._aic_offset
 
     # ---------------------------------------------------------------- PIRLS
 
@@ -239,7 +246,7 @@ class GlmmProblem:
 
     def laplace(self, state: PirlsState) -> float:
         """lme4's Laplace deviance: aic + ||u||^2 + log|L|^2."""
-        return self.aic(state.mu) + state.sqrL + state.ldL2
+        return float(state.dev_resid.sum()) + self._aic_offset + state.sqrL + state.ldL2
 
     def agq(self, state: PirlsState, nAGQ: int) -> float:
         """lme4's adaptive Gauss-Hermite deviance (one scalar term)."""
