@@ -26,6 +26,8 @@ __all__ = ["GlmmFit", "fit_glmm", "deriv12"]
 GRAD_TOL = 2e-3
 """lme4's ``check.conv.grad`` tolerance on the Hessian-scaled gradient."""
 DELTA = 1e-4
+THETA_STEP = 0.1
+"""Scale of theta in stage 2 (BOBYQA's initial step 0.2 becomes 0.02)."""
 
 
 @dataclass
@@ -132,14 +134,17 @@ def fit_glmm(problem: GlmmProblem, nAGQ: int = 1, calc_derivs: bool = True) -> G
         def to_beta(z):
             return beta1 + (np.linalg.solve(R, z) if problem.p else z)
 
+        # theta in units of THETA_STEP: BOBYQA's first steps (0.2) are then 0.02 in theta,
+        # lme4's stage-2 step, and 0.2 standard errors in beta
         def devfun_w(pars):
-            return devfun(np.concatenate([pars[:nth], to_beta(pars[nth:])]))
+            th = pars[:nth] * THETA_STEP
+            return devfun(np.concatenate([th, to_beta(pars[nth:])]))
 
-        lower2 = np.concatenate([lower, np.full(problem.p, -np.inf)])
-        start2 = np.concatenate([theta1, np.zeros(problem.p)])
+        lower2 = np.concatenate([lower / THETA_STEP, np.full(problem.p, -np.inf)])
+        start2 = np.concatenate([theta1 / THETA_STEP, np.zeros(problem.p)])
         opt2 = minimize_theta(devfun_w, start2, lower2)
         evals += opt2.n_evals
-        theta, beta = opt2.x[:nth], to_beta(opt2.x[nth:])
+        theta, beta = opt2.x[:nth] * THETA_STEP, to_beta(opt2.x[nth:])
         opt2.x = np.concatenate([theta, beta])
         state = problem.pirls(theta, beta, start=(beta, start_u))
         dev = problem.laplace(state) if nAGQ == 1 else problem.agq(state, nAGQ)
