@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fitted_model, lme4_answer
+from conftest import EXTRA_NAMES, fitted_model, fixture_data, lme4_answer
 
 import lme2sm
 from lme2sm.compare import anova as compare_anova
@@ -90,21 +90,28 @@ def check_t_table(table: pd.DataFrame, ref: dict) -> tuple[float, float]:
 # ---------------------------------------------------------------- Satterthwaite
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", ALL + EXTRA_NAMES)
 def test_satterthwaite_at_lme4_estimates(name):
     """df and p for every fixture, at lme4's own theta and sigma (no statsmodels fit)."""
     fx = fixture(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        D = LmmDesign.from_frame(build_model_frame(fx["formula"], load(fx["dataset"])))
+        frame = build_model_frame(fx["formula"], fixture_data(fx), weights=fx.get("weights"))
+        D = LmmDesign.from_frame(frame)
     model = build_satterthwaite(D, lme4_theta(D, fx), fx["sigma"], fx["REML"])
     rel_df, dp = check_t_table(coefficient_table(model), fx["satterthwaite"])
     assert rel_df < 1e-4 and dp < 1e-6  # same point, same derivatives: near-exact
 
 
-@pytest.mark.parametrize("name", FAST)
+# the dense design's numerical derivatives take 10-20 s on these (q near 900)
+SLOW_DF = {"insteval_small_slopes"}
+
+
+@pytest.mark.parametrize("name", [n for n in ALL + EXTRA_NAMES if n not in SLOW_DF])
 def test_satterthwaite_pipeline(name):
     fx, m = fitted(name)
+    if m.logLik() - fx["logLik"] > 1e-7:
+        pytest.skip("lme4's default fit stopped short: its df are for another point")
     table = satterthwaite_table(m)
     assert list(table.columns[:5]) == ["Estimate", "Std. Error", "df", "t value", "p"]
     check_t_table(table, fx["satterthwaite"])
