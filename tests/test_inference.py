@@ -17,7 +17,6 @@ from conftest import EXTRA_NAMES, fitted_model, fixture_data, lme4_answer
 
 import lme2sm
 from lme2sm.compare import anova as compare_anova
-from lme2sm.datasets import load
 from lme2sm.errors import ArgumentError
 from lme2sm.inference import (
     anova,
