@@ -700,8 +700,24 @@ class ProfiledLMM:
         with blas_threads(blas_limit):
             opt = minimize_theta(dev, start, self.lower, method=optimizer)
             opt = self._restart_at_edge(dev, opt, optimizer)
+            opt = self._polish(dev, opt, optimizer)
             ev = self.evaluate(opt.x, modes=True)
         return self._record(ev, reml, opt, time.perf_counter() - t0)
+
+    POLISH = True
+
+    def _polish(self, dev, opt, optimizer):
+        """BOBYQA again from its own optimum with a small trust region: on a flat
+        deviance its first stop can be 1e-5 away in theta (lme4's and MixedModels.jl's
+        restarts do the same); a handful of evaluations settles it."""
+        from .optimize import minimize_theta
+
+        if not self.POLISH or len(opt.x) == 0:
+            return opt
+        again = minimize_theta(dev, opt.x, self.lower, method=optimizer, initial_step=1e-3)
+        n_evals = opt.n_evals + again.n_evals
+        best = again if again.fun < opt.fun else opt
+        return type(opt)(best.x, best.fun, n_evals, opt.converged, opt.message, opt.method)
 
     EDGE = 1e-3
     """A diagonal entry of T below this is tried at exactly zero (lme4's restart_edge)."""
