@@ -417,6 +417,8 @@ def _argument_values(call: Call, data: pd.DataFrame) -> np.ndarray:
                 ).iloc[:, 0]
         except patsy.PatsyError as exc:
             raise DataError(f"could not evaluate {call.label}: {exc.message}") from None
+        except (ValueError, TypeError) as exc:  # patsy's checks on what the argument gave
+            raise DataError(f"could not evaluate {call.label}: {exc}") from None
     if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
         raise DataError(
             f"{call.func}() needs numbers, but {text} holds {col.dtype} values (in {call.label})"

@@ -307,6 +307,8 @@ def _fixed_matrices(fixed_formula: str, frame: pd.DataFrame) -> tuple[pd.DataFra
             )
     except patsy.PatsyError as exc:
         raise DataError(f"could not build the model matrix: {exc.message}") from None
+    except (ValueError, TypeError) as exc:  # patsy's own checks on what a factor gave
+        raise DataError(f"could not build the model matrix: {exc}") from None
     return y, X
 
 
@@ -348,6 +350,8 @@ def _design_info(text: str, frame: pd.DataFrame) -> patsy.DesignInfo:
         raise DataError(
             f"could not build the model matrix for {text.strip()!r}: {exc.message}"
         ) from None
+    except (ValueError, TypeError) as exc:  # patsy's own checks on what a factor gave
+        raise DataError(f"could not build the model matrix for {text.strip()!r}: {exc}") from None
 
 
 def _n_columns(term: RandomTerm, frame: pd.DataFrame) -> int:
@@ -412,6 +416,14 @@ def _resolve_terms(terms, frame, group_name, n_levels, n_comp, approximate):
             resolved.append((term, origin, cols))
             continue
         reason, suggestion = _why_not(term, group_name, n_levels, n_comp)
+        if _split_term(term) == [term]:  # one effect with several columns: poly(x, 2)
+            raise NotExpressibleError(
+                term.text,
+                reason + f"; its effect {term.lhs_text} has several columns, which || does "
+                "not split (lme4 keeps them together too): use the columns one by one, or "
+                "group by the partition",
+                None,
+            )
         if not approximate:
             raise NotExpressibleError(term.text, reason, suggestion)
         if any(_is_categorical(t, frame) for t in term.effects_part.terms):

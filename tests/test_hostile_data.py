@@ -5,6 +5,7 @@ names the column."""
 from __future__ import annotations
 
 import io
+import time
 import warnings
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 import lme2sm
-from lme2sm import DataError, FormulaError
+from lme2sm import DataError, FormulaError, NotExpressibleError
 from lme2sm.data_prep import check_lme4_sizes
 
 CSV = """y,x,z,g
@@ -346,3 +347,25 @@ def test_non_ascii_column_names_translate_and_fit():
 def test_columns_a_formula_cannot_use_are_refused_by_name(values, what, formula):
     with pytest.raises(DataError, match=f"'v' (holds|must be).*{what}"):
         _translate(formula, BASE.assign(v=values))
+
+
+@pytest.mark.parametrize("approximate", [False, True])
+def test_a_multi_column_effect_off_the_partition_is_refused_not_looped(approximate):
+    # found by fuzzing: approximate=True split (poly(x, 2) || h) into itself forever
+    data = BASE.assign(h=np.tile(list("abcd"), 15), k=np.tile([1, 2, 3], 20))
+    start = time.perf_counter()
+    with pytest.raises(NotExpressibleError, match="several columns, which \\|\\| does not split"):
+        lme2sm.translate(
+            "y ~ 1 + (0 + poly(x, 2) || h) + (1 | k) + (1 | g)", data, approximate=approximate
+        )
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize(
+    "formula",
+    ["y ~ scale(C(x)) + (1 | g)", "y ~ x + (scale(C(log(w))) | g)", "y ~ poly(h, 2) + (1 | g)"],
+)
+def test_functions_of_factors_are_data_errors(formula):
+    data = BASE.assign(h=np.tile(list("abcd"), 15), w=np.arange(60) + 1.0)
+    with pytest.raises(DataError):
+        _translate(formula, data)
