@@ -126,24 +126,27 @@ def lme4_run(path: Path, formula: str, script: Path) -> dict | None:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def table(title: str, rows: list[tuple[str, dict, dict | None]]) -> None:
-    print(f"\n{title}")
-    head = (
-        f"{'size':>22s} {'lme2sm s':>9s} {'lme4 s':>8s} {'ratio':>6s} {'lme2sm MB':>10s} "
-        f"{'lme4 MB':>8s} {'evals':>6s} {'dlogLik':>9s}"
-    )
-    print(head)
-    print("-" * len(head))
-    for label, ours, theirs in rows:
-        if theirs:
-            extra = (
-                f"{theirs['seconds']:8.2f} {ours['seconds'] / theirs['seconds']:6.2f} "
-                f"{ours['mb']:10.0f} {theirs['mb']:8.0f} {ours['evals']:6d} "
-                f"{ours['logLik'] - theirs['logLik']:+9.1e}"
-            )
-        else:
-            extra = f"{'-':>8s} {'-':>6s} {ours['mb']:10.0f} {'-':>8s} {ours['evals']:6d}"
-        print(f"{label:>22s} {ours['seconds']:9.2f} {extra}")
+HEAD = (
+    f"{'size':>22s} {'lme2sm s':>9s} {'lme4 s':>8s} {'ratio':>6s} {'lme2sm MB':>10s} "
+    f"{'lme4 MB':>8s} {'evals':>6s} {'dlogLik':>9s}"
+)
+
+
+def header(title: str) -> None:
+    print(f"\n{title}\n{HEAD}\n{'-' * len(HEAD)}", flush=True)
+
+
+def row(label: str, ours: dict, theirs: dict | None) -> None:
+    """One measured size, printed as soon as it is done."""
+    if theirs:
+        extra = (
+            f"{theirs['seconds']:8.2f} {ours['seconds'] / theirs['seconds']:6.2f} "
+            f"{ours['mb']:10.0f} {theirs['mb']:8.0f} {ours['evals']:6d} "
+            f"{ours['logLik'] - theirs['logLik']:+9.1e}"
+        )
+    else:
+        extra = f"{'-':>8s} {'-':>6s} {ours['mb']:10.0f} {'-':>8s} {ours['evals']:6d}"
+    print(f"{label:>22s} {ours['seconds']:9.2f} {extra}", flush=True)
 
 
 def main() -> None:
@@ -167,27 +170,21 @@ def main() -> None:
         if not args.no_lme4 and shutil.which("Rscript"):
             script = tmp / "fit.R"
             script.write_text(R_SCRIPT)
-        crossed, nested, by_level = [], [], []
+        header("Crossed, rows growing (a = rows/25 levels, b = 1,128):")
         for n in sizes:
             path = tmp / f"crossed_{n}.csv"
             crossed_data(n, max(n // 25, 2), 1_128).to_csv(path, index=False)
-            crossed.append(
-                (f"{n:,} rows", lme2sm_run(path, CROSSED), lme4_run(path, CROSSED, script))
-            )
+            row(f"{n:,} rows", lme2sm_run(path, CROSSED), lme4_run(path, CROSSED, script))
+        header("Nested, rows growing (classes of 20 rows, schools of 10 classes):")
+        for n in sizes:
             path = tmp / f"nested_{n}.csv"
             nested_data(n).to_csv(path, index=False)
-            nested.append(
-                (f"{n:,} rows", lme2sm_run(path, NESTED), lme4_run(path, NESTED, script))
-            )
+            row(f"{n:,} rows", lme2sm_run(path, NESTED), lme4_run(path, NESTED, script))
+        header("Crossed, 100k rows, a = 4,000 levels, b growing:")
         for nb in levels:
             path = tmp / f"levels_{nb}.csv"
             crossed_data(100_000, 4_000, nb).to_csv(path, index=False)
-            by_level.append(
-                (f"b = {nb:,} levels", lme2sm_run(path, CROSSED), lme4_run(path, CROSSED, script))
-            )
-    table("Crossed, rows growing (a = rows/25 levels, b = 1,128):", crossed)
-    table("Nested, rows growing (classes of 20 rows, schools of 10 classes):", nested)
-    table("Crossed, 100k rows, a = 4,000 levels, b growing:", by_level)
+            row(f"b = {nb:,} levels", lme2sm_run(path, CROSSED), lme4_run(path, CROSSED, script))
     print(f"\nratio = lme2sm / lme4 seconds; load average: {os.getloadavg()[0]:.2f}")
 
 
