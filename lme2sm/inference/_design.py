@@ -153,26 +153,22 @@ class LmmDesign:
         """lme4's theta at the fit of ``m``."""
         return m.theta
 
+    def _specs(self):
+        from ..engines.lmm import TermSpec
+
+        return [TermSpec(t.n_levels, t.k) for t in self.terms]
+
     def factors(self, theta: np.ndarray) -> list[np.ndarray]:
-        """Each term's lower-triangular T_j from theta."""
-        out, i = [], 0
-        for t in self.terms:
-            T = np.zeros((t.k, t.k))
-            for c in range(t.k):
-                for r in range(c, t.k):
-                    T[r, c] = theta[i]
-                    i += 1
-            out.append(T)
-        return out
+        """Each term's lower-triangular T_j from theta (the engine's own unpacking)."""
+        from ..engines.lmm import unpack_theta
+
+        return unpack_theta(np.asarray(theta, dtype=float), self._specs())
 
     def theta_lower(self) -> np.ndarray:
         """lme4's lower bounds on theta: 0 on each factor's diagonal, -inf elsewhere."""
-        out = []
-        for t in self.terms:
-            for c in range(t.k):
-                for r in range(c, t.k):
-                    out.append(0.0 if r == c else -np.inf)
-        return np.array(out)
+        from ..engines.lmm import theta_lower
+
+        return theta_lower(self._specs())
 
     def _template(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rows, columns and theta index of Lambda's non-zeros (lme4's ``Lind``)."""
