@@ -174,6 +174,8 @@ def build_model_frame(
         )
     variables = list(parsed.variables())
     data_prep.check_columns(data, variables, parsed.formula)
+    # scale() and poly() take their numbers from the whole columns, as R's model.frame
+    parsed = data_prep.bind_transforms(parsed, data)
     weights_name, weight_values = _weights_column(weights, data)
     source = data
     if weight_values is not None:
