@@ -26,11 +26,11 @@ from .errors import (
     RankDeficiencyWarning,
     SingularFitWarning,
 )
-from .fit import FitOutcome, fit
+from .fitting import lmer
 from .formula import ParsedFormula, parse
-from .glmer import glmer
-from .lmer import lmer
+from .glmm import glmer
 from .results import LmerResult
+from .statsmodels_fit import FitOutcome, fit
 from .translation import Translation, translate
 
 __version__ = "0.1.0"

@@ -77,7 +77,7 @@ def _report_warnings(caught: Sequence[warnings.WarningMessage]) -> list[str]:
 
 def _fit(formula: str, data: pd.DataFrame, *, reml: bool, approximate: bool, data_name: str):
     """lmer with progress lines on stderr; returns the result and the warnings' texts."""
-    from .lmer import lmer
+    from .fitting import lmer
 
     method = "REML" if reml else "maximum likelihood"
     _err(f"lme2sm: fitting {formula} to {len(data)} rows of {data_name} ({method}) ...")
@@ -293,7 +293,7 @@ def cmd_example(args: argparse.Namespace) -> int:
 
 def _fit_glmer(args: argparse.Namespace, data: pd.DataFrame) -> int:
     """glmer for ``--family``: lme4's summary(glmer(...)) or JSON."""
-    from .glmer import glmer
+    from .glmm import glmer
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

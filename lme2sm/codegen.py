@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .fit import fit_steps
+from .statsmodels_fit import fit_steps
 
 if TYPE_CHECKING:
     from .translation import Translation

@@ -6,7 +6,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import ArgumentError
-from .lmer import refit_ml
+from .fitting import refit_ml
 from .results import LmerResult
 
 

@@ -12,8 +12,8 @@ from glmer_fixtures import ROOT, fitted, load
 
 import lme2sm
 from lme2sm import ArgumentError, DataError, glmer
-from lme2sm.glmer import get_family, translate_glmer
-from lme2sm.glmer.pirls import GlmmProblem
+from lme2sm.glmm import get_family, translate_glmer
+from lme2sm.glmm.pirls import GlmmProblem
 
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 

@@ -46,8 +46,6 @@ def test_translate_module_is_not_shadowed():
 
 @pytest.mark.parametrize("name", [n for n in lme2sm.__all__ if n[0].islower()])
 def test_no_public_function_shadows_a_submodule(name):
-    if name in ("fit", "lmer", "glmer"):
-        pytest.xfail(f"lme2sm/{name} is still a module named after its function (to rename)")
     try:
         importlib.import_module(f"lme2sm.{name}")
     except ModuleNotFoundError:

@@ -154,7 +154,7 @@ def glmm_data(seed: int = 5) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def poisson_fit():
-    from lme2sm.glmer import glmer
+    from lme2sm.glmm import glmer
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -163,7 +163,7 @@ def poisson_fit():
 
 @pytest.fixture(scope="module")
 def binomial_fit():
-    from lme2sm.glmer import glmer
+    from lme2sm.glmm import glmer
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -94,11 +94,11 @@ class GlmmProblem:
     specs : list of TermSpec
     X : (n, p) array
     y, trials, weights : arrays
-        R's ``y``, ``n`` and glm weights (see :mod:`lme2sm.glmer.response`).
+        R's ``y``, ``n`` and glm weights (see :mod:`lme2sm.glmm.response`).
     offset : array
     family : Family
     solver : {"sparse", "engine"}
-        How each PLS step is solved (:mod:`lme2sm.glmer.pls`).
+        How each PLS step is solved (:mod:`lme2sm.glmm.pls`).
     """
 
     def __init__(

@@ -168,7 +168,7 @@ def convergence_messages(profiled: ProfiledLMM, record: LmmFit) -> tuple[str, ..
 
 def _fit_statsmodels(frame, data, reml, data_name, approximate) -> LmerResult:
     """statsmodels' optimiser on the translation; results through the same engine record."""
-    from .fit import fit as sm_fit
+    from .statsmodels_fit import fit as sm_fit
     from .statsmodels_view import theta_from_statsmodels
     from .translation import translate
 
