@@ -92,8 +92,12 @@ def fit_frame(
     data_name: str | None = None,
     data: pd.DataFrame | None = None,
     start: np.ndarray | None = None,
+    warn: bool = True,
 ) -> LmerResult:
-    """Fit a model frame with the engine and check the optimum as lme4 does."""
+    """Fit a model frame with the engine and check the optimum as lme4 does.
+
+    ``warn=False`` keeps lme4's convergence messages on the result (``messages``)
+    without warning (a refit for ``anova``), and touches no warning filter."""
     try:
         profiled = ProfiledLMM(frame.crossprods, frame.specs())
     except MemoryError as exc:
@@ -106,9 +110,12 @@ def fit_frame(
                 "exactly fitted by the fixed effects"
             )
         messages = convergence_messages(profiled, record)
-    for text in messages:
-        warnings.warn(text, ConvergenceWarning, stacklevel=3)
-    return LmerResult(frame, record, profiled, reml, data_name, data, messages, "lme4")
+    if warn:
+        for text in messages:
+            warnings.warn(text, ConvergenceWarning, stacklevel=3)
+    return LmerResult(
+        frame, record, profiled, reml, data_name, data, messages, "lme4", warn_singular=warn
+    )
 
 
 def convergence_messages(profiled: ProfiledLMM, record: LmmFit) -> tuple[str, ...]:
@@ -191,6 +198,6 @@ def refit_ml(m: LmerResult) -> LmerResult:
     """The same model fitted by maximum likelihood (lme4's ``refitML``)."""
     if not m.REML:
         return m
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return fit_frame(m.frame, False, data_name=m.data_name, data=m._data, start=m.theta)
+    return fit_frame(
+        m.frame, False, data_name=m.data_name, data=m._data, start=m.theta, warn=False
+    )

@@ -62,6 +62,7 @@ class LmerResult:
         data: pd.DataFrame | None = None,
         messages: tuple[str, ...] = (),
         engine: str = "lme4",
+        warn_singular: bool = True,
     ):
         self.frame = frame
         self.engine_fit = engine_fit
@@ -71,7 +72,7 @@ class LmerResult:
         self._data = data
         self.messages = tuple(messages)
         self.engine = engine
-        if self.isSingular():
+        if warn_singular and self.isSingular():
             warnings.warn(
                 "boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=3
             )

@@ -382,7 +382,11 @@ def anova_table(m: LmerResult, type: int | str = 3) -> pd.DataFrame:
     ``NumDF``, ``DenDF``, ``F value``, ``Pr(>F)``.
     """
     if str(type).upper() not in ("3", "III"):
-        raise NotImplementedError("only type III tests are implemented (lmerTest's default)")
+        from ..errors import ArgumentError
+
+        raise ArgumentError(
+            f"type={type!r}: only type III tests are implemented (lmerTest's default, type=3)"
+        )
     model = satterthwaite_model(m)
     rows, index = [], []
     for label, L in type3_contrasts(m).items():
