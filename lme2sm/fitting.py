@@ -98,12 +98,25 @@ def fit_frame(
 
     ``warn=False`` keeps lme4's convergence messages on the result (``messages``)
     without warning (a refit for ``anova``), and touches no warning filter."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        cp = frame.crossprods
+    if not (np.all(np.isfinite(cp.xy)) and all(np.all(np.isfinite(z)) for z in cp.zxy)):
+        raise FitError(
+            "the sums of squares of the response or of a covariate overflow double "
+            "precision (values near 1e154 or larger): rescale them before fitting"
+        )
     try:
-        profiled = ProfiledLMM(frame.crossprods, frame.specs())
+        profiled = ProfiledLMM(cp, frame.specs())
     except MemoryError as exc:
         raise FitError(str(exc)) from None
     with blas_threads(1):
-        record = profiled.fit(reml=reml, start=start)
+        try:
+            record = profiled.fit(reml=reml, start=start)
+        except np.linalg.LinAlgError as exc:
+            raise FitError(
+                f"the penalised least-squares system is singular at every theta tried ({exc}); "
+                "check for a response that the fixed effects fit exactly, or rescale the data"
+            ) from None
         if not np.isfinite(record.deviance):
             raise FitError(
                 "the deviance is not finite at the optimum: the response may be constant or "

@@ -245,3 +245,19 @@ def test_integer_grouping_levels_sort_as_numbers_as_in_r():
     d.loc[d["Subject"] == 308, "Subject"] = 5  # R: factor(c(5, 309, ...)) puts 5 first
     m = lme2sm.lmer("Reaction ~ Days + (1 | Subject)", d)
     assert list(m.ranef()["Subject"].index[:3]) == ["5", "309", "310"]
+
+
+@pytest.mark.parametrize(
+    ("scale", "match"),
+    [(1e200, "overflow double precision"), (None, "singular at every theta")],
+)
+def test_numerical_failures_are_fit_errors(scale, match):
+    rng = np.random.default_rng(0)
+    d = pd.DataFrame(
+        {"x": rng.normal(size=60), "g": np.repeat(list("abcdef"), 10), "h": list("uvwxy") * 12}
+    )
+    d["y"] = d["x"] * scale if scale else 3 * d["x"] + 1  # huge, or fitted exactly
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(lme2sm.FitError, match=match):
+            lme2sm.lmer("y ~ x + (1 | g) + (1 | h)", d)
