@@ -27,6 +27,22 @@ except ImportError:  # pragma: no cover - depends on the environment
 _LOCK = threading.Lock()
 _ACTIVE = 0
 _SAVED = None
+_CONTROLLER = None
+
+
+def _limit(limit: int):
+    """Cap BLAS at ``limit`` threads; returns the limiter (``restore_original_limits``).
+
+    threadpoolctl finds the loaded BLAS libraries by reading the process's memory map,
+    4 ms each time; one ``ThreadpoolController`` made on first use does it once."""
+    global _CONTROLLER
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl < 3
+        return _threadpool_limits(limits=int(limit), user_api="blas")
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=int(limit), user_api="blas")
 
 
 @contextlib.contextmanager
@@ -51,7 +67,7 @@ def blas_threads(limit: int | None) -> Iterator[None]:
         return
     with _LOCK:
         if _ACTIVE == 0:
-            _SAVED = _threadpool_limits(limits=int(limit), user_api="blas")
+            _SAVED = _limit(limit)
         _ACTIVE += 1
     try:
         yield
