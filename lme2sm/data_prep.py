@@ -226,6 +226,8 @@ def r_level_order(frame: pd.DataFrame, factors: tuple[str, ...]) -> tuple[str, .
     R's ``b:a`` varies the first factor slowest, keeping only combinations present.
     """
     ranks = [_component_rank(frame[f]) for f in factors]
+    if len(factors) == 1:  # one column: its levels, already ranked
+        return tuple(sorted(ranks[0], key=ranks[0].__getitem__))
     parts = [level_strings(frame[f]) for f in factors]
     combos = pd.DataFrame({i: p.to_numpy() for i, p in enumerate(parts)}).drop_duplicates()
     keys = sorted(

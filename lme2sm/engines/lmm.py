@@ -324,6 +324,7 @@ class ProfiledLMM:
         offsets = self.rest_offsets
         self.n = cp.n
         self.p = cp.p
+        self._upper = np.triu_indices(self.p, 1)
         # A blocks between prefix terms: (q_h, k_i, k_h) at (parent(a), a)
         self.A_pp: dict[tuple[int, int], np.ndarray] = {}
         for a_pos, i in enumerate(prefix):
@@ -608,7 +609,7 @@ class ProfiledLMM:
         r = float(diag[-1])
         r2 = r * r
         RXt = Lf[m : m + self.p, m : m + self.p].copy()
-        RXt[np.triu_indices(self.p, 1)] = 0.0  # potrf left the input there
+        RXt[self._upper] = 0.0  # potrf left the input there
         ly = Lf[-1, m : m + self.p]
         if self.p:
             beta, info = lapack.dtrtrs(RXt, ly, lower=1, trans=1)
