@@ -426,3 +426,26 @@ def _argument_values(call: Call, data: pd.DataFrame) -> np.ndarray:
             f"{call.func}() needs numbers, but {text} holds {col.dtype} values (in {call.label})"
         )
     return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def require_random_terms(parsed) -> None:
+    """lmer needs at least one ``( ... | group)`` term; say so with the formula."""
+    from .errors import FormulaError
+
+    if not parsed.random_terms:
+        raise FormulaError(
+            "the formula has no random-effects terms such as (1 | group); "
+            "for a fixed-effects-only model use statsmodels' ols, or add a term",
+            parsed.formula,
+            (0, len(parsed.formula)),
+        )
+
+
+def formula_group_columns(frame: pd.DataFrame, parsed) -> tuple[PreparedData, set[str]]:
+    """One string column per grouping factor of ``parsed`` (:func:`add_group_columns`),
+    and the columns the formula uses besides grouping (their types are kept)."""
+    groups_of = {t.group: t.group_factors for t in parsed.random_terms}
+    other_uses = set(parsed.fixed_part.variables()) | set(parsed.response_expr.variables())
+    for t in parsed.random_terms:
+        other_uses |= set(t.effects_part.variables())
+    return add_group_columns(frame, groups_of, other_uses), other_uses

@@ -170,13 +170,7 @@ def build_model_frame(
     random effects), as ``glmerControl`` allows.
     """
     parsed = formula if isinstance(formula, ParsedFormula) else parse(formula)
-    if not parsed.random_terms:
-        raise FormulaError(
-            "the formula has no random-effects terms such as (1 | group); "
-            "for a fixed-effects-only model use statsmodels' ols, or add a term",
-            parsed.formula,
-            (0, len(parsed.formula)),
-        )
+    data_prep.require_random_terms(parsed)
     variables = list(parsed.variables())
     data_prep.check_columns(data, variables, parsed.formula)
     # scale() and poly() take their numbers from the whole columns, as R's model.frame
@@ -193,11 +187,7 @@ def build_model_frame(
         _refuse_cbind(parsed)
         data_prep.check_response(frame, parsed.response_expr.variables())
 
-    groups_of = {t.group: t.group_factors for t in parsed.random_terms}
-    other_uses = set(parsed.fixed_part.variables()) | set(parsed.response_expr.variables())
-    for t in parsed.random_terms:
-        other_uses |= set(t.effects_part.variables())
-    prepared = data_prep.add_group_columns(frame, groups_of, other_uses)
+    prepared, other_uses = data_prep.formula_group_columns(frame, parsed)
     frame = prepared.frame
     if glm:
         for name, col in prepared.group_columns.items():

@@ -28,7 +28,6 @@ from .errors import (
     ApproximationWarning,
     ArgumentError,
     DataError,
-    FormulaError,
     NotExpressibleError,
 )
 from .formula import ParsedFormula, parse
@@ -219,24 +218,14 @@ def _translate(
         ):
             raise ArgumentError(f"{name} must be True or False, not {value!r}")
     parsed = formula if isinstance(formula, ParsedFormula) else parse(formula)
-    if not parsed.random_terms:
-        raise FormulaError(
-            "the formula has no random-effects terms such as (1 | group); "
-            "for a fixed-effects-only model use statsmodels' ols, or add a term",
-            parsed.formula,
-            (0, len(parsed.formula)),
-        )
+    data_prep.require_random_terms(parsed)
     data_prep.check_columns(data, parsed.variables(), parsed.formula)
     if bind:
         parsed = data_prep.bind_transforms(parsed, data)
     frame, n_dropped = data_prep.drop_missing(data, parsed.variables())
     data_prep.check_response(frame, parsed.response_expr.variables())
 
-    groups_of = {t.group: t.group_factors for t in parsed.random_terms}
-    other_uses = set(parsed.fixed_part.variables()) | set(parsed.response_expr.variables())
-    for t in parsed.random_terms:
-        other_uses |= set(t.effects_part.variables())
-    prepared = data_prep.add_group_columns(frame, groups_of, other_uses)
+    prepared, other_uses = data_prep.formula_group_columns(frame, parsed)
     frame = prepared.frame
     data_prep.check_levels(frame, prepared.group_columns)
     data_prep.categorize_text(frame, sorted(other_uses), set(prepared.group_columns.values()))

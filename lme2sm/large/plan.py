@@ -177,13 +177,7 @@ class ModelPlan:
     ) -> ModelPlan:
         """Check the formula against the source's columns (``schema``: a few rows)."""
         parsed = formula if isinstance(formula, ParsedFormula) else parse(formula)
-        if not parsed.random_terms:
-            raise FormulaError(
-                "the formula has no random-effects terms such as (1 | group); "
-                "for a fixed-effects-only model use statsmodels' ols, or add a term",
-                parsed.formula,
-                (0, len(parsed.formula)),
-            )
+        data_prep.require_random_terms(parsed)
         texts = [part_to_patsy(parsed.fixed_part)] + [
             part_to_patsy(t.effects_part) for t in parsed.random_terms
         ]
