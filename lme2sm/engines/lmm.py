@@ -213,36 +213,39 @@ def _parents(pattern: sp.csr_matrix) -> np.ndarray | None:
 def _pair_products(A: sp.csc_matrix, m: int, k: int = 1, max_nnz: int = 30_000_000):
     """For a sparse A (m x q k; level l owns columns l k .. l k + k - 1): K with
     ``K @ M.ravel()`` the lower triangle of ``A blockdiag(M_l) A'`` (M of shape (q, k, k),
-    symmetric blocks) at rows ``kr``, columns ``kc``. None when K would be too large."""
+    symmetric blocks) at rows ``kr``, columns ``kc``. None when K would be too large.
+
+    Every pair of rows that meet in one level contributes ``A[a, l e] A[b, l f]`` to
+    entry (a, b); the pairs of all levels are laid out at once (no loop over levels:
+    InstEval's 1,128 lecturers took 90 ms in a loop, 4 ms so)."""
+    A = A.tocsc()
+    A.sum_duplicates()
     q = A.shape[1] // k
-    starts = A.indptr[np.arange(0, q * k + 1, k)]
-    rows_of = [np.unique(A.indices[starts[lv] : starts[lv + 1]]) for lv in range(q)]
-    counts = np.array([len(r) for r in rows_of], dtype=np.int64)
-    total = int(np.sum(counts * (counts + 1) // 2)) * k * k
-    if total > max_nnz:
+    coo = A.tocoo()
+    # the rows each level meets (union over its k columns), sorted by (level, row)
+    level_row, inv = np.unique(
+        (coo.col // k).astype(np.int64) * m + coo.row, return_inverse=True
+    )
+    V = np.zeros((len(level_row), k))
+    np.add.at(V, (inv.ravel(), coo.col % k), coo.data)
+    lv_of, row_of = level_row // m, level_row % m
+    counts = np.bincount(lv_of, minlength=q).astype(np.int64)
+    total = int(np.sum(counts * (counts + 1) // 2))
+    if total * k * k > max_nnz:
         return None
-    keys = np.empty(total, dtype=np.int64)
-    vals = np.empty(total)
-    cols = np.empty(total, dtype=np.int64)
-    pos = 0
-    for lv, r in enumerate(rows_of):
-        if len(r) == 0:
-            continue
-        V = A[:, lv * k : (lv + 1) * k][r].toarray() if k > 1 else None
-        if V is None:
-            V = np.asarray(A[r, lv].toarray()).reshape(-1, 1)
-        a, b = np.tril_indices(len(r))
-        ra, rb = r[a].astype(np.int64), r[b].astype(np.int64)
-        key = np.maximum(ra, rb) * m + np.minimum(ra, rb)
-        n = len(a)
-        for e in range(k):
-            for f in range(k):
-                keys[pos : pos + n] = key
-                vals[pos : pos + n] = V[a, e] * V[b, f]
-                cols[pos : pos + n] = lv * k * k + e * k + f
-                pos += n
-    uniq, row = np.unique(keys[:pos], return_inverse=True)
-    K = sp.csr_matrix((vals[:pos], (row, cols[:pos])), shape=(len(uniq), q * k * k))
+    starts = np.cumsum(counts) - counts
+    # element a of a level pairs with the level's elements b = 0 .. a
+    reps = np.arange(len(level_row)) - np.repeat(starts, counts) + 1
+    ia = np.repeat(np.arange(len(level_row)), reps)
+    ib = np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps) + starts[lv_of[ia]]
+    ra, rb = row_of[ia], row_of[ib]
+    uniq, pair_row = np.unique(np.maximum(ra, rb) * m + np.minimum(ra, rb), return_inverse=True)
+    ef = np.arange(k * k)
+    vals = (V[ia][:, ef // k] * V[ib][:, ef % k]).ravel()
+    cols = (lv_of[ia][:, None] * (k * k) + ef[None, :]).ravel()
+    K = sp.csr_matrix(
+        (vals, (np.repeat(pair_row.ravel(), k * k), cols)), shape=(len(uniq), q * k * k)
+    )
     return K, uniq // m, uniq % m
 
 
