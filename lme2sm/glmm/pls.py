@@ -125,6 +125,9 @@ class SparsePLS:
         Q2 = self.Q - Q1
         V = self.vals
         V0 = V[:, :k0]
+        if k0 == 1 and 0 < Q2 <= FAST_Q2:
+            d = 1.0 + np.bincount(t0.codes, w * V0[:, 0] * V0[:, 0], minlength=q0)
+            return self._schur_scalar(w, d, float(np.sum(np.log(d))))
         blocks = np.empty((q0, k0, k0))
         for a in range(k0):
             for b in range(a + 1):
@@ -143,8 +146,6 @@ class SparsePLS:
 
         if Q2 == 0:
             return ldL2, solve1
-        if k0 == 1 and Q2 <= FAST_Q2:
-            return self._schur_scalar(w, blocks[:, 0, 0], ldL2)
         if self._b_pattern is None:
             self._b_setup()
         rows, cols, inv, nnz = self._b_pattern
@@ -201,6 +202,13 @@ class SparsePLS:
         pa = np.concatenate(pa_list)
         pb = np.concatenate(pb_list)
         a22 = (c2[:, :, None] * Q2 + c2[:, None, :]).reshape(len(c0), m2 * m2)
+        # the Schur complement's block of the second term, if scalar, may be diagonal
+        # (grouseticks: one INDEX level per row, each in one BROOD): eliminated first
+        m1 = self.sizes[1] if self.specs[1].k == 1 else 0
+        keys = np.concatenate([a22.ravel(), bcol[pa] * Q2 + bcol[pb]])
+        r, c = keys // Q2, keys % Q2
+        if m1 and np.any((r < m1) & (c < m1) & (r != c)):
+            m1 = 0
         self._fast = {
             "inv_b": inv_b,
             "nb": len(uniq),
@@ -212,6 +220,7 @@ class SparsePLS:
             "ptarget": bcol[pa] * Q2 + bcol[pb],
             "a22": a22.ravel(),
             "flat": uniq,
+            "diag2": m1,
             # many pairs per row (crossed terms): B dense and one matrix product is cheaper
             "dense": Q1 * Q2 * Q2 < 100 * len(pa) and Q1 * Q2 <= 4_000_000,
         }
@@ -245,8 +254,8 @@ class SparsePLS:
             )
             S = (a22 - corr).reshape(Q2, Q2)
         S[np.diag_indices(Q2)] += 1.0
-        L2 = sla.cholesky(S, lower=True, check_finite=False)
-        ldL2 += 2.0 * float(np.sum(np.log(np.diagonal(L2))))
+        ld_s, solve_s = _factor_dense(S, f["diag2"])
+        ldL2 += ld_s
         brow, bcol = f["brow"], f["bcol"]
 
         def bt(y):  # B'y
@@ -273,7 +282,7 @@ class SparsePLS:
             b1, b2 = b[:Q1], b[Q1:]
             dd = d if b.ndim == 1 else d[:, None]
             y1 = b1 / dd
-            x2 = sla.cho_solve((L2, True), b2 - bt(y1), check_finite=False)
+            x2 = solve_s(b2 - bt(y1))
             x1 = (b1 - bx(x2)) / dd
             return np.concatenate([x1, x2])
 
@@ -365,3 +374,36 @@ class EnginePLS(SparsePLS):
         if joint:
             self.last_S = ev.RX.T @ ev.RX
         return ev.ldL2, u, (ev.beta if joint else np.zeros(0))
+
+
+def _factor_dense(S: np.ndarray, m1: int = 0):
+    """``(log det S, solve)`` for a symmetric positive definite ``S`` whose leading
+    ``m1`` x ``m1`` block is diagonal: that block is eliminated first, then a dense
+    Cholesky of the rest (``m1 = 0``: a plain Cholesky)."""
+    if not m1:
+        L = sla.cholesky(S, lower=True, check_finite=False)
+
+        def solve(b):
+            return sla.cho_solve((L, True), b, check_finite=False)
+
+        return 2.0 * float(np.sum(np.log(np.diagonal(L)))), solve
+    s1 = S.diagonal()[:m1].copy()
+    S12 = S[:m1, m1:]
+    G = S12 / s1[:, None]  # diag(s1)^-1 S12
+    S2 = S[m1:, m1:] - S12.T @ G
+    ld = float(np.sum(np.log(s1)))
+    if S2.shape[0]:
+        L = sla.cholesky(S2, lower=True, check_finite=False)
+        ld += 2.0 * float(np.sum(np.log(np.diagonal(L))))
+
+    def solve(b):
+        b1, b2 = b[:m1], b[m1:]
+        ss = s1 if b.ndim == 1 else s1[:, None]
+        if S2.shape[0]:
+            x2 = sla.cho_solve((L, True), b2 - G.T @ b1, check_finite=False)
+        else:
+            x2 = b2[:0]
+        x1 = b1 / ss - G @ x2
+        return np.concatenate([x1, x2])
+
+    return ld, solve
