@@ -702,26 +702,38 @@ class ProfiledLMM:
             return self.deviance(th, reml)
 
         with blas_threads(blas_limit):
-            opt = minimize_theta(dev, start, self.lower, method=optimizer)
+            opt = minimize_theta(dev, start, self.lower, method=optimizer, initial_step=None)
             opt = self._restart_at_edge(dev, opt, optimizer)
             opt = self._polish(dev, opt, optimizer)
+            # the polish may have brought another diagonal entry near zero
+            opt = self._restart_at_edge(dev, opt, optimizer)
             ev = self.evaluate(opt.x, modes=True)
         return self._record(ev, reml, opt, time.perf_counter() - t0)
 
-    POLISH = True
+    POLISH_BELOW = 0.05
+    """Polish only optima with a diagonal entry of T below this (near-singular terms)."""
 
     def _polish(self, dev, opt, optimizer):
-        """BOBYQA again from its own optimum with a small trust region: on a flat
-        deviance its first stop can be 1e-5 away in theta (lme4's and MixedModels.jl's
-        restarts do the same); a handful of evaluations settles it."""
+        """BOBYQA again from its own optimum with a small trust region, when a term is
+        nearly singular: along such a ridge the deviance is so flat that the first stop
+        can be 1e-5 away in theta (lme4's and MixedModels.jl's restarts do the same).
+
+        Measured on the 51 fixture models with nlopt's own first step: polishing every
+        fit cost 25 % more evaluations (4,182 against 3,341) and changed the deviance by
+        at most 2e-9, except on the seed's nested example 2, a ridge (one diagonal entry
+        0.002), where it gained 2.8e-6."""
         from .optimize import minimize_theta
 
-        if not self.POLISH or len(opt.x) == 0:
+        if len(opt.x) == 0 or not np.any(self._diagonal(opt.x) < self.POLISH_BELOW):
             return opt
         again = minimize_theta(dev, opt.x, self.lower, method=optimizer, initial_step=1e-3)
         n_evals = opt.n_evals + again.n_evals
         best = again if again.fun < opt.fun else opt
         return type(opt)(best.x, best.fun, n_evals, opt.converged, opt.message, opt.method)
+
+    def _diagonal(self, theta: np.ndarray) -> np.ndarray:
+        """The diagonal entries of every term's T (the entries bounded below by 0)."""
+        return np.asarray(theta)[self.lower == 0]
 
     EDGE = 1e-3
     """A diagonal entry of T below this is tried at exactly zero (lme4's restart_edge)."""
