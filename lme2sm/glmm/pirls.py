@@ -198,7 +198,12 @@ class GlmmProblem:
             z = eta - base + (self.y - mu) / me
             ldL2, new_u, new_beta = pls.solve(w, z, Xp)
             self.evaluations += 1
-            if converged:
+            # the point is the mode when the full Newton step from it is negligible: the
+            # state there, at this solve's weights (no further solve to confirm)
+            newton = float(np.max(np.abs(new_u - cur_u), initial=0.0))
+            if joint and self.p:
+                newton = max(newton, float(np.max(np.abs(new_beta - cur_beta))))
+            if converged or newton <= STEP_TOL:
                 dr = self.dev_resid(mu)
                 return PirlsState(
                     theta,
