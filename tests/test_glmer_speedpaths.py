@@ -74,3 +74,27 @@ def test_problem_solvers_agree_on_pirls():
     a = pr.pirls(st.theta, st.beta, start=(st.beta, st.u))
     b = ref.pirls(st.theta, st.beta, start=(st.beta, st.u))
     assert pr.laplace(a) == pytest.approx(ref.laplace(b), abs=1e-8)
+
+
+@pytest.mark.parametrize("name", ["cbpp_cloglog", "verbagg_binomial"])
+def test_hessian_with_predicted_starts_equals_deriv12(name):
+    """The Hessian whose PIRLS starts are predicted to first order equals lme4's
+    ``deriv12`` with every PIRLS started from the optimum's modes (a non-canonical link,
+    where PIRLS converges linearly, included)."""
+    from lme2sm.glmm.fit import deriv12, hessian
+
+    m = fitted(name)
+    pr, ef = m.problem, m.engine_fit
+    nth = len(ef.theta)
+    x = np.concatenate([ef.theta, ef.beta])
+    u0 = ef.state.u_flat
+
+    def dev(p, start=None):
+        st = pr.pirls(p[:nth], p[nth:], start=(p[nth:], u0 if start is None else start))
+        return pr.laplace(st), st.u_flat
+
+    f0, _ = dev(x)
+    g, H = hessian(dev, x, f0, u0)
+    g2, H2 = deriv12(lambda p: dev(p)[0], x)
+    assert np.allclose(H, H2, rtol=1e-5, atol=1e-4 * np.abs(H2).max())
+    assert np.allclose(g, g2, atol=1e-6)
