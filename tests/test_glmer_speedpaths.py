@@ -98,3 +98,36 @@ def test_hessian_with_predicted_starts_equals_deriv12(name):
     g2, H2 = deriv12(lambda p: dev(p)[0], x)
     assert np.allclose(H, H2, rtol=1e-5, atol=1e-4 * np.abs(H2).max())
     assert np.allclose(g, g2, atol=1e-6)
+
+
+def _agq_loop(pr, state, nAGQ):
+    """Adaptive Gauss-Hermite node by node (the vectorised form's reference)."""
+    from lme2sm.glmm.pirls import gauss_hermite
+
+    t = pr.rows[0]
+    theta = float(state.theta[0])
+    q = t.n_levels
+    zcol = t.Z[:, 0]
+    L2 = 1.0 + theta * theta * np.bincount(t.codes, state.weights * zcol * zcol, minlength=q)
+    sd = 1.0 / np.sqrt(L2)
+    u0 = state.u[0][:, 0]
+    fixed_eta = state.eta - theta * zcol * u0[t.codes]
+    devc0 = u0 * u0 + np.bincount(t.codes, state.dev_resid, minlength=q)
+    mult = np.zeros(q)
+    for zk, wk in zip(*gauss_hermite(nAGQ)):
+        u = u0 + zk * sd
+        eta = fixed_eta + theta * zcol * u[t.codes]
+        dr = pr.dev_resid(pr.family.link.inverse(eta))
+        devc = u * u + np.bincount(t.codes, dr, minlength=q)
+        mult += wk * np.exp(-0.5 * (devc - devc0) + 0.5 * zk * zk)
+    return float(devc0.sum() + state.ldL2 - 2.0 * np.sum(np.log(mult)))
+
+
+@pytest.mark.parametrize("name", ["cbpp_binomial_agq9", "cbpp_cloglog", "poisson_offset"])
+@pytest.mark.parametrize("nAGQ", [2, 5, 9, 25])
+def test_agq_vectorised_equals_the_loop(name, nAGQ):
+    m = fitted(name)
+    pr, st = m.problem, m.engine_fit.state
+    if len(pr.rows) != 1 or pr.specs[0].k != 1:
+        pytest.skip("AGQ needs one scalar term")
+    assert pr.agq(st, nAGQ) == pytest.approx(_agq_loop(pr, st, nAGQ), rel=1e-12, abs=1e-10)

@@ -29,6 +29,7 @@ measured from the saturated model (deviance residuals, not ``aic``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -84,10 +85,14 @@ class PirlsState:
         return np.concatenate([a.ravel() for a in self.u])
 
 
+@cache
 def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights for the standard normal density (weights sum to 1)."""
     z, w = np.polynomial.hermite_e.hermegauss(n)
-    return z, w / np.sqrt(2.0 * np.pi)
+    w = w / np.sqrt(2.0 * np.pi)
+    z.flags.writeable = False
+    w.flags.writeable = False
+    return z, w
 
 
 class GlmmProblem:
@@ -272,13 +277,17 @@ class GlmmProblem:
         devc0 = u0 * u0 + np.bincount(t.codes, state.dev_resid, minlength=q)
         nodes, weights = gauss_hermite(nAGQ)
         mult = np.zeros(q)
-        for zk, wk in zip(nodes, weights):
-            if zk == 0:
-                mult += wk
-                continue
-            u = u0 + zk * sd
-            eta = fixed_eta + theta * zcol * u[t.codes]
+        off = nodes != 0  # the node at 0 is the mode itself: its term is its weight
+        mult += weights[~off].sum()
+        zk, wk = nodes[off], weights[off]
+        if len(zk):
+            # all nodes at once: (nodes, levels) and (nodes, rows)
+            u = u0[None, :] + zk[:, None] * sd[None, :]
+            eta = fixed_eta[None, :] + (theta * zcol)[None, :] * u[:, t.codes]
             dr = self.dev_resid(self.family.link.inverse(eta))
-            devc = u * u + np.bincount(t.codes, dr, minlength=q)
-            mult += wk * np.exp(-0.5 * (devc - devc0) + 0.5 * zk * zk)
+            K = len(zk)
+            keys = (np.arange(K)[:, None] * q + t.codes[None, :]).ravel()
+            devc = u * u + np.bincount(keys, dr.ravel(), minlength=K * q).reshape(K, q)
+            terms = np.exp(-0.5 * (devc - devc0[None, :]) + 0.5 * (zk * zk)[:, None])
+            mult += (wk[:, None] * terms).sum(axis=0)
         return float(devc0.sum() + state.ldL2 - 2.0 * np.sum(np.log(mult)))
