@@ -131,3 +131,20 @@ def test_agq_vectorised_equals_the_loop(name, nAGQ):
     if len(pr.rows) != 1 or pr.specs[0].k != 1:
         pytest.skip("AGQ needs one scalar term")
     assert pr.agq(st, nAGQ) == pytest.approx(_agq_loop(pr, st, nAGQ), rel=1e-12, abs=1e-10)
+
+
+@pytest.mark.parametrize(
+    "family", ["binomial", "poisson", "binomial(link='probit')", "binomial(link='cloglog')"]
+)
+def test_working_weights_equal_the_general_formula(family):
+    from lme2sm.glmm.family import get_family
+
+    fam = get_family(family)
+    eta = np.concatenate([np.linspace(-8, 8, 101), [-40.0, -31.0, 31.0, 40.0]])
+    if fam.name == "poisson":
+        eta = eta[np.abs(eta) < 35]
+    mu = fam.link.inverse(eta)
+    me, wf = fam.working(eta, mu)
+    me_ref = fam.link.mu_eta(eta)
+    assert np.allclose(me, me_ref, rtol=1e-13, atol=0)
+    assert np.allclose(wf, me_ref * me_ref / fam.variance(mu), rtol=1e-13, atol=0)

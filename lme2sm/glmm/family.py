@@ -82,6 +82,21 @@ class Family:
     def __str__(self) -> str:
         return f"{self.name}({self.link.name})"
 
+    def working(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r"""``(mu_eta, mu_eta^2 / V(mu))`` at ``eta`` with ``mu`` = the inverse link of
+        ``eta``: PIRLS's working-response slope and working weights (before the prior
+        weights). The canonical links need no second exponential: logit's
+        :math:`d\mu/d\eta = V(\mu) = \mu(1-\mu)` (below ``|eta| = 30`` R's clamps do not
+        act and the expressions are R's), log's :math:`d\mu/d\eta = V(\mu) = \mu`."""
+        if self.link.name == "log" and self.name == "poisson":
+            return mu, mu  # exp(eta) clamped exactly as mu is
+        if self.link.name == "logit" and self.name == "binomial":
+            me = mu * (1.0 - mu)
+            if np.max(np.abs(eta), initial=0.0) < THRESH:
+                return me, me
+        me = self.link.mu_eta(eta)
+        return me, me * me / self.variance(mu)
+
     def variance(self, mu: np.ndarray) -> np.ndarray:
         if self.name == "binomial":
             return mu * (1.0 - mu)

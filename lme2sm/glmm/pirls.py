@@ -194,18 +194,21 @@ class GlmmProblem:
             cur_u = np.concatenate([a.ravel() for a in su]) if isinstance(su, list) else su.copy()
             eta = linpred(cur_beta, cur_u)
             mu = fam.link.inverse(eta)
-            old_pdev = float(self.dev_resid(mu).sum() + cur_u @ cur_u)
+            dr = self.dev_resid(mu)
+            old_pdev = float(dr.sum() + cur_u @ cur_u)
         else:
             cur_beta = np.zeros(self.p) if joint else beta
             cur_u = np.zeros(pls.Q)
             eta = self.eta0.copy()
+            mu = fam.link.inverse(eta)
+            dr = None
             old_pdev = np.inf
         converged = False
         n_small = 0
         for it in range(1, MAX_ITER + 1):
-            mu = fam.link.inverse(eta)
-            me = fam.link.mu_eta(eta)
-            w = self.wts * me * me / fam.variance(mu)
+            # mu (and dr) at eta: carried from the accepted step
+            me, wf = fam.working(eta, mu)
+            w = self.wts * wf
             z = eta - base + (self.y - mu) / me
             ldL2, new_u, new_beta = pls.solve(w, z, Xp)
             self.evaluations += 1
@@ -215,7 +218,8 @@ class GlmmProblem:
             if joint and self.p:
                 newton = max(newton, float(np.max(np.abs(new_beta - cur_beta))))
             if converged or newton <= STEP_TOL:
-                dr = self.dev_resid(mu)
+                if dr is None:
+                    dr = self.dev_resid(mu)
                 return PirlsState(
                     theta,
                     cur_beta,
@@ -236,7 +240,8 @@ class GlmmProblem:
                 cand_beta = cur_beta + step * (new_beta - cur_beta) if joint else beta
                 cand_eta = linpred(cand_beta, cand_u)
                 cand_mu = fam.link.inverse(cand_eta)
-                pdev = float(self.dev_resid(cand_mu).sum() + cand_u @ cand_u)
+                cand_dr = self.dev_resid(cand_mu)
+                pdev = float(cand_dr.sum() + cand_u @ cand_u)
                 if np.isfinite(pdev) and (
                     not np.isfinite(old_pdev) or pdev <= old_pdev + ROUNDOFF * (1 + abs(old_pdev))
                 ):
@@ -256,6 +261,7 @@ class GlmmProblem:
             if small and (moved <= STEP_TOL or n_small >= SMALL_STEPS):
                 converged = True
             cur_u, cur_beta, eta, old_pdev = cand_u, cand_beta, cand_eta, pdev
+            mu, dr = cand_mu, cand_dr
         raise FitError(f"PIRLS did not converge in {MAX_ITER} iterations")
 
     # ------------------------------------------------------------ deviances
