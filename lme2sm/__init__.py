@@ -29,6 +29,7 @@ from .errors import (
 from .fitting import lmer
 from .formula import ParsedFormula, parse
 from .glmm import glmer
+from .glmm.nb import glmer_nb
 from .results import LmerResult
 from .statsmodels_fit import FitOutcome, fit
 from .translation import Translation, translate
@@ -55,6 +56,7 @@ __all__ = [
     "anova",
     "fit",
     "glmer",
+    "glmer_nb",
     "lmer",
     "mixedlm",
     "parse",

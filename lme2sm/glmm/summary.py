@@ -44,6 +44,13 @@ def _pvalues(ps: list[float]) -> list[str]:
     return out
 
 
+def _zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
+    """R's ``zapsmall(x, digits)``: round to ``digits`` significant digits of the largest."""
+    mx = float(np.max(np.abs(x)))
+    dec = max(0, digits - math.ceil(math.log10(mx))) if mx > 0 else digits
+    return np.round(x, dec)
+
+
 def _table(header, rows, left) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     lines = []
@@ -97,17 +104,22 @@ def _fixed_effects(m: GlmerResult) -> list[str]:
 
 
 def _correlation(m: GlmerResult) -> list[str]:
+    """lme4's table: ``format(round(corr, 3), nsmall = 3)`` over the whole matrix (one
+    width), rows abbreviated to 11 characters and columns to 6, printed left-aligned."""
     V = m._vcov
     sd = np.sqrt(np.diag(V))
     C = V / np.outer(sd, sd)
     names = list(m.frame.fixed_names)
-    short = [r_abbreviate(n, 6) for n in names]
+    cells = [[f"{round(float(v), 3) + 0.0:.3f}" for v in row] for row in C]
+    width = max(len(c) for row in cells for c in row)
+    rows_short = [r_abbreviate(n, 11) for n in names]
+    short = [r_abbreviate(n, 6) for n in rows_short]
     header = [""] + short[:-1]
     rows = []
     for i in range(1, len(names)):
-        cells = [f"{C[i, j]:.3f}" for j in range(i)] + [""] * (len(names) - 1 - i)
-        rows.append([names[i], *cells])
-    return _table(header, rows, [True] + [False] * (len(names) - 1))
+        row = [cells[i][j].rjust(width) for j in range(i)] + [""] * (len(names) - 1 - i)
+        rows.append([rows_short[i], *row])
+    return _table(header, rows, [True] * len(names))
 
 
 def format_summary(m: GlmerResult, correlation: bool | None = None) -> str:
@@ -121,7 +133,7 @@ def format_summary(m: GlmerResult, correlation: bool | None = None) -> str:
     lines = [
         f"Generalized linear mixed model fit by maximum likelihood ({head}",
         f"  {tail}) [glmerMod]",
-        f" Family: {m.family.name}  ( {m.family.link_name} )",
+        f" Family: {getattr(m.family, 'label', m.family.name)}  ( {m.family.link_name} )",
         f"Formula: {m.formula}",
         f"   Data: {m.data_name}",
         "",
@@ -142,7 +154,7 @@ def format_summary(m: GlmerResult, correlation: bool | None = None) -> str:
     lines.append(" ".join(v.rjust(w) for v, w in zip(values, widths)) + " ")
     lines.append("")
     res = m.residuals("pearson").to_numpy()
-    q = np.quantile(res, [0, 0.25, 0.5, 0.75, 1])
+    q = _zapsmall(np.quantile(res, [0, 0.25, 0.5, 0.75, 1]), 5)
     qs = r_format(list(q), 4)
     w = max(len(s) for s in qs + ["Median"])
     lines.append("Scaled residuals: ")
