@@ -215,7 +215,7 @@ def test_anova_lrt(cbpp):
 
 def test_confint_wald():
     m = fitted("cbpp_binomial")
-    ci = m.confint()
+    ci = m.confint(method="Wald")
     assert list(ci.columns) == ["2.5 %", "97.5 %"]
     assert np.allclose(ci["97.5 %"] - ci["2.5 %"], 2 * 1.959964 * m.se(), rtol=1e-6)
 

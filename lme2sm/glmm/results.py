@@ -5,7 +5,7 @@ in ``(theta, beta)``, lme4's default), ``ranef``, ``coef``, ``VarCorr`` (as
 ``as.data.frame(VarCorr(m))``, no residual row: the scale is fixed at 1), ``logLik``
 (every constant included; with ``nAGQ > 1`` relative to the saturated model, as lme4),
 ``deviance`` (sum of squared deviance residuals, lme4's ``deviance()``), ``predict``,
-``fitted``, ``residuals``, ``isSingular``, ``confint`` (Wald) and ``summary``.
+``fitted``, ``residuals``, ``isSingular``, ``confint`` (profile, lme4's default, or Wald) and ``summary``.
 """
 
 from __future__ import annotations
@@ -310,16 +310,30 @@ class GlmerResult:
 
     # ------------------------------------------------------------ inference
 
-    def confint(self, level: float = 0.95, method: str = "Wald") -> pd.DataFrame:
-        """Wald intervals for the fixed effects (lme4's ``confint(m, method="Wald")``)."""
-        if method.lower() != "wald":
+    def confint(self, level: float = 0.95, method: str = "profile", parm=None) -> pd.DataFrame:
+        """Confidence intervals as lme4's ``confint(m, oldNames = FALSE)``.
+
+        ``method="profile"`` (lme4's default): likelihood-ratio profile intervals for the
+        random effects' sds (``sd_(Intercept)|herd``), correlations and the fixed
+        effects (:func:`lme2sm.inference.intervals.glmer_profile_confint`); ``parm``
+        limits the rows. ``"Wald"``: the fixed effects' normal intervals.
+        """
+        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
+            raise ArgumentError(f"level must be between 0 and 1, not {level!r}")
+        if not isinstance(method, str) or method.lower() not in ("profile", "wald"):
             raise ArgumentError(
-                f"method={method!r}: glmer results have Wald intervals so far (method='Wald')"
+                f"method={method!r}: glmer results have method='profile' (lme4's default) "
+                "and method='Wald'"
             )
+        if method.lower() == "profile":
+            from ..inference.intervals import glmer_profile_confint
+
+            return glmer_profile_confint(self, level=level, parm=parm)
         z = stats.norm.ppf(0.5 + level / 2)
         fe, se = self.fixef(), self.se()
         lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
-        return pd.DataFrame({lo: fe - z * se, hi: fe + z * se})
+        out = pd.DataFrame({lo: fe - z * se, hi: fe + z * se})
+        return out if parm is None else out.loc[[p for p in out.index if p in parm]]
 
     def coef_table(self) -> pd.DataFrame:
         """Estimate, Std. Error, z value, Pr(>|z|)."""
@@ -379,7 +393,8 @@ def _design(info: patsy.DesignInfo, data: pd.DataFrame):
 def anova(*models: GlmerResult) -> pd.DataFrame:
     """Likelihood-ratio tests between nested glmer fits, as lme4's ``anova(m1, m2)``.
 
-    Rows are ordered by the number of parameters; ``Chisq`` is twice the gain in
+    Rows (``m1``, ``m2``, ... in the order given, as :func:`lme2sm.anova` names lmer
+    fits) are ordered by the number of parameters; ``Chisq`` is twice the gain in
     log-likelihood from the row above, on the difference in parameters.
     """
     if len(models) < 2:
@@ -416,4 +431,4 @@ def anova(*models: GlmerResult) -> pd.DataFrame:
             row["Pr(>Chisq)"] = float(stats.chi2.sf(chisq, df)) if df > 0 else np.nan
         rows.append(row)
         prev = m
-    return pd.DataFrame(rows, index=[f"model{i + 1}" for i in order])
+    return pd.DataFrame(rows, index=[f"m{i + 1}" for i in order])

@@ -60,8 +60,9 @@ class SigPar:
     upper: float
 
 
-def sig_parameters(D: LmmDesign) -> list[SigPar]:
-    """lme4's ``.sig`` parameters (then sigma), in theta's order."""
+def sig_parameters(D: LmmDesign, sigma: bool = True) -> list[SigPar]:
+    """lme4's ``.sig`` parameters (then sigma, unless ``sigma=False`` as for glmer), in
+    theta's order."""
     out = []
     for t in D.terms:
         for c in range(t.k):
@@ -72,15 +73,18 @@ def sig_parameters(D: LmmDesign) -> list[SigPar]:
                     out.append(
                         SigPar(f"cor_{t.names[r]}.{t.names[c]}|{t.group}", "cor", -1.0, 1.0)
                     )
-    out.append(SigPar("sigma", "sigma", 0.0, math.inf))
+    if sigma:
+        out.append(SigPar("sigma", "sigma", 0.0, math.inf))
     return out
 
 
-def theta_to_sig(D: LmmDesign, theta: np.ndarray, sigma: float) -> np.ndarray:
-    """``(theta, sigma)`` → sds, correlations (theta's order) and sigma."""
+def theta_to_sig(D: LmmDesign, theta: np.ndarray, sigma: float | None) -> np.ndarray:
+    """``(theta, sigma)`` → sds, correlations (theta's order) and sigma; ``sigma=None``
+    (glmer, scale fixed at 1): sds and correlations only."""
+    scale = 1.0 if sigma is None else sigma
     out = []
     for t, T in zip(D.terms, D.factors(theta)):
-        cov = sigma**2 * (T @ T.T)
+        cov = scale**2 * (T @ T.T)
         sd = np.sqrt(np.clip(np.diag(cov), 0, None))
         for c in range(t.k):
             for r in range(c, t.k):
@@ -89,13 +93,15 @@ def theta_to_sig(D: LmmDesign, theta: np.ndarray, sigma: float) -> np.ndarray:
                 else:
                     denom = sd[r] * sd[c]
                     out.append(cov[r, c] / denom if denom > 0 else 0.0)
-    out.append(sigma)
+    if sigma is not None:
+        out.append(sigma)
     return np.array(out)
 
 
-def sig_to_theta(D: LmmDesign, rho: np.ndarray) -> np.ndarray | None:
-    """Inverse of :func:`theta_to_sig`; None when the correlations are not a correlation matrix."""
-    sigma = float(rho[-1])
+def sig_to_theta(D: LmmDesign, rho: np.ndarray, sigma: bool = True) -> np.ndarray | None:
+    """Inverse of :func:`theta_to_sig` (``sigma=False``: ``rho`` has no sigma, scale 1);
+    None when the correlations are not a correlation matrix."""
+    scale = float(rho[-1]) if sigma else 1.0
     parts, i = [], 0
     for t in D.terms:
         sd = np.zeros(t.k)
@@ -109,12 +115,82 @@ def sig_to_theta(D: LmmDesign, rho: np.ndarray) -> np.ndarray | None:
                 i += 1
         if t.k > 1 and np.min(np.linalg.eigvalsh(R)) < -1e-10:
             return None
-        cov = R * np.outer(sd, sd) / sigma**2
+        cov = R * np.outer(sd, sd) / scale**2
         parts.append(lower_tri(semidefinite_cholesky(cov)))
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
 # ------------------------------------------------------------------- profile
+
+
+def lbfgsb_minimize(polish: bool = False):
+    """The inner minimiser for smooth, noise-free deviances (lmer's): L-BFGS-B with
+    finite-difference gradients, optionally polished by Nelder-Mead."""
+
+    def minimize(f, x0, bounds):
+        best = optimize.minimize(
+            f,
+            x0,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-13, "gtol": 1e-7, "maxiter": 2000},
+        )
+        if polish and len(x0) <= 6:
+            polished = optimize.minimize(
+                f,
+                best.x,
+                method="Nelder-Mead",
+                options={"xatol": 1e-8, "fatol": 1e-10, "maxfev": 2000},
+            )
+            if polished.fun < best.fun and _within(polished.x, bounds):
+                best = polished
+        return best.x, float(best.fun)
+
+    return minimize
+
+
+class DevianceProfile:
+    """``zeta(x) = sign(x - x_hat) sqrt(dev(x) - dev_min)`` for each parameter of a
+    deviance function, the other parameters re-minimised (lme4's ``profile.merMod``).
+
+    ``dev`` takes the full parameter vector (lmer: sds, correlations, sigma; glmer: sds,
+    correlations and fixed effects); the free parameters are minimised in units of
+    ``scales`` within ``lower``/``upper`` by ``minimize(f, x0, bounds) -> (x, f(x))``,
+    each profile point started from the last one's optimum.
+    """
+
+    def __init__(self, dev, x_hat, dev_min, lower, upper, scales, minimize=None):
+        self.dev = dev
+        self.x_hat = np.asarray(x_hat, dtype=float)
+        self.dev_min = float(dev_min)
+        self.lower = np.asarray(lower, dtype=float)
+        self.upper = np.asarray(upper, dtype=float)
+        self.scales = np.asarray(scales, dtype=float)
+        self.minimize = minimize or lbfgsb_minimize()
+
+    def zeta(self, index: int):
+        """``zeta(x)`` for parameter ``index``, and its state (the last optimum)."""
+        free = [i for i in range(len(self.x_hat)) if i != index]
+        scales = self.scales[free]
+        bounds = [
+            (None if math.isinf(lo) else lo / sc, None if math.isinf(hi) else hi / sc)
+            for lo, hi, sc in zip(self.lower[free], self.upper[free], scales)
+        ]
+        state = {"x": self.x_hat[free] / scales}
+        x_hat = float(self.x_hat[index])
+
+        def zeta(x: float) -> float:
+            def f(z):
+                full = self.x_hat.copy()
+                full[free] = z * scales
+                full[index] = x
+                return self.dev(full)
+
+            best_x, best_f = self.minimize(f, state["x"], bounds)
+            state["x"] = best_x
+            return _signed_root(best_f - self.dev_min, x - x_hat)
+
+        return zeta, state
 
 
 class Profiler:
@@ -131,6 +207,16 @@ class Profiler:
         self.beta_se = np.sqrt(np.diag(self.sigma**2 * ev.mxx_inv))
         self.rho = theta_to_sig(D, self.theta, self.sigma)
         self.dev_min = D.profiled_deviance(self.theta, reml=False)
+        lower = [p.lower if p.kind != "sigma" else 1e-6 * self.sigma for p in self.pars]
+        self.profile = DevianceProfile(
+            self._dev_rho,
+            self.rho,
+            self.dev_min,
+            lower,
+            [p.upper for p in self.pars],
+            self._scales(),
+            lbfgsb_minimize(polish),
+        )
 
     # deviance in the sd/cor parametrisation, beta profiled
     def _dev_rho(self, rho: np.ndarray) -> float:
@@ -152,45 +238,7 @@ class Profiler:
 
     def sig_profile(self, index: int):
         """``zeta(x)`` for the ``index``-th sd/cor/sigma parameter."""
-        free = [i for i in range(len(self.pars)) if i != index]
-        scales = self._scales()[free]
-        bounds = []
-        for i in free:
-            par = self.pars[i]
-            lo = par.lower if par.kind != "sigma" else 1e-6 * self.sigma
-            lo = lo / scales[free.index(i)] if par.kind != "cor" else lo
-            hi = par.upper / scales[free.index(i)] if par.kind != "cor" else par.upper
-            bounds.append((lo, None if math.isinf(hi) else hi))
-        state = {"x": self.rho[free] / scales}
-        x_hat = float(self.rho[index])
-
-        def zeta(x: float) -> float:
-            def f(z):
-                rho = self.rho.copy()
-                rho[free] = z * scales
-                rho[index] = x
-                return self._dev_rho(rho)
-
-            best = optimize.minimize(
-                f,
-                state["x"],
-                method="L-BFGS-B",
-                bounds=bounds,
-                options={"ftol": 1e-13, "gtol": 1e-7, "maxiter": 2000},
-            )
-            if self.polish and len(free) <= 6:
-                polish = optimize.minimize(
-                    f,
-                    best.x,
-                    method="Nelder-Mead",
-                    options={"xatol": 1e-8, "fatol": 1e-10, "maxfev": 2000},
-                )
-                if polish.fun < best.fun and _within(polish.x, bounds):
-                    best = polish
-            state["x"] = best.x
-            return _signed_root(best.fun - self.dev_min, x - x_hat)
-
-        return zeta, state
+        return self.profile.zeta(index)
 
     def beta_profile(self, j: int):
         """``zeta(b)`` for fixed effect ``j`` (theta re-optimised, the rest profiled)."""
@@ -224,10 +272,16 @@ class Profiler:
 
     def interval(self, zeta, x_hat: float, step: float, lower: float, upper: float, z: float):
         """Roots of ``zeta = -z`` and ``zeta = +z`` around ``x_hat`` within the bounds."""
-        return [
-            _profile_end(zeta, x_hat, step, lower, -1, z),
-            _profile_end(zeta, x_hat, step, upper, 1, z),
-        ]
+        return profile_interval(zeta, zeta, x_hat, step, lower, upper, z)
+
+
+def profile_interval(zeta_lo, zeta_hi, x_hat, step, lower, upper, z) -> list[float]:
+    """Roots of ``zeta = -z`` (searched with ``zeta_lo``) and ``zeta = +z`` (``zeta_hi``)
+    around ``x_hat`` within ``[lower, upper]``."""
+    return [
+        _profile_end(zeta_lo, x_hat, step, lower, -1, z),
+        _profile_end(zeta_hi, x_hat, step, upper, 1, z),
+    ]
 
 
 def _profile_end(zeta, x_hat: float, step: float, bound: float, sign: int, z: float) -> float:
@@ -299,6 +353,134 @@ def profile_confint(m: LmerResult, level: float = 0.95, parm=None) -> pd.DataFra
             )
             names.append(name)
     return pd.DataFrame(rows, index=names, columns=column_names(level))
+
+
+# ------------------------------------------------------------- glmer profile
+
+
+def bobyqa_minimize(initial_step: float = 0.1, ftol_abs: float = 1e-9):
+    """The inner minimiser for deviances computed by PIRLS (glmer's), whose ~1e-8 noise
+    defeats finite-difference gradients: BOBYQA (nlopt) within the bounds."""
+    from ..engines.optimize import HAVE_NLOPT
+
+    def minimize(f, x0, bounds):
+        x0 = np.asarray(x0, dtype=float)
+        if len(x0) == 0:
+            return x0, float(f(x0))
+        lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
+        hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
+        x0 = np.clip(x0, lo, hi)
+        if not HAVE_NLOPT:  # pragma: no cover - nlopt is a dependency of the engine
+            res = optimize.minimize(f, x0, method="Powell", bounds=list(zip(lo, hi)))
+            return res.x, float(res.fun)
+        import nlopt
+
+        best = [math.inf, x0.copy()]
+
+        def objective(x, grad):
+            value = float(f(x))
+            if not math.isfinite(value):
+                value = 1e300
+            if value < best[0]:
+                best[0], best[1] = value, x.copy()
+            return value
+
+        opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
+        opt.set_min_objective(objective)
+        opt.set_lower_bounds(lo)
+        opt.set_upper_bounds(hi)
+        opt.set_ftol_abs(ftol_abs)
+        opt.set_xtol_abs(1e-7)
+        opt.set_maxeval(20_000)
+        room = np.minimum(hi - x0, x0 - lo)
+        step = np.where(room > 0, np.minimum(initial_step, room), initial_step)
+        opt.set_initial_step(step)
+        try:
+            opt.optimize(x0.copy())
+        except (nlopt.RoundoffLimited, RuntimeError, ValueError):
+            pass  # the best point seen is the answer
+        return best[1], float(best[0])
+
+    return minimize
+
+
+class _GlmmTerms:
+    """What the sd/cor conversions read from a glmer fit: its terms and theta's factors."""
+
+    def __init__(self, frame):
+        from ..engines.lmm import TermSpec, unpack_theta
+
+        self.terms = tuple(frame.terms)
+        self._specs = [TermSpec(t.n_levels, t.k) for t in frame.terms]
+        self._unpack = unpack_theta
+
+    def factors(self, theta: np.ndarray) -> list[np.ndarray]:
+        return self._unpack(np.asarray(theta, dtype=float), self._specs)
+
+
+def glmer_profile_confint(m, level: float = 0.95, parm=None) -> pd.DataFrame:
+    """lme4's ``confint(m, oldNames = FALSE)`` for a glmer fit: profile intervals.
+
+    The deviance (Laplace, or AGQ with ``nAGQ > 1``) is a function of the random
+    effects' sds and correlations and the fixed effects; each parameter's profile
+    re-minimises all the others (lme4 does the same, its fixed effects through the
+    offset), by BOBYQA since PIRLS leaves too much noise for gradients.
+    """
+    if m.nAGQ == 0:
+        raise ArgumentError(
+            "profile intervals need the Laplace (nAGQ=1) or AGQ deviance; this fit has "
+            "nAGQ=0 (lme4's first stage only): use method='Wald' or refit with nAGQ=1"
+        )
+    terms = _GlmmTerms(m.frame)
+    pars = sig_parameters(terms, sigma=False)
+    problem, fit = m.problem, m.engine_fit
+    nrho = len(pars)
+    rho = theta_to_sig(terms, fit.theta, None)
+    beta = np.asarray(fit.beta, dtype=float)
+    se = m.se().to_numpy()
+    x_hat = np.concatenate([rho, beta])
+    last = [fit.state.u]
+
+    def dev(x: np.ndarray) -> float:
+        theta = sig_to_theta(terms, x[:nrho], sigma=False)
+        if theta is None:
+            return math.inf
+        b = x[nrho:]
+        try:
+            st = problem.pirls(theta, b, start=(b, last[0]))
+        except Exception:  # noqa: BLE001 - retry from zero modes
+            try:
+                st = problem.pirls(theta, b)
+            except Exception:  # noqa: BLE001 - not an admissible point
+                return math.inf
+        last[0] = st.u
+        return problem.laplace(st) if m.nAGQ == 1 else problem.agq(st, m.nAGQ)
+
+    z = float(stats.norm.ppf((1 + level) / 2))
+    lower = [p.lower for p in pars] + [-math.inf] * len(beta)
+    upper = [p.upper for p in pars] + [math.inf] * len(beta)
+    scales = [1.0 if p.kind == "cor" else max(abs(v), 0.1) for p, v in zip(pars, rho)]
+    scales += [float(s) if np.isfinite(s) and s > 0 else 1.0 for s in se]
+    names = [p.name for p in pars] + list(m.frame.fixed_names)
+    rows, kept = [], []
+    with one_blas_thread(), np.errstate(all="ignore"):
+        dev_min = min(dev(x_hat), fit.deviance)
+        prof = DevianceProfile(dev, x_hat, dev_min, lower, upper, scales, bobyqa_minimize())
+        for i, name in enumerate(names):
+            if parm is not None and name not in parm:
+                continue
+            if i < nrho:
+                step = 0.1 if pars[i].kind == "cor" else 0.25 * max(x_hat[i], 0.1)
+            else:
+                step = scales[i]
+            # each side starts its re-minimisation from the optimum
+            zeta_lo, _ = prof.zeta(i)
+            zeta_hi, _ = prof.zeta(i)
+            rows.append(
+                profile_interval(zeta_lo, zeta_hi, float(x_hat[i]), step, lower[i], upper[i], z)
+            )
+            kept.append(name)
+    return pd.DataFrame(rows, index=kept, columns=column_names(level))
 
 
 # ----------------------------------------------------------------- bootstrap
