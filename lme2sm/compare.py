@@ -1,4 +1,6 @@
-"""Likelihood-ratio comparison of nested fits, as lme4's ``anova(m1, m2, ...)``."""
+"""Likelihood-ratio comparison of nested fits, as lme4's ``anova(m1, m2, ...)``: lmer fits
+(REML ones refitted by ML) or glmer fits (:func:`lme2sm.glmm.results.anova`), never the
+two mixed."""
 
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ from .results import LmerResult
 def anova(*models: LmerResult, refit: bool = True) -> pd.DataFrame:
     """Likelihood-ratio tests between models fitted to the same rows.
 
+    glmer fits (``lme2sm.glmer``, ``lme2sm.glmer_nb``) are compared by their Laplace (or
+    AGQ) log-likelihoods, as lme4's ``anova`` does; mixing lmer and glmer fits is an
+    :class:`~lme2sm.ArgumentError`.
+
     With one model, lmerTest's ``anova(m)``: type III F tests of the fixed terms with
     Satterthwaite's denominator df (:func:`lme2sm.inference.anova`).
 
@@ -20,6 +26,27 @@ def anova(*models: LmerResult, refit: bool = True) -> pd.DataFrame:
     models are ordered by their number of parameters, and each is tested against
     the one before it.
     """
+    from .glmm.results import GlmerResult
+    from .glmm.results import anova as glmer_anova
+
+    glmms = [isinstance(m, GlmerResult) for m in models]
+    if any(glmms):
+        if not all(glmms):
+            kinds = ", ".join(
+                f"m{i + 1} {'glmer' if g else type(m).__name__}"
+                for i, (m, g) in enumerate(zip(models, glmms))
+            )
+            raise ArgumentError(
+                f"anova() cannot compare lmer and glmer fits ({kinds}): a Gaussian model's "
+                "likelihood and a binomial or count model's are of different data scales; "
+                "compare lmer fits with lmer fits and glmer fits with glmer fits"
+            )
+        if len(models) == 1:
+            raise ArgumentError(
+                "anova(m) of one glmer fit (lme4's sequential table of the fixed terms) is "
+                "not implemented; compare nested fits: anova(m1, m2)"
+            )
+        return glmer_anova(*models)
     if len(models) == 1:  # lmerTest's anova(m): type III F tests, Satterthwaite's df
         from .inference import anova as single_anova
 

@@ -181,6 +181,7 @@ def translate(
     *,
     REML: bool = True,
     approximate: bool = False,
+    family=None,
 ) -> Translation:
     """Map an lme4 formula onto statsmodels MixedLM's arguments.
 
@@ -197,7 +198,17 @@ def translate(
         (the term's correlations dropped, as ``||`` would) with an
         :class:`~lme2sm.errors.ApproximationWarning`, instead of raising
         :class:`~lme2sm.NotExpressibleError`.
+    family : str or statsmodels family, optional
+        A glmer family (``"binomial"``, ``"poisson"``): the translation is then
+        glmer's, to statsmodels' Bayesian mixed GLMs
+        (:func:`lme2sm.glmm.translate.translate_family`). None or ``"gaussian"``: lmer's.
     """
+    if family is not None:
+        from .glmm.translate import translate_family
+
+        glm = translate_family(formula, data, family)
+        if glm is not None:
+            return glm
     return _translate(formula, data, REML=REML, approximate=approximate, bind=True)
 
 

@@ -9,13 +9,15 @@ variance component. So their numbers differ from glmer's, and the explanation sa
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from .. import data_prep
 from ..formula import ParsedFormula, parse
 from ..formula.patsy_text import part_to_patsy, to_patsy
 from .family import get_family
 
-__all__ = ["GlmerTranslation", "translate_glmer"]
+__all__ = ["GlmerTranslation", "translate_family", "translate_glmer"]
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,40 @@ class GlmerTranslation:
         return self.code() + "\n\n" + self.explain()
 
 
+def _is_gaussian(family) -> bool:
+    if isinstance(family, str):
+        text = family.strip().replace(" ", "").lower()
+        return re.fullmatch(r"gaussian(\((link=)?[\"']?identity[\"']?\))?", text) is not None
+    return type(family).__name__ == "Gaussian" and type(family.link).__name__ == "Identity"
+
+
+def translate_family(formula: str | ParsedFormula, data, family) -> GlmerTranslation | None:
+    """``lme2sm.translate(formula, data, family=...)`` for a glmer family: the formula's
+    columns checked in ``data``, then :func:`translate_glmer`. None for the Gaussian
+    family (identity link), which is lmer's translation."""
+    if _is_gaussian(family):
+        return None
+    fam = get_family(family)
+    parsed = formula if isinstance(formula, ParsedFormula) else parse(formula)
+    data_prep.require_random_terms(parsed)
+    data_prep.check_columns(data, parsed.variables(), parsed.formula)
+    return translate_glmer(parsed, fam)
+
+
 def translate_glmer(formula: str | ParsedFormula, family="binomial") -> GlmerTranslation:
-    """The statsmodels Bayesian mixed GLM nearest to ``glmer(formula, family=family)``."""
+    """The statsmodels Bayesian mixed GLM nearest to ``glmer(formula, family=family)``
+    (for a ``glmer_nb`` fit's family: the Poisson one, and why)."""
     parsed = formula if isinstance(formula, ParsedFormula) else parse(formula)
     fam = get_family(family)
+    nb_note = None
+    if hasattr(fam, "theta"):  # glmer_nb's negative binomial: the nearest is Poisson
+        nb_note = (
+            f"{fam.label}: statsmodels has no negative binomial mixed model. The nearest is "
+            "PoissonBayesMixedGLM, which has no NB theta: the counts' extra variance "
+            "(mu^2 / theta) is not modelled, unless an observation-level random intercept "
+            "(1 | obs), a column numbering the rows, is added to stand in for it."
+        )
+        fam = get_family("poisson")
     notes = [
         f"statsmodels has no maximum-likelihood GLMM; {'Binomial' if fam.name == 'binomial' else 'Poisson'}"
         "BayesMixedGLM fits the same linear predictor by variational Bayes (fit_vb) or the "
@@ -84,6 +116,8 @@ def translate_glmer(formula: str | ParsedFormula, family="binomial") -> GlmerTra
         "It reports no log-likelihood, AIC or deviance comparable with glmer's (Laplace "
         "approximation, all constants included).",
     ]
+    if nb_note:
+        notes.insert(0, nb_note)
     if fam.link_name not in ("logit", "log"):
         notes.append(
             f"the {fam.link_name} link is not available: the Bayesian GLMMs use logit "
