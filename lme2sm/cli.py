@@ -291,20 +291,32 @@ def cmd_example(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _fit_glmer(args: argparse.Namespace, data: pd.DataFrame) -> int:
-    """glmer for ``--family``: lme4's summary(glmer(...)) or JSON."""
-    from .glmm import glmer
+NB_FAMILIES = ("negative_binomial", "nb", "negbin", "negative.binomial")
+"""``--family`` names that fit lme4's glmer.nb (:func:`lme2sm.glmer_nb`)."""
 
+
+def _fit_glmer(args: argparse.Namespace, data: pd.DataFrame) -> int:
+    """glmer for ``--family`` (glmer_nb for ``negative_binomial``/``nb``): lme4's
+    summary(glmer(...)) or JSON."""
+    from .glmm import glmer
+    from .glmm.nb import glmer_nb
+
+    nb = args.family.strip().lower() in NB_FAMILIES
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        m = glmer(
-            args.formula,
-            data,
-            args.family,
-            weights=args.weights,
-            nAGQ=args.nAGQ,
-            data_name=args.data,
-        )
+        if nb:
+            m = glmer_nb(
+                args.formula, data, weights=args.weights, nAGQ=args.nAGQ, data_name=args.data
+            )
+        else:
+            m = glmer(
+                args.formula,
+                data,
+                args.family,
+                weights=args.weights,
+                nAGQ=args.nAGQ,
+                data_name=args.data,
+            )
     messages = _report_warnings(caught)
     if args.json:
         tab = m.coef_table()
@@ -324,6 +336,8 @@ def _fit_glmer(args: argparse.Namespace, data: pd.DataFrame) -> int:
             "varcorr": m.VarCorr().to_dict(orient="records"),
             "warnings": messages,
         }
+        if nb:
+            out["nb_theta"] = m.nb_theta
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
@@ -413,7 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--family",
         default=None,
-        help="fit a glmer: binomial, poisson, \"binomial(link='probit')\" (default: lmer)",
+        help="fit a glmer: binomial, poisson, \"binomial(link='probit')\", negative_binomial "
+        "(lme4's glmer.nb; also nb) (default: lmer)",
     )
     p.add_argument("--weights", metavar="COL", default=None, help="prior weights column (glmer)")
     p.add_argument(

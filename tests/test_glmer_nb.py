@@ -145,3 +145,17 @@ def test_bad_arguments(kwargs, match):
 def test_getme_unknown_name():
     with pytest.raises(ArgumentError, match="glmer.nb.theta"):
         fitted("epil_nb").getME("Zt")
+
+
+def test_cli_family_negative_binomial(capsys):
+    from lme2sm.cli import main
+
+    fx = load("epil_nb")
+    path = str(ROOT / fx["data_path"])
+    assert main(["fit", path, fx["formula"], "--family", "nb", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["family"] == "negative_binomial"
+    assert out["nb_theta"] == pytest.approx(fx["nb_theta_tight"], rel=1e-3)
+    assert out["logLik"] == pytest.approx(fx["logLik_tight"], abs=1e-4)
+    assert main(["fit", path, fx["formula"], "--family", "negative_binomial"]) == 0
+    assert " Family: Negative Binomial(7.416" in capsys.readouterr().out
