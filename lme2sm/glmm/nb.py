@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ from ..engines._threads import blas_threads
 from ..errors import ArgumentError, ConvergenceWarning, DataError, SingularFitWarning
 from ..model_frame import build_model_frame
 from .family import Family, Link, get_family
-from .fit import GlmmFit, check_convergence, deriv12, fit_glmm
+from .fit import fit_glmm
 from .pirls import GlmmProblem
 from .response import glm_response
 from .results import GlmerResult
@@ -163,28 +163,6 @@ class GlmerNbResult(GlmerResult):
         return f"<GlmerNbResult {self.formula!r} {self.family.label} logLik={self.logLik():.4f}>"
 
 
-def _cold_derivatives(problem: GlmmProblem, fit: GlmmFit) -> GlmmFit:
-    """The gradient and Hessian of the deviance, every PIRLS started afresh.
-
-    :func:`~lme2sm.glmm.fit.fit_glmm` starts each PIRLS of its finite differences from
-    the previous point's modes; with the NB family (log is not its canonical link) that
-    leaves ~1e-8 of path-dependent noise in the deviance, which the 1e-4 steps turn into
-    a Hessian off by a few per cent (standard errors off by up to 7 % on grouseticks).
-    (Starting every point from the optimum's modes still left 0.3 %.) From cold starts
-    the Hessian is lme4's to five digits.
-    """
-    nth = len(fit.theta)
-
-    def devfun(pars):
-        try:
-            return problem.laplace(problem.pirls(pars[:nth], pars[nth:]))
-        except Exception:  # noqa: BLE001 - a failed PIRLS is not an admissible point
-            return math.inf
-
-    g, H = deriv12(devfun, np.concatenate([fit.theta, fit.beta]))
-    return replace(fit, gradient=g, hessian=H, warnings=check_convergence(g, H))
-
-
 def glmer_nb(
     formula: str,
     data: pd.DataFrame,
@@ -243,19 +221,12 @@ def glmer_nb(
         else:
             theta0 = negative_binomial(theta).theta
 
-        fits: dict[float, tuple[NegativeBinomial, GlmmProblem, GlmmFit]] = {}
-
         def deviance(log_theta: float) -> float:
             fam = negative_binomial(math.exp(log_theta))
-            pr = problem(fam)
             try:
-                fit = fit_glmm(pr, nAGQ, calc_derivs=False)
+                return fit_glmm(problem(fam), nAGQ, calc_derivs=False).deviance
             except Exception:  # noqa: BLE001 - a failed fit is not an admissible theta
                 return math.inf
-            if not fits or fit.deviance < min(f[2].deviance for f in fits.values()):
-                fits.clear()  # keep the best fit only: the search returns its point
-                fits[log_theta] = (fam, pr, fit)
-            return fit.deviance
 
         centre = math.log(theta0)
         best = optimize.minimize_scalar(
@@ -265,14 +236,9 @@ def glmer_nb(
             options={"xatol": LOG_THETA_TOL},
         )
         log_theta = float(best.x)
-        if log_theta in fits:
-            fam, pr, fit = fits[log_theta]
-        else:
-            fam = negative_binomial(math.exp(log_theta))
-            pr = problem(fam)
-            fit = fit_glmm(pr, nAGQ, calc_derivs=False)
-        if nAGQ:
-            fit = _cold_derivatives(pr, fit)
+        fam = negative_binomial(math.exp(log_theta))
+        pr = problem(fam)
+        fit = fit_glmm(pr, nAGQ)  # with the Hessian (the search's fits skip it)
     result = GlmerNbResult(frame, response, fam, pr, fit, data_name)
     messages = list(fit.warnings)
     if abs(log_theta - centre) > 3.0 - 1e-3:
