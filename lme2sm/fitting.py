@@ -117,7 +117,7 @@ def fit_frame(
                 f"the penalised least-squares system is singular at every theta tried ({exc}); "
                 "check for a response that the fixed effects fit exactly, or rescale the data"
             ) from None
-        if not np.isfinite(record.deviance):
+        if not np.isfinite(record.deviance) or exactly_fitted(cp, record):
             raise FitError(
                 "the deviance is not finite at the optimum: the response may be constant or "
                 "exactly fitted by the fixed effects"
@@ -129,6 +129,18 @@ def fit_frame(
     return LmerResult(
         frame, record, profiled, reml, data_name, data, messages, "lme4", warn_singular=warn
     )
+
+
+EXACT_FIT = 1e-12
+"""A residual sum of squares below this fraction of the response's own is zero."""
+
+
+def exactly_fitted(cp, record: LmmFit) -> bool:
+    """The fixed and random effects leave no residual worth the name: ``r^2`` is below
+    rounding of the response's sum of squares (about its mean when the sums are
+    shifted), so sigma and the deviance would be noise."""
+    total = float(cp.xy[-1, -1])
+    return total > 0 and record.evaluation.r2 <= EXACT_FIT * total
 
 
 def convergence_messages(profiled: ProfiledLMM, record: LmmFit) -> tuple[str, ...]:

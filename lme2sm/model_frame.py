@@ -117,8 +117,13 @@ class ModelFrame:
     @cached_property
     def crossprods(self) -> CrossProducts:
         """The engine's sums over rows (response minus offset)."""
+        y = self.y - self.offset
         return cross_products(
-            [t.rows() for t in self.terms], self.X, self.y - self.offset, self.weights
+            [t.rows() for t in self.terms],
+            self.X,
+            y,
+            self.weights,
+            beta_shift=response_shift(self.fixed_names, y, self.weights),
         )
 
     def crossprods_for(self, y: np.ndarray) -> CrossProducts:
@@ -143,6 +148,21 @@ class ModelFrame:
         from .engines.crossprod import term_matrix
 
         return sp.hstack([term_matrix(t.rows()) for t in self.terms]).T.tocsr()
+
+
+def response_shift(
+    fixed_names: tuple[str, ...], y: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray | None:
+    """The ``beta_shift`` of the engine's sums (see ``CrossProducts``): the response's
+    (weighted) mean on the intercept, None without an intercept."""
+    if "(Intercept)" not in fixed_names or len(y) == 0:
+        return None
+    shift = np.zeros(len(fixed_names))
+    center = float(np.average(y, weights=weights))
+    if not np.isfinite(center):
+        return None
+    shift[fixed_names.index("(Intercept)")] = center
+    return shift
 
 
 # --------------------------------------------------------------------------- building
@@ -201,32 +221,11 @@ def build_model_frame(
     data_prep.categorize_text(frame, sorted(other_uses), set(prepared.group_columns.values()))
 
     env = patsy_env()
-    response = response_to_patsy(parsed.response_expr)
-    fixed_formula = f"{response} ~ {part_to_patsy(parsed.fixed_part)}"
-    try:
-        with np.errstate(all="ignore"):
-            if not glm:
-                yf, Xf = patsy.dmatrices(
-                    fixed_formula,
-                    frame,
-                    eval_env=env,
-                    NA_action=_NO_NA_CHECK,
-                    return_type="dataframe",
-                )
-            else:
-                Xf = patsy.dmatrix(
-                    part_to_patsy(parsed.fixed_part),
-                    frame,
-                    eval_env=env,
-                    NA_action=_NO_NA_CHECK,
-                    return_type="dataframe",
-                )
-                yf = pd.DataFrame({parsed.response_expr.label: np.full(len(frame), np.nan)})
-    except patsy.PatsyError as exc:
-        raise DataError(f"could not build the model matrix: {exc.message}") from None
+    designs = _designs(parsed, frame, env, glm)
+    yf, Xf = designs[0], designs[1]
     pairs = column_name_pairs(parsed.fixed_part, Xf.design_info)
-    y = yf.iloc[:, 0].to_numpy(dtype=float)
-    X = Xf[[sm for sm, _ in pairs]].to_numpy(dtype=float)
+    y = np.asarray(yf[:, 0], dtype=float) if yf is not None else np.full(len(frame), np.nan)
+    X = _columns(Xf, [sm for sm, _ in pairs])
     if not glm:
         _check_finite("the response", y)
     for (_sm, r), col in zip(pairs, X.T):
@@ -250,9 +249,9 @@ def build_model_frame(
         w = frame[weights_name].to_numpy(dtype=float)
         frame = frame.drop(columns=[weights_name])
 
-    raw_terms = []
-    for term in parsed.random_terms:
-        raw_terms.append(_term_frame(term, frame, prepared, env))
+    raw_terms = [
+        _term_frame(term, E, frame, prepared) for term, E in zip(parsed.random_terms, designs[2:])
+    ]
     order = lme4_term_order([t.n_levels for t in raw_terms])
     terms = tuple(raw_terms[i] for i in order)
     if not glm:
@@ -262,7 +261,9 @@ def build_model_frame(
         parsed=parsed,
         data=frame,
         n_dropped=n_dropped,
-        response_name=str(yf.columns[0]),
+        response_name=(
+            yf.design_info.column_names[0] if yf is not None else parsed.response_expr.label
+        ),
         y=y,
         offset=offset,
         weights=w,
@@ -366,20 +367,53 @@ def kept_columns(X: np.ndarray, tol: float = RANK_TOL) -> list[int]:
     return keep
 
 
-def _term_frame(term: RandomTerm, frame: pd.DataFrame, prepared, env) -> RandomTermFrame:
-    text = part_to_patsy(term.effects_part)
+def _designs(parsed: ParsedFormula, frame: pd.DataFrame, env, glm: bool) -> list:
+    """y (None for glmer), X and each random term's model matrix, in one patsy pass.
+
+    patsy evaluates a variable once however many terms use it when the term lists go
+    through one ``design_matrix_builders`` call (as ``dmatrices`` does for y and X);
+    one call per random term evaluated and checked ``Days`` again for ``(Days|Subject)``.
+    """
+    texts = [part_to_patsy(t.effects_part) for t in parsed.random_terms]
+    fixed = part_to_patsy(parsed.fixed_part)
+    try:
+        desc = patsy.ModelDesc.from_formula(
+            f"{response_to_patsy(parsed.response_expr)} ~ {fixed}" if not glm else fixed
+        )
+        lists = ([desc.lhs_termlist] if not glm else []) + [desc.rhs_termlist]
+        lists += [patsy.ModelDesc.from_formula(text).rhs_termlist for text in texts]
+        with np.errstate(all="ignore"):
+            infos = patsy.design_matrix_builders(
+                lists, lambda: iter([frame]), eval_env=env, NA_action=_NO_NA_CHECK
+            )
+            mats = patsy.build_design_matrices(infos, frame, NA_action=_NO_NA_CHECK)
+    except patsy.PatsyError as exc:
+        # say which part failed: the fixed part alone, then each term alone
+        _one_design(fixed, frame, env, "")
+        for term, text in zip(parsed.random_terms, texts):
+            _one_design(text, frame, env, f" for ({term.text})")
+        raise DataError(f"could not build the model matrix: {exc.message}") from None
+    return ([None] if glm else []) + list(mats)
+
+
+def _one_design(text: str, frame: pd.DataFrame, env, where: str) -> None:
     try:
         with np.errstate(all="ignore"):
-            E = patsy.dmatrix(
-                text, frame, eval_env=env, NA_action=_NO_NA_CHECK, return_type="dataframe"
-            )
-        info = E.design_info
+            patsy.dmatrix(text, frame, eval_env=env, NA_action=_NO_NA_CHECK)
     except patsy.PatsyError as exc:
-        raise DataError(
-            f"could not build the model matrix for ({term.text}): {exc.message}"
-        ) from None
+        raise DataError(f"could not build the model matrix{where}: {exc.message}") from None
+
+
+def _columns(design, patsy_names: list[str]) -> np.ndarray:
+    """The named columns of a patsy design matrix, as a float array."""
+    index = design.design_info.column_name_indexes
+    return np.asarray(design, dtype=float)[:, [index[name] for name in patsy_names]]
+
+
+def _term_frame(term: RandomTerm, E, frame: pd.DataFrame, prepared) -> RandomTermFrame:
+    info = E.design_info
     pairs = column_name_pairs(term.effects_part, info)
-    Z = E[[sm for sm, _ in pairs]].to_numpy(dtype=float)
+    Z = _columns(E, [sm for sm, _ in pairs])
     _check_finite(f"the random-effects matrix of ({term.text})", Z)
     col = prepared.group_columns[term.group]
     levels = tuple(prepared.level_order[term.group])

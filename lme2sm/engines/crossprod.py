@@ -20,7 +20,7 @@ that is how data beyond memory is fitted. Columns of ``Z_j`` are level-major: le
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -70,6 +70,14 @@ class CrossProducts:
     pattern: dict[tuple[int, int], sp.csr_matrix] | None = None
     """Level co-occurrence counts ``pattern[(i, j)]`` (q_i x q_j, i > j): the structure
     of ``off[(i, j)]`` at level granularity, whatever the values of Z."""
+    beta_shift: np.ndarray | None = None
+    """The response summed is ``y - X beta_shift`` (the engine adds it back to beta).
+
+    The deviance needs ``r^2``, what is left of ``y'y`` after the fixed and random
+    effects; with ``y`` far from zero that is a difference of large sums. A response
+    with mean 50 and residual SD 0.6 (60,000 rows) lost 2.5 digits: the deviance was
+    noisy at 1e-9, and the optimum of a flat variance moved 2e-5 with the order of
+    summation. Shifting by the mean first keeps those digits."""
 
     @property
     def p(self) -> int:
@@ -79,6 +87,8 @@ class CrossProducts:
         """The cross-products of both sets of rows together."""
         if (self.q, self.k) != (other.q, other.k):
             raise ValueError("cross-products of different designs cannot be added")
+        if not _same_shift(self.beta_shift, other.beta_shift):
+            raise ValueError("cross-products of differently shifted responses cannot be added")
         return CrossProducts(
             self.q,
             self.k,
@@ -89,7 +99,19 @@ class CrossProducts:
             self.n + other.n,
             self.sum_log_w + other.sum_log_w,
             {key: (self.pattern[key] + other.pattern[key]).tocsr() for key in self.pattern},
+            self.beta_shift,
         )
+
+    def unshifted(self) -> CrossProducts:
+        """The same sums for the response itself (``beta_shift`` undone): ``[X y] =
+        [X y_s] M`` with ``M = [[I, s], [0, 1]]``."""
+        if self.beta_shift is None:
+            return self
+        p = self.p
+        M = np.eye(p + 1)
+        M[:p, p] = self.beta_shift
+        zxy = [np.einsum("ab,aqk->bqk", M, z) for z in self.zxy]
+        return replace(self, zxy=zxy, xy=M.T @ self.xy @ M, beta_shift=None)
 
     def with_response(self, zy: list[np.ndarray], xty: np.ndarray, yty: float) -> CrossProducts:
         """The same design with another response: ``Z_j'y`` (q_j, k_j), ``X'y``, ``y'y``."""
@@ -106,15 +128,26 @@ class CrossProducts:
         )
 
 
+def _same_shift(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(np.array_equal(a, b))
+
+
 def cross_products(
     terms: Sequence[TermRows],
     X: np.ndarray,
     y: np.ndarray,
     weights: np.ndarray | None = None,
+    beta_shift: np.ndarray | None = None,
 ) -> CrossProducts:
-    """Cross-products of one set of rows (weights are lme4's prior weights)."""
+    """Cross-products of one set of rows (weights are lme4's prior weights), of the
+    response ``y - X beta_shift`` when a shift is given (see ``CrossProducts``)."""
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
+    if beta_shift is not None:
+        beta_shift = np.asarray(beta_shift, dtype=float)
+        y = y - X @ beta_shift
     n = X.shape[0]
     sqrt_w = None
     sum_log_w = 0.0
@@ -158,4 +191,5 @@ def cross_products(
         n,
         sum_log_w,
         pattern,
+        beta_shift,
     )

@@ -69,6 +69,7 @@ def _select_fixed(cp: CrossProducts, keep: list[int]) -> CrossProducts:
         cp.n,
         cp.sum_log_w,
         cp.pattern,
+        None if cp.beta_shift is None else cp.beta_shift[keep],
     )
 
 
@@ -100,7 +101,7 @@ def build_lazy_frame(
         Progress("lme2sm: levels", enabled=progress),
     )
     _warn_dropped(summary)
-    plan = plan.with_levels(summary)
+    plan = plan.with_levels(summary).with_shift(summary.sample)
     cp = src.map_reduce(
         plan.crossprods,
         CrossProducts.add,

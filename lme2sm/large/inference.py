@@ -65,7 +65,7 @@ def lmm_design(frame: LazyModelFrame):
     """An ``LmmDesign`` built from ``frame.crossprods`` (terms in lme4's order)."""
     from ..inference._design import LmmDesign, TermBlock
 
-    cp = frame.crossprods
+    cp = frame.crossprods.unshifted()
     q_total = sum(q * k for q, k in zip(cp.q, cp.k))
     if q_total > MAX_Q:
         raise RowsNotInMemoryError(

@@ -32,7 +32,7 @@ from ..formula import ParsedFormula, parse
 from ..formula.expand import walk
 from ..formula.model import Call, LinearPart
 from ..formula.patsy_text import part_to_patsy, response_to_patsy
-from ..model_frame import _check_finite, _offset, lme4_term_order
+from ..model_frame import _check_finite, _offset, lme4_term_order, response_shift
 from ..naming import column_name_pairs, patsy_env
 
 __all__ = ["ModelPlan", "PartitionSummary", "PartitionDesign"]
@@ -167,6 +167,9 @@ class ModelPlan:
     each key): a partition's rows find their level without building strings."""
     prototype: pd.DataFrame | None = None
     term_order: tuple[int, ...] = ()
+    beta_shift: np.ndarray | None = None
+    """The shift of the response in the sums (``CrossProducts.beta_shift``), on all of
+    patsy's fixed columns; set from a few rows before the second pass."""
     _designs: dict | None = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ set-up
@@ -449,4 +452,16 @@ class ModelPlan:
         part = self.design(df)
         if len(part.y) == 0:
             return None
-        return cross_products(part.terms, part.X, part.y - part.offset, part.weights)
+        return cross_products(
+            part.terms, part.X, part.y - part.offset, part.weights, beta_shift=self.beta_shift
+        )
+
+    def with_shift(self, sample: pd.DataFrame) -> ModelPlan:
+        """The plan with the response's shift taken from a few complete rows (their mean
+        on the intercept): the sums keep their digits without a pass for the mean."""
+        part = self.design(sample)
+        names = tuple(r for _, r in self.designs["X_pairs"])
+        shift = response_shift(names, part.y - part.offset, part.weights)
+        plan = replace(self, beta_shift=shift)
+        plan._designs = self._designs
+        return plan
