@@ -62,8 +62,9 @@ def assert_same_fit(large, in_memory):
     assert got.logLik == pytest.approx(fit.logLik, abs=1e-6)
     np.testing.assert_allclose(got.beta, fit.beta, rtol=1e-6)
     sds = lambda f: np.concatenate([np.sqrt(np.diag(c)) for c in f.covariances()])  # noqa: E731
-    np.testing.assert_allclose(sds(got), sds(fit), atol=1e-5)
-    assert got.sigma == pytest.approx(fit.sigma, abs=1e-5)
+    # the targets: standard deviations to 1e-5 relative (achieved: 1e-8 to 2e-6)
+    np.testing.assert_allclose(sds(got), sds(fit), rtol=1e-5, atol=0)
+    assert got.sigma == pytest.approx(fit.sigma, rel=1e-5)
     # the random effects of each level, matched by label
     for t_large, t_mem, b_large, b_mem in zip(large.frame.terms, frame.terms, got.b, fit.b):
         a = pd.DataFrame(np.asarray(b_large), index=list(t_large.levels))
