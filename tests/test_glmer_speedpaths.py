@@ -76,9 +76,11 @@ def test_problem_solvers_agree_on_pirls():
     assert pr.laplace(a) == pytest.approx(ref.laplace(b), abs=1e-8)
 
 
-@pytest.mark.parametrize("name", ["cbpp_cloglog", "verbagg_binomial"])
-def test_hessian_with_predicted_starts_equals_deriv12(name):
-    """The Hessian whose PIRLS starts are predicted to first order equals lme4's
+@pytest.mark.parametrize("name", ["cbpp_cloglog", "verbagg_binomial", "grouseticks_poisson"])
+@pytest.mark.parametrize("compact", [False, True])
+def test_hessian_with_predicted_starts_equals_deriv12(name, compact):
+    """The Hessian whose PIRLS starts are predicted to first order, with deriv12's four
+    points per pair or the two-point (compact) cross differences, equals lme4's
     ``deriv12`` with every PIRLS started from the optimum's modes (a non-canonical link,
     where PIRLS converges linearly, included)."""
     from lme2sm.glmm.fit import deriv12, hessian
@@ -94,7 +96,7 @@ def test_hessian_with_predicted_starts_equals_deriv12(name):
         return pr.laplace(st), st.u_flat
 
     f0, _ = dev(x)
-    g, H = hessian(dev, x, f0, u0)
+    g, H = hessian(dev, x, f0, u0, compact=compact)
     g2, H2 = deriv12(lambda p: dev(p)[0], x)
     assert np.allclose(H, H2, rtol=1e-5, atol=1e-4 * np.abs(H2).max())
     assert np.allclose(g, g2, atol=1e-6)

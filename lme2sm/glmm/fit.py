@@ -6,8 +6,9 @@ the Laplace deviance (``nAGQ = 1``) or adaptive Gauss-Hermite (``nAGQ > 1``), st
 from stage 1. Both stages use BOBYQA (lme4's default second stage is Nelder-Mead, which
 sometimes stops short of the optimum; BOBYQA with tight tolerances reaches it). Then,
 as lme4's ``calc.derivs``, the gradient and Hessian of the deviance in ``(theta, beta)``
-by central differences (lme4's ``deriv12``, step 1e-4): the Hessian gives the
-standard errors and the convergence check.
+by central differences (lme4's ``deriv12``, step 1e-4; its cross terms from two points
+per pair instead of four, see :func:`hessian`): the Hessian gives the standard errors and
+the convergence check.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from .pirls import GlmmProblem, PirlsState
 
 __all__ = ["GlmmFit", "fit_glmm", "deriv12", "hessian"]
 
+COMPACT_HESSIAN = True
+"""Cross terms of the Hessian from two points per pair, not deriv12's four (:func:`hessian`)."""
 GRAD_TOL = 2e-3
 """lme4's ``check.conv.grad`` tolerance on the Hessian-scaled gradient."""
 DELTA = 1e-4
@@ -86,17 +89,27 @@ def deriv12(fun, x: np.ndarray, delta: float = DELTA) -> tuple[np.ndarray, np.nd
     return g, H
 
 
-def hessian(devfun_u, x: np.ndarray, fx: float, u0: np.ndarray, delta: float = DELTA):
-    """:func:`deriv12`'s gradient and Hessian (the same points and formulas), each PIRLS
-    started from the modes predicted to first order: ``devfun_u(x, start)`` returns the
-    deviance and the modes at ``x``; ``fx``, ``u0`` are those at ``x``. The modes at
-    ``x + delta e_j`` give the Jacobian of the modes in ``x``, and every cross point starts
-    within O(delta^2) of its modes: one or two Newton steps instead of three or four."""
+def hessian(
+    devfun_u, x: np.ndarray, fx: float, u0: np.ndarray, delta: float = DELTA, compact=None
+):
+    """:func:`deriv12`'s gradient and Hessian, each PIRLS started from the modes predicted
+    to first order: ``devfun_u(x, start)`` returns the deviance and the modes at ``x``;
+    ``fx``, ``u0`` are those at ``x``. The modes at ``x + delta e_j`` give the Jacobian of
+    the modes in ``x``, and every cross point starts within O(delta^2) of its modes: one
+    or two Newton steps instead of three or four.
+
+    ``compact`` (default :data:`COMPACT_HESSIAN`): the cross terms from the two points
+    ``x +- delta (e_i + e_j)`` and the axis points deriv12 evaluates anyway,
+    ``(f(++) + f(--) - f(+i) - f(-i) - f(+j) - f(-j) + 2 f(x)) / (2 delta^2)``, instead of
+    deriv12's four points ``(f(++) - f(+-) - f(-+) + f(--)) / (4 delta^2)``: half the
+    evaluations, the same O(delta^2) error (on the fixtures the standard errors equal
+    deriv12's to 5e-6)."""
     x = np.asarray(x, dtype=float)
     nx = len(x)
     H = np.zeros((nx, nx))
     g = np.zeros(nx)
     J = np.zeros((len(u0), nx))
+    fpm = np.zeros(nx)  # f(x + delta e_j) + f(x - delta e_j)
     for j in range(nx):
         xadd, xsub = x.copy(), x.copy()
         xadd[j] += delta
@@ -105,10 +118,23 @@ def hessian(devfun_u, x: np.ndarray, fx: float, u0: np.ndarray, delta: float = D
         fsub, usub = devfun_u(xsub, u0 if uadd is None else 2.0 * u0 - uadd)
         H[j, j] = (fadd - 2 * fx + fsub) / delta**2
         g[j] = (fadd - fsub) / (2 * delta)
+        fpm[j] = fadd + fsub
         if uadd is not None and usub is not None:
             J[:, j] = (uadd - usub) / (2 * delta)
+    if compact is None:
+        compact = COMPACT_HESSIAN
     for j in range(nx):
         for i in range(j):
+            if compact:
+                ff = []
+                for sg in (1, -1):
+                    xs = x.copy()
+                    xs[i] += sg * delta
+                    xs[j] += sg * delta
+                    ff.append(devfun_u(xs, u0 + sg * delta * (J[:, i] + J[:, j]))[0])
+                num = ff[0] + ff[1] - fpm[i] - fpm[j] + 2 * fx
+                H[i, j] = H[j, i] = num / (2 * delta**2)
+                continue
             f = []
             for si, sj in ((1, 1), (-1, 1), (1, -1), (-1, -1)):
                 xs = x.copy()
