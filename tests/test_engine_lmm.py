@@ -97,6 +97,18 @@ def test_blocked_deviance_equals_dense_deviance(design, reml):
     # with prior weights: the Gaussian deviance of y with residual variances sigma^2 / w
     ref = dense_deviance(terms, specs, X, y, theta, reml, weights)
     assert ours == pytest.approx(ref, rel=1e-9, abs=1e-7)
+    # the general path (taken for the modes) and the one-term path agree
+    full = model.evaluate(theta, modes=True)
+    assert full.deviance(reml) == pytest.approx(ours, rel=1e-12)
+    # sums of a shifted response give the same deviance, and beta shifted back
+    shift = np.array([y.mean() + 3.0, -0.7])
+    shifted = ProfiledLMM(cross_products(terms, X, y, weights, beta_shift=shift), specs)
+    moved = shifted.evaluate(theta, modes=True)
+    assert moved.deviance(reml) == pytest.approx(ours, rel=1e-10)
+    np.testing.assert_allclose(moved.beta, full.beta, rtol=1e-8, atol=1e-10)
+    for u_a, u_b in zip(moved.u, full.u):
+        np.testing.assert_allclose(u_a, u_b, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(shifted.cp.unshifted().xy, cp.xy, rtol=1e-10, atol=1e-9)
 
 
 @settings(max_examples=30, deadline=None)
