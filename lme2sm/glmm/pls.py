@@ -89,7 +89,13 @@ class SparsePLS:
             self.t0 = float(factors[0][0, 0])
             return
         # values of Z Lambda at self.cols: term j's block of a row is Z_j[i] @ T_j
-        self.vals = np.concatenate([t.Z @ T for t, T in zip(self.rows, factors)], axis=1)
+        self.vals = vals = np.concatenate([t.Z @ T for t, T in zip(self.rows, factors)], axis=1)
+        # (Z Lambda)' as a sparse matrix: (Z Lambda)'W[X r] in one product (one scalar
+        # term: bincounts are faster)
+        n, m = self.cols.shape
+        self._zlt = sp.csr_matrix(
+            (vals.ravel(), self.cols.ravel(), np.arange(0, n * m + 1, m)), shape=(n, self.Q)
+        ).T
 
     def random_part(self, u: np.ndarray) -> np.ndarray:
         """Z Lambda u on the rows (``u`` flat)."""
@@ -314,32 +320,32 @@ class SparsePLS:
             d = 1.0 + self.t0**2 * np.bincount(t.codes, w * zc * zc, minlength=q)
             ldL2 = float(np.sum(np.log(d)))
             rhs = self.t0 * np.bincount(t.codes, zc * wr, minlength=q)
-
-            def solve_a(b):
-                return b / d if b.ndim == 1 else b / d[:, None]
-
-            if joint:
-                wzx = (w * zc)[:, None] * X
-                C = self.t0 * np.stack(
-                    [np.bincount(t.codes, wzx[:, j], minlength=q) for j in range(X.shape[1])],
-                    axis=1,
-                )
-        else:
-            rhs = self._zt(wr)
-            C = (
-                np.stack([self._zt(w * X[:, j]) for j in range(X.shape[1])], axis=1)
-                if joint
-                else None
+            if not joint:
+                return ldL2, rhs / d, np.zeros(0)
+            wX = w[:, None] * X
+            wzx = zc[:, None] * wX
+            C = self.t0 * np.stack(
+                [np.bincount(t.codes, wzx[:, j], minlength=q) for j in range(X.shape[1])],
+                axis=1,
             )
+            AinvC, Ainv_rhs = C / d[:, None], rhs / d
+        else:
             if self.Q - self.sizes[0] <= SCHUR_MAX:
                 ldL2, solve_a = self._schur(w)
             else:
                 ldL2, solve_a = self._splu(w)
-        if not joint:
-            return ldL2, solve_a(rhs), np.zeros(0)
-        AinvC = solve_a(C)
-        Ainv_rhs = solve_a(rhs)
-        S = X.T @ (w[:, None] * X) - C.T @ AinvC
+            if not joint:
+                return ldL2, solve_a(self._zt(wr)), np.zeros(0)
+            p = X.shape[1]
+            wXr = np.empty((len(w), p + 1))  # [WX, Wr], rows contiguous for the product
+            np.multiply(X, w[:, None], out=wXr[:, :p])
+            wXr[:, p] = wr
+            wX = wXr[:, :p]
+            CR = self._zlt @ wXr  # [(Z Lambda)'WX, (Z Lambda)'Wr]
+            C = CR[:, :p]
+            sol = solve_a(CR)
+            AinvC, Ainv_rhs = sol[:, :p], sol[:, p]
+        S = X.T @ wX - C.T @ AinvC
         self.last_S = S
         rb = X.T @ wr - C.T @ Ainv_rhs
         beta = sla.solve(S, rb, assume_a="pos", check_finite=False)
