@@ -417,7 +417,7 @@ def _term_frame(term: RandomTerm, E, frame: pd.DataFrame, prepared) -> RandomTer
     _check_finite(f"the random-effects matrix of ({term.text})", Z)
     col = prepared.group_columns[term.group]
     levels = tuple(prepared.level_order[term.group])
-    codes = pd.Categorical(frame[col].astype(str), categories=list(levels)).codes.astype(np.int64)
+    codes = level_codes(frame[col], levels)
     if np.any(codes < 0):  # pragma: no cover - level_order comes from the same column
         raise DataError(f"levels of {term.group} could not be matched")
     return RandomTermFrame(
@@ -431,6 +431,16 @@ def _term_frame(term: RandomTerm, E, frame: pd.DataFrame, prepared) -> RandomTer
         Z=Z,
         info=info,
     )
+
+
+def level_codes(column: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
+    """Each row's position in ``levels`` (-1 if absent): one hash pass over the rows,
+    then a lookup per distinct value (a Categorical of the strings took 5 ms on 2,759
+    rows of InstEval, mostly converting Arrow-backed strings)."""
+    codes, uniques = pd.factorize(column, sort=False)
+    where = {lv: i for i, lv in enumerate(levels)}
+    lookup = np.array([where.get(str(u), -1) for u in uniques] + [-1], dtype=np.int64)
+    return lookup[codes]  # a missing value (code -1) reads the trailing -1
 
 
 def _check_sizes(n: int, terms: tuple[RandomTermFrame, ...]) -> None:
