@@ -198,10 +198,7 @@ def add_group_columns(
                 created[target] = factors
             continue
         target = _fresh(frame, name)
-        combined = level_strings(frame[factors[0]])
-        for f in factors[1:]:
-            combined = combined + ":" + level_strings(frame[f])
-        frame[target] = combined
+        frame[target] = _combinations(frame, factors)[0]
         group_columns[name] = target
         created[target] = factors
     return PreparedData(frame, 0, group_columns, created, orders)
@@ -212,11 +209,17 @@ def _component_rank(col: pd.Series) -> dict[str, int]:
     if isinstance(col.dtype, pd.CategoricalDtype):
         cats = [c for c in col.cat.categories if c in set(col.dropna())]
         return {s: i for i, s in enumerate(level_strings(pd.Series(cats)))}
-    values = pd.Series(col.dropna().unique())
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        values = values.sort_values()
-        return {s: i for i, s in enumerate(level_strings(values))}
-    texts = sorted(level_strings(values))
+    if pd.api.types.is_object_dtype(col.dtype):  # numbers in an object column sort as numbers
+        values = pd.Series(col.dropna().unique())
+    else:
+        values = col.dropna().unique()
+    numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+        values.dtype
+    )
+    if numeric:
+        ordered = np.sort(np.asarray(values))
+        return {_level_string(v): i for i, v in enumerate(ordered)}
+    texts = sorted({_level_string(v) for v in values})
     return {s: i for i, s in enumerate(texts)}
 
 
@@ -228,13 +231,29 @@ def r_level_order(frame: pd.DataFrame, factors: tuple[str, ...]) -> tuple[str, .
     ranks = [_component_rank(frame[f]) for f in factors]
     if len(factors) == 1:  # one column: its levels, already ranked
         return tuple(sorted(ranks[0], key=ranks[0].__getitem__))
-    parts = [level_strings(frame[f]) for f in factors]
-    combos = pd.DataFrame({i: p.to_numpy() for i, p in enumerate(parts)}).drop_duplicates()
-    keys = sorted(
-        (tuple(r[v] for r, v in zip(ranks, row)), ":".join(row))
-        for row in combos.itertuples(index=False, name=None)
-    )
+    _, combos = _combinations(frame, factors)
+    keys = sorted((tuple(r[v] for r, v in zip(ranks, row)), ":".join(row)) for row in combos)
     return tuple(label for _, label in keys)
+
+
+def _combinations(
+    frame: pd.DataFrame, factors: tuple[str, ...]
+) -> tuple[pd.Series, list[tuple[str, ...]]]:
+    """Each row's ``a:b`` label (None where a value is missing) and the distinct
+    combinations present, as tuples of level strings: one factorize per column and a
+    string per distinct combination, not per row."""
+    codes, texts = [], []
+    for f in factors:
+        c, uniques = pd.factorize(frame[f], sort=False)
+        codes.append(c)
+        texts.append([_level_string(v) for v in uniques])
+    key = np.column_stack(codes) if len(frame) else np.zeros((0, len(factors)), dtype=np.int64)
+    rows, inverse = np.unique(key, axis=0, return_inverse=True)
+    complete = np.all(rows >= 0, axis=1)
+    combos = [tuple(t[c] for t, c in zip(texts, row)) for row in rows[complete]]
+    labels = np.full(len(rows), None, dtype=object)
+    labels[complete] = [":".join(c) for c in combos]
+    return pd.Series(labels[inverse.ravel()], index=frame.index, dtype=object), combos
 
 
 def categorize_text(frame: pd.DataFrame, columns: Sequence[str], keep: set[str]) -> None:
