@@ -159,3 +159,12 @@ def test_cli_family_negative_binomial(capsys):
     assert out["logLik"] == pytest.approx(fx["logLik_tight"], abs=1e-4)
     assert main(["fit", path, fx["formula"], "--family", "negative_binomial"]) == 0
     assert " Family: Negative Binomial(7.416" in capsys.readouterr().out
+
+
+def test_poisson_counts_stop_at_the_upper_end_with_a_warning():
+    d = pd.read_csv(ROOT / "tests/fixtures/glmer/data/poisson_exposure.csv", dtype={"g": str})
+    with pytest.warns(lme2sm.ConvergenceWarning, match="little overdispersion"):
+        m = glmer_nb("y ~ x + offset(log(exposure)) + (1 | g)", d)
+    assert m.nb_theta > 1e4
+    # the limit is the Poisson fit (tests/fixtures/glmer/poisson_offset.json: -699.4316)
+    assert m.logLik() == pytest.approx(-699.4316, abs=0.01)

@@ -37,8 +37,8 @@ from .results import GlmerResult
 
 __all__ = ["NegativeBinomial", "GlmerNbResult", "glmer_nb", "theta_ml"]
 
-LOG_THETA_TOL = 1e-6
-"""Tolerance of the search on log(theta) (lme4: 5e-5)."""
+LOG_THETA_TOL = 1e-5
+"""Tolerance of the search on log(theta) (lme4: 5e-5); each step is a whole glmer fit."""
 
 
 @dataclass(frozen=True)
@@ -241,10 +241,17 @@ def glmer_nb(
         fit = fit_glmm(pr, nAGQ)  # with the Hessian (the search's fits skip it)
     result = GlmerNbResult(frame, response, fam, pr, fit, data_name)
     messages = list(fit.warnings)
-    if abs(log_theta - centre) > 3.0 - 1e-3:
+    if log_theta - centre > 3.0 - 1e-3:
         messages.append(
-            f"the NB theta search stopped at the edge of its interval (theta = {fam.theta:.4g}, "
-            f"started at {theta0:.4g}); pass theta= nearer the optimum"
+            f"the NB theta search stopped at the upper end of its interval (theta = "
+            f"{fam.theta:.4g}, started at {theta0:.4g}): the counts show little "
+            "overdispersion beyond the random effects (theta -> infinity is the Poisson "
+            "glmer); pass theta= to search elsewhere"
+        )
+    elif centre - log_theta > 3.0 - 1e-3:
+        messages.append(
+            f"the NB theta search stopped at the lower end of its interval (theta = "
+            f"{fam.theta:.4g}, started at {theta0:.4g}); pass theta= nearer the optimum"
         )
     for message in messages:
         warnings.warn(message, ConvergenceWarning, stacklevel=2)
