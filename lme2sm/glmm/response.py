@@ -41,6 +41,17 @@ class GlmResponse:
 
 
 def _evaluate(expr, frame: pd.DataFrame, what: str) -> np.ndarray:
+    name = getattr(expr, "name", None)
+    if isinstance(name, str) and name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            # a numeric column as it stands: what patsy's I(name) gives, without patsy
+            values = column.to_numpy(dtype=float)
+            if not np.all(np.isfinite(values)):
+                raise DataError(
+                    f"{what} is NaN or infinite in {int((~np.isfinite(values)).sum())} rows"
+                )
+            return values
     try:
         with np.errstate(all="ignore"):
             m = patsy.dmatrix(
