@@ -109,7 +109,10 @@ class Family:
         ``ylogy`` (:meth:`saturated`) saves the terms that do not depend on ``mu``."""
         if ylogy is not None:
             if self.name == "binomial" and ylogy.dtype == bool:  # 0/1 answers: one log
-                return -2.0 * wt * np.log(np.where(ylogy, mu, 1.0 - mu))
+                out = np.log(np.where(ylogy, mu, 1.0 - mu))
+                out *= wt  # in place, the same numbers as -2 wt log(.)
+                out *= -2.0
+                return out
             if self.name == "binomial":
                 return 2.0 * wt * (ylogy - y * np.log(mu) - (1.0 - y) * np.log1p(-mu))
             return 2.0 * wt * (ylogy - y * np.log(mu) + mu)

@@ -101,7 +101,7 @@ class SparsePLS:
         """Z Lambda u on the rows (``u`` flat)."""
         if self.scalar:
             t = self.rows[0]
-            return self.t0 * t.Z[:, 0] * u[t.codes]
+            return (self.t0 * u)[t.codes] * t.Z[:, 0]
         return np.einsum("nm,nm->n", self.vals, u[self.cols])
 
     def split(self, u: np.ndarray) -> list[np.ndarray]:
