@@ -151,6 +151,8 @@ def convergence_messages(profiled: ProfiledLMM, record: LmmFit) -> tuple[str, ..
     free = ~(np.isfinite(lower) & (np.abs(theta - lower) < 1e-4))
     if not np.any(free):
         return ()
+    if record.derivatives is not None:
+        return _check_derivatives(record.derivatives, free)
     reml = record.reml
 
     def dev(th):
@@ -187,15 +189,34 @@ def convergence_messages(profiled: ProfiledLMM, record: LmmFit) -> tuple[str, ..
                     + dev(theta - ei - ej)
                 ) / (4 * hi * hj)
             hess[a, b] = hess[b, a] = value
+    return _scaled_gradient_messages(grad[idx], hess)
+
+
+def _scaled_gradient_messages(grad: np.ndarray, hess: np.ndarray) -> tuple[str, ...]:
+    """lme4's ``checkConv`` from a gradient that is not small: its Newton step
+    (the gradient scaled by the Hessian's Cholesky factor) must be."""
     try:
         R = np.linalg.cholesky(hess).T
-        scaled = np.linalg.solve(R, grad[idx])
+        scaled = np.linalg.solve(R, grad)
     except np.linalg.LinAlgError:
         return ("Model is nearly unidentifiable: the Hessian of the deviance is singular",)
-    worst = float(np.max(np.minimum(np.abs(scaled), np.abs(grad[idx]))))
+    worst = float(np.max(np.minimum(np.abs(scaled), np.abs(grad))))
     if not np.isfinite(worst) or worst > GRADIENT_TOL:
         return (f"Model failed to converge with max|grad| = {worst:.6g} (tol = {GRADIENT_TOL})",)
     return ()
+
+
+def _check_derivatives(derivatives, free: np.ndarray) -> tuple[str, ...]:
+    """lme4's check on the gradient and Hessian the engine took at the optimiser's stop
+    for its final Newton step (the same central differences, no new evaluations)."""
+    idx, grad, hess = derivatives
+    keep = np.flatnonzero(free[idx])
+    if len(keep) == 0:
+        return ()
+    grad, hess = grad[keep], hess[np.ix_(keep, keep)]
+    if float(np.max(np.abs(grad))) <= GRADIENT_TOL:
+        return ()
+    return _scaled_gradient_messages(grad, hess)
 
 
 def _fit_statsmodels(frame, data, reml, data_name, approximate) -> LmerResult:

@@ -273,3 +273,35 @@ def test_numerical_failures_are_fit_errors(scale, match):
         warnings.simplefilter("ignore")
         with pytest.raises(lme2sm.FitError, match=match):
             lme2sm.lmer("y ~ x + (1 | g) + (1 | h)", d)
+
+
+def test_convergence_check_from_the_engines_derivatives_and_afresh():
+    import dataclasses
+
+    from lme2sm.fitting import convergence_messages
+
+    m = lme2sm.lmer("Reaction ~ Days + (Days | Subject)", load("sleepstudy"))
+    rec = m.engine_fit
+    idx, grad, hess = rec.derivatives
+    assert list(idx) == [0, 1, 2] and np.all(np.linalg.eigvalsh(hess) > 0)
+    assert convergence_messages(m.profiled, rec) == ()
+    # 5% off the optimum: lme4's check fails, computed afresh (no engine derivatives)
+    off = m.profiled.record_at(rec.theta * 1.05)
+    assert off.derivatives is None
+    (message,) = convergence_messages(m.profiled, off)
+    assert message.startswith("Model failed to converge with max|grad|")
+    # and from derivatives the engine hands over: the same gradient and Hessian as afresh
+    h = 1e-4 * np.maximum(np.abs(off.theta), 1e-2)
+    g = np.array(
+        [
+            (
+                m.profiled.deviance(off.theta + h[j] * np.eye(3)[j])
+                - m.profiled.deviance(off.theta - h[j] * np.eye(3)[j])
+            )
+            / (2 * h[j])
+            for j in range(3)
+        ]
+    )
+    given = dataclasses.replace(off, derivatives=(np.arange(3), g, hess))
+    (again,) = convergence_messages(m.profiled, given)
+    assert again.startswith("Model failed to converge with max|grad|")

@@ -171,6 +171,9 @@ class LmmFit:
     seconds: float
     scaled_gradient: float = float("nan")
     warnings: tuple[str, ...] = field(default=())
+    derivatives: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    """(indices, gradient, Hessian) of the deviance over the free entries of theta at
+    the optimiser's stop, before the final Newton step (lme4's convergence check)."""
 
     @property
     def logLik(self) -> float:
@@ -208,6 +211,17 @@ def _parents(pattern: sp.csr_matrix) -> np.ndarray | None:
     has = counts == 1
     parent[has] = csc.indices[csc.indptr[:-1][has]]
     return parent
+
+
+def _reduce_plan(parent: np.ndarray, n_parents: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """For summing blocks by parent with ``add.reduceat``: the order that sorts the
+    blocks by parent (None if sorted) and where each parent's run starts. Every parent
+    level has a child (both factors are observed on the same rows)."""
+    order = None if np.all(np.diff(parent) >= 0) else np.argsort(parent, kind="stable")
+    counts = np.bincount(parent, minlength=n_parents)
+    if np.any(counts == 0):  # pragma: no cover - a level without rows cannot occur
+        raise ValueError("a level of the coarser factor has no finer level inside it")
+    return order, np.concatenate([[0], np.cumsum(counts)[:-1]])
 
 
 def _pair_products(A: sp.csc_matrix, m: int, k: int = 1, max_nnz: int = 30_000_000):
@@ -344,12 +358,8 @@ class ProfiledLMM:
                 self.A_pp[(i, h)] = vals
         # [X y]'Z_i per level, (q_i, p + 1, k_i); aggregation of levels of h into i
         self.AX = {i: np.ascontiguousarray(np.transpose(cp.zxy[i], (1, 0, 2))) for i in prefix}
-        self.P = {
-            key: sp.csr_matrix(
-                (np.ones(len(par)), (par, np.arange(len(par)))),
-                shape=(specs[key[0]].n_levels, len(par)),
-            )
-            for key, par in parents.items()
+        self._agg_plan = {
+            key: _reduce_plan(par, specs[key[0]].n_levels) for key, par in parents.items()
         }
         # [X y]'Z_i per level as (q_i, k_i, p + 1), and the diagonal's index (one-term path)
         self._AXt = {i: np.ascontiguousarray(np.transpose(self.AX[i], (0, 2, 1))) for i in prefix}
@@ -436,10 +446,11 @@ class ProfiledLMM:
     # --------------------------------------------------------------- evaluation
 
     def _agg(self, key: tuple[int, int], values: np.ndarray) -> np.ndarray:
-        """Sum per-level blocks of term h (first axis) into the levels of i they sit in."""
-        P = self.P[key]
-        shape = values.shape
-        return np.asarray(P @ values.reshape(shape[0], -1)).reshape((P.shape[0], *shape[1:]))
+        """Sum per-level blocks of term h (first axis) into the levels of i they sit in:
+        one ``add.reduceat`` over the blocks sorted by parent (a sparse product had
+        scipy's overhead, 10 us a call, seven calls an evaluation for three nested terms)."""
+        order, starts = self._agg_plan[key]
+        return np.add.reduceat(values if order is None else values[order], starts, axis=0)
 
     def _rest_scalar_lambda(self, factors: list[np.ndarray]) -> np.ndarray | None:
         """Lambda_R's diagonal when every rest term is scalar, else None."""
@@ -760,9 +771,11 @@ class ProfiledLMM:
             opt = self._polish(dev, opt, optimizer)
             # the polish may have brought another diagonal entry near zero
             opt = self._restart_at_edge(dev, opt, optimizer)
-            opt = self._newton(dev, opt)
+            opt, derivatives = self._newton(dev, opt)
             ev = self.evaluate(opt.x, modes=True)
-        return self._record(ev, reml, opt, time.perf_counter() - t0)
+        record = self._record(ev, reml, opt, time.perf_counter() - t0)
+        record.derivatives = derivatives
+        return record
 
     POLISH_BELOW = 0.05
     """Polish only optima with a diagonal entry of T below this (near-singular terms)."""
@@ -793,14 +806,20 @@ class ProfiledLMM:
         on rounding in the sums (the same data summed by Parquet batch or in memory
         stopped 2e-5 apart in a standard deviation). The deviance is smooth there, so
         one Newton step (central-difference gradient, forward-difference Hessian:
-        2 n + n (n - 1) / 2 + 1 evaluations) lands on the minimum to rounding; it is kept
-        only if it stays inside the bounds and lowers the deviance."""
+        2 n + n (n - 1) / 2 + 1 evaluations) lands on the minimum to rounding. A step
+        across a bound stops on it (a ridge ending at a singular fit: the seed's nested
+        example 2 reaches lme4's tight optimum so); the step is kept only if it lowers
+        the deviance."""
         theta = np.array(opt.x, dtype=float)
-        free = np.flatnonzero(~(np.isfinite(self.lower) & (theta - self.lower < 1e-4)))
+        # steps of 1e-4 relative, at least 1e-5: the forward-difference Hessian's
+        # rounding error is eps_f / h^2, which swamped a ridge's curvature at h = 1e-6;
+        # entries closer than a step to their bound stay where they are
+        h_all = 1e-4 * np.maximum(np.abs(theta), 0.1)
+        free = np.flatnonzero(~(theta - h_all < self.lower))
         if len(free) == 0 or not np.isfinite(opt.fun):
-            return opt
+            return opt, None
         f0 = float(opt.fun)
-        h = 1e-4 * np.maximum(np.abs(theta[free]), 1e-2)
+        h = h_all[free]
         n = len(free)
         plus, minus = np.empty(n), np.empty(n)
         for a, j in enumerate(free):
@@ -818,21 +837,25 @@ class ProfiledLMM:
                 hess[a, b] = hess[b, a] = value
                 evals += 1
         n_evals = opt.n_evals + evals
+        derivatives = (free, grad, hess)
         same = type(opt)(opt.x, opt.fun, n_evals, opt.converged, opt.message, opt.method)
         if not np.all(np.isfinite(hess)) or not np.all(np.isfinite(grad)):
-            return same
+            return same, derivatives
         try:
             step = -sla.cho_solve(sla.cho_factor(hess), grad)
         except np.linalg.LinAlgError:
-            return same
+            return same, derivatives
         candidate = theta.copy()
         candidate[free] += step
-        if np.any(candidate < self.lower):
-            return same
+        candidate = np.maximum(candidate, self.lower)  # a bound crossed: stop on it
         value = dev(candidate)
         if not value < f0:
-            return type(opt)(opt.x, opt.fun, n_evals + 1, opt.converged, opt.message, opt.method)
-        return type(opt)(candidate, value, n_evals + 1, opt.converged, opt.message, opt.method)
+            x, value = opt.x, opt.fun
+        else:
+            x = candidate
+        return type(opt)(x, value, n_evals + 1, opt.converged, opt.message, opt.method), (
+            derivatives
+        )
 
     def _diagonal(self, theta: np.ndarray) -> np.ndarray:
         """The diagonal entries of every term's T (the entries bounded below by 0)."""
