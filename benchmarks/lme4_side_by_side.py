@@ -5,9 +5,10 @@ present) this times, on the same CSV data:
 
 * ``lme2sm.lmer`` (the whole pipeline: model frame, engine, lme4's checks; median of
   ``--reps`` runs after one warm-up);
-* lme4's ``lmer`` in one ``Rscript`` process (the same formula on the same CSV, factor
-  columns as factors; ``system.time`` of each call, median of ``--reps`` after a
-  warm-up), when R with lme4 is installed;
+* lme4's ``lmer`` in an ``Rscript`` process started for each model just before
+  lme2sm's timing of it (the same formula on the same CSV, factor columns as factors;
+  ``system.time`` of each call, median of ``--reps`` after a warm-up; R's start-up is
+  not timed), when R with lme4 is installed;
 * ``mixedlm.lmer`` (PyPI's Rust port of lme4), when it is installed.
 
 It prints a table (seconds, ratio lme2sm / lme4, logLik difference) and the median and
@@ -148,22 +149,22 @@ def main() -> None:
     parser.add_argument("--dirs", nargs="*", type=Path, default=FIXTURE_DIRS)
     args = parser.parse_args()
     rows = []
-    r_models = []
+    lme4 = {}
     for fx in fixtures(args.only, args.dirs):
         data, path, factors = dataset(fx)
+        model = {
+            "name": fx["name"],
+            "csv": str(path),
+            "factors": factors,
+            "formula": fx["formula"],
+            "REML": fx["REML"],
+            "weights": fx.get("weights"),
+        }
+        # model by model, lme4 right before lme2sm: a shared machine's load drifts over
+        # minutes, and a ratio should compare the two at the same moment
+        lme4.update(time_lme4([model], args.reps))
         seconds, loglik = time_lme2sm(fx, data, args.reps)
         rows.append((fx, seconds, loglik, time_mixedlm(fx, data, args.reps)))
-        r_models.append(
-            {
-                "name": fx["name"],
-                "csv": str(path),
-                "factors": factors,
-                "formula": fx["formula"],
-                "REML": fx["REML"],
-                "weights": fx.get("weights"),
-            }
-        )
-    lme4 = time_lme4(r_models, args.reps)
     print(
         f"{'model':30s} {'lme2sm':>8s} {'lme4':>8s} {'mixedlm':>8s} {'lme2sm/lme4':>11s} "
         f"{'dlogLik':>9s}"
