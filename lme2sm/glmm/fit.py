@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engines.lmm import theta_lower, theta_start
-from ..engines.optimize import HAVE_NLOPT, OptimResult, minimize_theta
+from ..engines.optimize import minimize_theta
 from .pirls import GlmmProblem, PirlsState
 
 __all__ = ["GlmmFit", "fit_glmm", "deriv12", "hessian"]
@@ -259,45 +259,9 @@ def fit_glmm(problem: GlmmProblem, nAGQ: int = 1, calc_derivs: bool = True) -> G
 
 
 def _minimize(fun, start: np.ndarray, lower: np.ndarray, tol: tuple[float, float]):
-    """BOBYQA (nlopt) from ``start`` with glmer's stopping rule ``tol`` = (ftol_abs,
-    xtol_abs); the LMM engine's :func:`minimize_theta` without nlopt."""
-    start = np.maximum(np.asarray(start, dtype=float), lower)
-    if not HAVE_NLOPT or len(start) == 0:
-        return minimize_theta(fun, start, lower)
-    import nlopt
-
-    count = [0]
-    best = [np.inf, start.copy()]
-
-    def objective(x, grad):
-        count[0] += 1
-        value = float(fun(x))
-        if not np.isfinite(value):
-            value = 1e300
-        if value < best[0]:
-            best[0], best[1] = value, x.copy()
-        return value
-
-    opt = nlopt.opt(nlopt.LN_BOBYQA, len(start))
-    opt.set_min_objective(objective)
-    opt.set_lower_bounds(np.where(np.isfinite(lower), lower, -np.inf))
-    opt.set_ftol_abs(tol[0])
-    opt.set_xtol_abs(tol[1])
-    opt.set_maxeval(100_000)
-    opt.set_initial_step(np.full(len(start), 0.2))
-    try:
-        opt.optimize(start.copy())
-        result = opt.last_optimize_result()
-        ok = result > 0 and result != nlopt.MAXEVAL_REACHED
-        message = {
-            nlopt.SUCCESS: "success",
-            nlopt.FTOL_REACHED: "ftol reached",
-            nlopt.XTOL_REACHED: "xtol reached",
-            nlopt.MAXEVAL_REACHED: "maximum evaluations reached",
-        }.get(result, f"nlopt code {result}")
-    except (nlopt.RoundoffLimited, RuntimeError, ValueError) as exc:
-        ok, message = True, f"stopped: {exc}"
-    return OptimResult(best[1], best[0], count[0], ok, message, "bobyqa")
+    """BOBYQA from ``start`` (first step 0.2) with glmer's stopping rule ``tol`` =
+    (ftol_abs, xtol_abs)."""
+    return minimize_theta(fun, start, lower, initial_step=0.2, ftol_abs=tol[0], xtol_abs=tol[1])
 
 
 def _rx(problem: GlmmProblem, state: PirlsState) -> np.ndarray:

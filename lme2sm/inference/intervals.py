@@ -360,8 +360,9 @@ def profile_confint(m: LmerResult, level: float = 0.95, parm=None) -> pd.DataFra
 
 def bobyqa_minimize(initial_step: float = 0.1, ftol_abs: float = 1e-9):
     """The inner minimiser for deviances computed by PIRLS (glmer's), whose ~1e-8 noise
-    defeats finite-difference gradients: BOBYQA (nlopt) within the bounds."""
-    from ..engines.optimize import HAVE_NLOPT
+    defeats finite-difference gradients: BOBYQA within the bounds
+    (:func:`~lme2sm.engines.optimize.minimize_theta`), its first step kept inside them."""
+    from ..engines.optimize import minimize_theta
 
     def minimize(f, x0, bounds):
         x0 = np.asarray(x0, dtype=float)
@@ -370,36 +371,19 @@ def bobyqa_minimize(initial_step: float = 0.1, ftol_abs: float = 1e-9):
         lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
         hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
         x0 = np.clip(x0, lo, hi)
-        if not HAVE_NLOPT:  # pragma: no cover - nlopt is a dependency of the engine
-            res = optimize.minimize(f, x0, method="Powell", bounds=list(zip(lo, hi)))
-            return res.x, float(res.fun)
-        import nlopt
-
-        best = [math.inf, x0.copy()]
-
-        def objective(x, grad):
-            value = float(f(x))
-            if not math.isfinite(value):
-                value = 1e300
-            if value < best[0]:
-                best[0], best[1] = value, x.copy()
-            return value
-
-        opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
-        opt.set_min_objective(objective)
-        opt.set_lower_bounds(lo)
-        opt.set_upper_bounds(hi)
-        opt.set_ftol_abs(ftol_abs)
-        opt.set_xtol_abs(1e-7)
-        opt.set_maxeval(20_000)
         room = np.minimum(hi - x0, x0 - lo)
         step = np.where(room > 0, np.minimum(initial_step, room), initial_step)
-        opt.set_initial_step(step)
-        try:
-            opt.optimize(x0.copy())
-        except (nlopt.RoundoffLimited, RuntimeError, ValueError):
-            pass  # the best point seen is the answer
-        return best[1], float(best[0])
+        res = minimize_theta(
+            f,
+            x0,
+            lo,
+            initial_step=step,
+            upper=hi,
+            ftol_abs=ftol_abs,
+            xtol_abs=1e-7,
+            max_evals=20_000,
+        )
+        return res.x, float(res.fun)
 
     return minimize
 
