@@ -114,8 +114,9 @@ def test_cbind_is_refused_by_lmer(cbpp):
 # ------------------------------------------------------------------ engine and stages
 
 
-def test_sparse_pls_matches_the_engine():
-    m = fitted("verbagg_binomial")
+@pytest.mark.parametrize("name", ["verbagg_binomial", "grouseticks_nested"])
+def test_sparse_pls_matches_the_engine(name):
+    m = fitted(name)
     pr = m.problem
     ref = GlmmProblem(
         pr.rows, pr.specs, pr.X, pr.y, pr.trials, pr.wts, pr.offset, pr.family, solver="engine"

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from glmer_fixtures import fitted, fixture_names
 
-from lme2sm.glmm.pirls import GlmmProblem
 from lme2sm.glmm.pls import EnginePLS, SparsePLS, _factor_dense
 
 
@@ -62,18 +61,6 @@ def test_factor_dense_eliminates_a_diagonal_block():
         assert ld == pytest.approx(np.linalg.slogdet(S2)[1], rel=1e-12)
         assert np.allclose(solve(b), np.linalg.solve(S2, b), rtol=1e-12, atol=1e-13)
         assert np.allclose(solve(b[:, 0]), np.linalg.solve(S2, b[:, 0]), rtol=1e-12, atol=1e-13)
-
-
-def test_problem_solvers_agree_on_pirls():
-    m = fitted("grouseticks_nested")
-    pr = m.problem
-    ref = GlmmProblem(
-        pr.rows, pr.specs, pr.X, pr.y, pr.trials, pr.wts, pr.offset, pr.family, solver="engine"
-    )
-    st = m.engine_fit.state
-    a = pr.pirls(st.theta, st.beta, start=(st.beta, st.u))
-    b = ref.pirls(st.theta, st.beta, start=(st.beta, st.u))
-    assert pr.laplace(a) == pytest.approx(ref.laplace(b), abs=1e-8)
 
 
 @pytest.mark.parametrize("name", ["cbpp_cloglog", "verbagg_binomial", "grouseticks_poisson"])

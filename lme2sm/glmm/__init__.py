@@ -85,16 +85,7 @@ def glmer(
             "Use nAGQ=1 (Laplace)"
         )
     response = glm_response(frame, fam)
-    problem = GlmmProblem(
-        [t.rows() for t in frame.terms],
-        frame.specs(),
-        frame.X,
-        response.y,
-        response.trials,
-        response.weights,
-        frame.offset,
-        fam,
-    )
+    problem = GlmmProblem.from_frame(frame, response, fam)
     with blas_threads(1):  # many small factorisations: threads only contend
         fit = fit_glmm(problem, nAGQ)
     result = GlmerResult(frame, response, fam, problem, fit, data_name)

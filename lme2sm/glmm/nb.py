@@ -203,16 +203,7 @@ def glmer_nb(
         raise DataError(str(exc).replace("Poisson", "negative binomial")) from None
 
     def problem(fam: Family) -> GlmmProblem:
-        return GlmmProblem(
-            [t.rows() for t in frame.terms],
-            frame.specs(),
-            frame.X,
-            response.y,
-            response.trials,
-            response.weights,
-            frame.offset,
-            fam,
-        )
+        return GlmmProblem.from_frame(frame, response, fam)
 
     with blas_threads(1):
         if theta is None:

@@ -151,6 +151,21 @@ class GlmmProblem:
 
     # ---------------------------------------------------------------- pieces
 
+    @classmethod
+    def from_frame(cls, frame, response, family: Family) -> GlmmProblem:
+        """The problem of a model frame (its terms, X and offset) and a glm response
+        (:func:`lme2sm.glmm.response.glm_response`) under ``family``."""
+        return cls(
+            [t.rows() for t in frame.terms],
+            frame.specs(),
+            frame.X,
+            response.y,
+            response.trials,
+            response.weights,
+            frame.offset,
+            family,
+        )
+
     def random_part(self, theta: np.ndarray, u: list[np.ndarray]) -> np.ndarray:
         """Z Lambda_theta u on the rows."""
         out = np.zeros(self.n)
