@@ -56,7 +56,7 @@ def dense_deviance(terms, specs, X, y, theta, reml, weights=None):
 
 @st.composite
 def designs(draw):
-    """Random designs: 1-3 terms, nested or crossed factors, 1-2 columns each."""
+    """Random designs: 1-3 terms, nested or crossed factors, 1-3 columns each."""
     rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
     n = draw(st.integers(30, 70))
     n_terms = draw(st.integers(1, 3))
@@ -71,8 +71,8 @@ def designs(draw):
         else:
             codes = base.copy()
         _, codes = np.unique(codes, return_inverse=True)
-        k = draw(st.integers(1, 2))
-        Z = np.column_stack([np.ones(n), rng.normal(size=n)])[:, :k]
+        k = draw(st.integers(1, 3))
+        Z = np.column_stack([np.ones(n), rng.normal(size=n), rng.normal(size=n)])[:, :k]
         q = int(codes.max()) + 1
         terms.append(TermRows(codes.astype(np.int64), q, Z))
         specs.append(TermSpec(q, k))
