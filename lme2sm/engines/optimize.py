@@ -48,15 +48,18 @@ def minimize_theta(
     initial_step: float | np.ndarray | None = 0.2,
     *,
     upper: np.ndarray | None = None,
-    ftol_abs: float = FTOL_ABS,
-    xtol_abs: float = XTOL_ABS,
+    ftol_abs: float | None = None,
+    xtol_abs: float | None = None,
     max_evals: int = MAX_EVALS,
 ) -> OptimResult:
     """Minimise ``fun`` from ``start`` subject to ``lower <= theta (<= upper)``.
 
     The one BOBYQA call of the package: the LMM engine, glmer's two stages (their own
     tolerances) and the profiles of confidence intervals all come here. ``initial_step``
-    None is nlopt's own first step; a number or one per coordinate sets it."""
+    None is nlopt's own first step; a number or one per coordinate sets it. The
+    tolerances default to the engine's (``FTOL_ABS``, ``XTOL_ABS``)."""
+    ftol_abs = FTOL_ABS if ftol_abs is None else ftol_abs
+    xtol_abs = XTOL_ABS if xtol_abs is None else xtol_abs
     if method == "auto":
         method = "bobyqa" if HAVE_NLOPT else "lbfgsb"
     start = np.maximum(np.asarray(start, dtype=float), lower)
