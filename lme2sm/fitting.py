@@ -131,8 +131,10 @@ def fit_frame(
     )
 
 
-EXACT_FIT = 1e-12
-"""A residual sum of squares below this fraction of the response's own is zero."""
+EXACT_FIT = 1e-14
+"""A residual sum of squares below this fraction of the response's own is rounding, not
+noise: y = 3x + 1 leaves 1e-16 of it; a residual SD of 1e-7 of the response's is at
+that floor too in double precision."""
 
 
 def exactly_fitted(cp, record: LmmFit) -> bool:
