@@ -24,7 +24,7 @@ from ..errors import ArgumentError, DataError
 from ..formula.patsy_text import to_patsy
 from ..model_frame import ModelFrame
 from ..naming import patsy_env
-from ..results import r_make_names
+from ..results import _design_for_newdata, r_make_names
 from .family import Family
 from .fit import GlmmFit
 from .pirls import GlmmProblem
@@ -261,7 +261,7 @@ class GlmerResult:
                 )
         else:
             data = self._prepare_newdata(newdata)
-            (X,) = _design(self.frame.fixed_info, data)
+            (X,) = _design_for_newdata(self.frame.fixed_info, data)
             eta = X[list(self.frame.fixed_patsy_names)].to_numpy() @ fe + self._offset(data)
             if re_form is None:
                 eta = eta + self._random_part(data, allow_new_levels)
@@ -300,7 +300,7 @@ class GlmerResult:
                     f"({', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}); pass "
                     "allow_new_levels=True to predict them at the population level"
                 )
-            (Z,) = _design(t.info, data)
+            (Z,) = _design_for_newdata(t.info, data)
             Zm = Z[list(t.patsy_names)].to_numpy()
             b = u @ T.T
             ok = codes.notna().to_numpy()
@@ -378,16 +378,6 @@ class GlmerResult:
         from ..simulate import simulate
 
         return simulate(self, nsim=nsim, seed=seed, re_form=re_form)
-
-
-def _design(info: patsy.DesignInfo, data: pd.DataFrame):
-    try:
-        with np.errstate(all="ignore"):
-            return patsy.build_design_matrices(
-                [info], data, return_type="dataframe", NA_action="raise"
-            )
-    except patsy.PatsyError as exc:
-        raise DataError(f"could not build the design for newdata: {exc.message}") from None
 
 
 def anova(*models: GlmerResult) -> pd.DataFrame:
