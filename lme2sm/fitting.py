@@ -119,8 +119,9 @@ def fit_frame(
             ) from None
         if not np.isfinite(record.deviance) or exactly_fitted(cp, record):
             raise FitError(
-                "the deviance is not finite at the optimum: the response may be constant or "
-                "exactly fitted by the fixed effects"
+                "the model leaves no residual variation: the response is constant or "
+                "exactly fitted by the fixed effects, so sigma and the deviance are not "
+                "defined; check the response column and the formula's right-hand side"
             )
         messages = convergence_messages(profiled, record)
     if warn:
