@@ -180,7 +180,11 @@ def add_group_columns(
     """
     # R's level order comes from the columns as they are (numbers sort as numbers),
     # before any of them is replaced by its strings below
-    orders = {name: r_level_order(frame, factors) for name, factors in groups.items()}
+    combined = {name: _combinations(frame, f) for name, f in groups.items() if len(f) > 1}
+    orders = {
+        name: r_level_order(frame, factors, combined[name][1] if name in combined else None)
+        for name, factors in groups.items()
+    }
     group_columns: dict[str, str] = {}
     created: dict[str, tuple[str, ...]] = {}
     for name, factors in groups.items():
@@ -198,7 +202,7 @@ def add_group_columns(
                 created[target] = factors
             continue
         target = _fresh(frame, name)
-        frame[target] = _combinations(frame, factors)[0]
+        frame[target] = combined[name][0]
         group_columns[name] = target
         created[target] = factors
     return PreparedData(frame, 0, group_columns, created, orders)
@@ -223,15 +227,21 @@ def _component_rank(col: pd.Series) -> dict[str, int]:
     return {s: i for i, s in enumerate(texts)}
 
 
-def r_level_order(frame: pd.DataFrame, factors: tuple[str, ...]) -> tuple[str, ...]:
+def r_level_order(
+    frame: pd.DataFrame,
+    factors: tuple[str, ...],
+    combos: list[tuple[str, ...]] | None = None,
+) -> tuple[str, ...]:
     """Levels of the grouping factor ``factors`` (``b:a`` → ``("b", "a")``) in R's order.
 
-    R's ``b:a`` varies the first factor slowest, keeping only combinations present.
+    R's ``b:a`` varies the first factor slowest, keeping only combinations present
+    (``combos``, the second value of :func:`_combinations`, when already computed).
     """
     ranks = [_component_rank(frame[f]) for f in factors]
     if len(factors) == 1:  # one column: its levels, already ranked
         return tuple(sorted(ranks[0], key=ranks[0].__getitem__))
-    _, combos = _combinations(frame, factors)
+    if combos is None:
+        _, combos = _combinations(frame, factors)
     keys = sorted((tuple(r[v] for r, v in zip(ranks, row)), ":".join(row)) for row in combos)
     return tuple(label for _, label in keys)
 
@@ -241,16 +251,35 @@ def _combinations(
 ) -> tuple[pd.Series, list[tuple[str, ...]]]:
     """Each row's ``a:b`` label (None where a value is missing) and the distinct
     combinations present, as tuples of level strings: one factorize per column and a
-    string per distinct combination, not per row."""
+    string per distinct combination, not per row.
+
+    The per-column codes make one integer key per row (mixed radix, 0 for a missing
+    value), so the distinct combinations come from a 1-d ``np.unique``; the row-wise
+    ``np.unique(axis=0)`` it replaces sorted a structured view, 2.2 ms on the schools
+    data's 2,350 rows for one three-factor interaction.
+    """
+    n = len(frame)
     codes, texts = [], []
     for f in factors:
         c, uniques = pd.factorize(frame[f], sort=False)
         codes.append(c)
         texts.append([_level_string(v) for v in uniques])
-    key = np.column_stack(codes) if len(frame) else np.zeros((0, len(factors)), dtype=np.int64)
-    rows, inverse = np.unique(key, axis=0, return_inverse=True)
+    radices = [len(t) + 1 for t in texts]
+    if float(np.prod(np.asarray(radices, dtype=float))) < 2.0**62:
+        key = np.zeros(n, dtype=np.int64)
+        for c, r in zip(codes, radices):
+            key = key * r + (c + 1)
+        uniq, inverse = np.unique(key, return_inverse=True)
+        rows = np.empty((len(uniq), len(factors)), dtype=np.int64)
+        rest = uniq
+        for j in range(len(factors) - 1, -1, -1):
+            rest, digit = np.divmod(rest, radices[j])
+            rows[:, j] = digit - 1
+    else:  # pragma: no cover - needs more than 2**62 possible combinations
+        key = np.column_stack(codes) if n else np.zeros((0, len(factors)), dtype=np.int64)
+        rows, inverse = np.unique(key, axis=0, return_inverse=True)
     complete = np.all(rows >= 0, axis=1)
-    combos = [tuple(t[c] for t, c in zip(texts, row)) for row in rows[complete]]
+    combos = [tuple(t[c] for t, c in zip(texts, row)) for row in rows[complete].tolist()]
     labels = np.full(len(rows), None, dtype=object)
     labels[complete] = [":".join(c) for c in combos]
     return pd.Series(labels[inverse.ravel()], index=frame.index, dtype=object), combos

@@ -382,11 +382,15 @@ def _designs(parsed: ParsedFormula, frame: pd.DataFrame, env, glm: bool) -> list
         )
         lists = ([desc.lhs_termlist] if not glm else []) + [desc.rhs_termlist]
         lists += [patsy.ModelDesc.from_formula(text).rhs_termlist for text in texts]
+        # patsy counts rows from an evaluated variable or a DataFrame's index; with
+        # intercepts alone (glmer's ``1 + (1 | herd)``) only the DataFrame has them
+        trivial = not any(term.factors for terms in lists for term in terms)
+        source = frame if trivial else patsy_source(frame)
         with np.errstate(all="ignore"):
             infos = patsy.design_matrix_builders(
-                lists, lambda: iter([frame]), eval_env=env, NA_action=_NO_NA_CHECK
+                lists, lambda: iter([source]), eval_env=env, NA_action=_NO_NA_CHECK
             )
-            mats = patsy.build_design_matrices(infos, frame, NA_action=_NO_NA_CHECK)
+            mats = patsy.build_design_matrices(infos, source, NA_action=_NO_NA_CHECK)
     except patsy.PatsyError as exc:
         # say which part failed: the fixed part alone, then each term alone
         _one_design(fixed, frame, env, "")
@@ -396,7 +400,21 @@ def _designs(parsed: ParsedFormula, frame: pd.DataFrame, env, glm: bool) -> list
     return ([None] if glm else []) + list(mats)
 
 
-def _one_design(text: str, frame: pd.DataFrame, env, where: str) -> None:
+def patsy_source(frame: pd.DataFrame) -> dict[str, object]:
+    """The frame's columns as a dict of arrays (Categoricals kept), for patsy.
+
+    patsy looks each variable up in its data by name; through a DataFrame every lookup
+    and every evaluated expression goes through pandas' indexing and Series machinery.
+    On sleepstudy's ``Reaction ~ Days`` plus ``1 + Days`` the design pass took 6.5 ms
+    from a DataFrame and 1.4 ms from a dict of the same columns' arrays.
+    """
+    return {
+        name: col.array if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy()
+        for name, col in frame.items()
+    }
+
+
+def _one_design(text: str, frame, env, where: str) -> None:
     try:
         with np.errstate(all="ignore"):
             patsy.dmatrix(text, frame, eval_env=env, NA_action=_NO_NA_CHECK)

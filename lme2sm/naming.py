@@ -30,7 +30,18 @@ def patsy_env() -> patsy.EvalEnvironment:
 
     from .rfunctions import HELPERS
 
-    return patsy.EvalEnvironment([{"np": numpy, **HELPERS}])
+    return patsy.EvalEnvironment([{"np": numpy, **HELPERS, "C": _categorical}])
+
+
+def _categorical(data, contrast=None, levels=None):
+    """patsy's ``C()``, reading a numpy array of numbers as Python numbers, as patsy
+    reads a pandas column: the model frame hands patsy plain arrays, and numpy's scalars
+    would name the levels ``np.float64(2.5)`` instead of ``2.5``."""
+    import numpy
+
+    if isinstance(data, numpy.ndarray) and data.dtype.kind in "iuf":
+        data = numpy.array(data.tolist(), dtype=object)
+    return patsy.builtins.C(data, contrast, levels)
 
 
 def _level(suffix: str) -> str:
