@@ -768,27 +768,49 @@ class ProfiledLMM:
         optimizer: str = "auto",
         blas_limit: int | None = 1,
     ) -> LmmFit:
-        """Optimise ``theta``; the record of the fit (lme4's checks included)."""
+        """Optimise ``theta``; the record of the fit (lme4's checks included).
+
+        BOBYQA and its restarts work in :class:`~.coordinates.ThetaCoordinates` (each
+        vector term's columns orthonormal; lme4's start, the identity, there); the
+        final Newton step and the derivatives of lme4's convergence check are taken in
+        lme4's own ``theta``."""
+        from .coordinates import ThetaCoordinates
         from .optimize import minimize_theta
 
         t0 = time.perf_counter()
-        start = theta_start(self.specs) if start is None else np.asarray(start, dtype=float)
+        if self.ORTHONORMAL:
+            coords = ThetaCoordinates.from_blocks(self.specs, self.cp.diag, self.n)
+        else:
+            coords = ThetaCoordinates.identity(self.specs)
+        if start is None:
+            start_phi = theta_start(self.specs)
+        else:
+            start_phi = coords.from_theta(np.asarray(start, dtype=float))
 
         def dev(th):
             return self.deviance(th, reml)
 
+        dev_phi = dev if coords.is_identity else (lambda phi: dev(coords.to_theta(phi)))
+
         with blas_threads(blas_limit):
-            opt = minimize_theta(dev, start, self.lower, method=optimizer, initial_step=None)
+            opt = minimize_theta(
+                dev_phi, start_phi, self.lower, method=optimizer, initial_step=None
+            )
             tried: set[bytes] = set()
-            opt = self._restart_at_edge(dev, opt, optimizer, tried)
-            opt = self._polish(dev, opt, optimizer)
+            opt = self._restart_at_edge(dev_phi, opt, optimizer, tried)
+            opt = self._polish(dev_phi, opt, optimizer)
             # the polish may have brought another diagonal entry near zero
-            opt = self._restart_at_edge(dev, opt, optimizer, tried)
+            opt = self._restart_at_edge(dev_phi, opt, optimizer, tried)
+            opt.x = coords.to_theta(opt.x)
             opt, derivatives = self._newton(dev, opt)
             ev = self.evaluate(opt.x, modes=True)
         record = self._record(ev, reml, opt, time.perf_counter() - t0)
         record.derivatives = derivatives
         return record
+
+    ORTHONORMAL = True
+    """Optimise in :class:`~.coordinates.ThetaCoordinates` (False: lme4's ``theta``,
+    for comparison)."""
 
     POLISH_BELOW = 0.05
     """Polish only optima with a diagonal entry of T below this (near-singular terms)."""
