@@ -92,17 +92,28 @@ def designs(draw):
 def test_blocked_deviance_equals_dense_deviance(design, reml):
     terms, specs, X, y, theta, weights = design
     cp = cross_products(terms, X, y, weights)
-    model = ProfiledLMM(cp, specs)
+    model = ProfiledLMM(cp, specs, dense=False)
     ours = model.deviance(theta, reml)
     # with prior weights: the Gaussian deviance of y with residual variances sigma^2 / w
     ref = dense_deviance(terms, specs, X, y, theta, reml, weights)
     assert ours == pytest.approx(ref, rel=1e-9, abs=1e-7)
+    # Omega factored whole (small models) gives the same deviance, beta and modes
+    whole = ProfiledLMM(cp, specs, dense=True)
+    assert whole.deviance(theta, reml) == pytest.approx(ours, rel=1e-11)
+    a, b = whole.evaluate(theta, modes=True), model.evaluate(theta, modes=True)
+    assert a.deviance(reml) == pytest.approx(ours, rel=1e-11)
+    np.testing.assert_allclose(a.beta, b.beta, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(a.RX, b.RX, rtol=1e-9, atol=1e-11)
+    for u_a, u_b in zip(a.u, b.u):
+        np.testing.assert_allclose(u_a, u_b, rtol=1e-8, atol=1e-10)
     # the general path (taken for the modes) and the one-term path agree
     full = model.evaluate(theta, modes=True)
     assert full.deviance(reml) == pytest.approx(ours, rel=1e-12)
     # sums of a shifted response give the same deviance, and beta shifted back
     shift = np.array([y.mean() + 3.0, -0.7])
-    shifted = ProfiledLMM(cross_products(terms, X, y, weights, beta_shift=shift), specs)
+    shifted = ProfiledLMM(
+        cross_products(terms, X, y, weights, beta_shift=shift), specs, dense=False
+    )
     moved = shifted.evaluate(theta, modes=True)
     assert moved.deviance(reml) == pytest.approx(ours, rel=1e-10)
     np.testing.assert_allclose(moved.beta, full.beta, rtol=1e-8, atol=1e-10)

@@ -261,6 +261,70 @@ def _pair_products(A: sp.csc_matrix, m: int, k: int = 1, max_nnz: int = 30_000_0
     return K, uniq // m, uniq % m
 
 
+@dataclass(frozen=True)
+class _DenseSystem:
+    """A small model's whole cross-product matrix ``[Z X y]'W[Z X y]`` (terms in input
+    order) and where ``theta`` goes in ``Lambda``: for a few dozen random effects one
+    dense product and one LAPACK Cholesky cost less than the blocked path's numpy
+    calls (Python's overhead per call is what costs there)."""
+
+    A: np.ndarray
+    Q: int
+    offsets: tuple[int, ...]
+    scalar: bool
+    """Every term has one column: ``Lambda`` is diagonal, ``theta[src]`` its entries."""
+    rows: np.ndarray
+    cols: np.ndarray
+    src: np.ndarray
+    """``Lambda[rows, cols] = theta[src]``."""
+    diag: np.ndarray
+    """Positions of the random effects' diagonal (where the identity is added)."""
+
+    @classmethod
+    def build(cls, cp: CrossProducts, specs: Sequence[TermSpec]) -> _DenseSystem:
+        sizes = [s.n_levels * s.k for s in specs]
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+        Q = int(sum(sizes))
+        p1 = cp.xy.shape[0]
+        A = np.zeros((Q + p1, Q + p1))
+        rows, cols, src = [], [], []
+        t0 = 0
+        for j, (s, o) in enumerate(zip(specs, offsets)):
+            q, k = s.n_levels, s.k
+            base = o + np.arange(q)[:, None, None] * k
+            r = base + np.arange(k)[None, :, None] + 0 * np.arange(k)[None, None, :]
+            c = base + np.arange(k)[None, None, :] + 0 * np.arange(k)[None, :, None]
+            A[r.ravel(), c.ravel()] = cp.diag[j].ravel()
+            A[Q:, o : o + q * k] = cp.zxy[j].reshape(p1, -1)
+            for j2 in range(j):
+                block = _off(cp, j, j2).toarray()
+                o2 = offsets[j2]
+                A[o : o + q * k, o2 : o2 + block.shape[1]] = block
+                A[o2 : o2 + block.shape[1], o : o + q * k] = block.T
+            # theta's entries of T_j, lme4's order, at every level's block
+            pos = t0
+            for c_ in range(k):
+                for r_ in range(c_, k) if not s.diagonal else (c_,):
+                    rows.append(o + np.arange(q) * k + r_)
+                    cols.append(o + np.arange(q) * k + c_)
+                    src.append(np.full(q, pos))
+                    pos += 1
+            t0 = pos
+        A[:Q, Q:] = A[Q:, :Q].T
+        A[Q:, Q:] = cp.xy
+        scalar = all(s.k == 1 for s in specs)
+        return cls(
+            A=A,
+            Q=Q,
+            offsets=tuple(int(o) for o in offsets),
+            scalar=scalar,
+            rows=np.concatenate(rows),
+            cols=np.concatenate(cols),
+            src=np.concatenate(src),
+            diag=np.arange(Q),
+        )
+
+
 class ProfiledLMM:
     """The profiled deviance of one model, ready to evaluate at any ``theta``.
 
@@ -271,10 +335,14 @@ class ProfiledLMM:
         the caller's order (lme4's), which is also ``theta``'s order.
     specs : sequence of TermSpec
         One per term, same order.
+    dense : bool, optional
+        Evaluate Omega whole (:class:`_DenseSystem`) or by blocks; by default whole
+        when the model has at most :attr:`DENSE_UP_TO` random effects.
     """
 
-    def __init__(self, cp: CrossProducts, specs: Sequence[TermSpec]):
+    def __init__(self, cp: CrossProducts, specs: Sequence[TermSpec], *, dense: bool | None = None):
         self.specs = tuple(specs)
+        self._dense_choice = dense
         self.lower = theta_lower(self.specs)
         self.n_theta = len(self.lower)
         self.cp = cp
@@ -406,6 +474,16 @@ class ProfiledLMM:
         if rest and len(prefix) == 1 and not self.rest_dense[prefix[0]]:
             i = prefix[0]
             self.kfill = _pair_products(self.A_rp[i].tocsc(), self.m_rest, specs[i].k)
+        self._dense = _DenseSystem.build(cp, specs) if self._use_dense() else None
+
+    DENSE_UP_TO = 100
+    """Largest number of random effects evaluated as one dense system (see
+    :class:`_DenseSystem`)."""
+
+    def _use_dense(self) -> bool:
+        if self._dense_choice is not None:
+            return self._dense_choice
+        return sum(s.n_levels * s.k for s in self.specs) <= self.DENSE_UP_TO
 
     def _templates(self) -> None:
         """COO index templates for block-structured sparse matrices."""
@@ -481,6 +559,8 @@ class ProfiledLMM:
     def evaluate(self, theta: np.ndarray, modes: bool = False) -> Evaluation:
         """Factor Omega at ``theta``; raises ``np.linalg.LinAlgError`` if it is not PD."""
         theta = np.asarray(theta, dtype=float)
+        if self._dense is not None:
+            return self._evaluate_dense(theta, modes)
         if not modes and self.m_rest == 0 and len(self.prefix) == 1 and self._one_k <= 2:
             return self._evaluate_one_term(theta)
         specs, cp = self.specs, self.cp
@@ -651,21 +731,67 @@ class ProfiledLMM:
                 raise np.linalg.LinAlgError("singular R_X")
         else:
             beta = np.zeros(0)
-        n = self.n
-        slw = cp.sum_log_w
-        if r2 <= 0:
-            dev_reml = dev_ml = -np.inf
-        else:
-            dev_ml = ldL2 + n * (1.0 + LOG_2PI + math.log(r2 / n)) - slw
-            nmp = n - p
-            dev_reml = (
-                ldL2 + ldRX2 + nmp * (1.0 + LOG_2PI + math.log(r2 / nmp)) - slw
-                if nmp > 0
-                else np.inf
-            )
+        dev_reml, dev_ml = self._criteria(ldL2, ldRX2, r2)
         shifted = beta if cp.beta_shift is None else beta + cp.beta_shift
         ev = Evaluation(theta, ldL2, ldRX2, r2, shifted, RXt.T.copy(), dev_reml, dev_ml)
         return ev, beta
+
+    def _criteria(self, ldL2: float, ldRX2: float, r2: float) -> tuple[float, float]:
+        """The REML and ML deviances from the log-determinants and ``r^2``."""
+        n, p = self.n, self.p
+        slw = self.cp.sum_log_w
+        if r2 <= 0:
+            return -np.inf, -np.inf
+        dev_ml = ldL2 + n * (1.0 + LOG_2PI + math.log(r2 / n)) - slw
+        nmp = n - p
+        if nmp <= 0:
+            return np.inf, dev_ml
+        return ldL2 + ldRX2 + nmp * (1.0 + LOG_2PI + math.log(r2 / nmp)) - slw, dev_ml
+
+    def _dense_factor(self, theta: np.ndarray) -> np.ndarray:
+        """A small model's Omega built whole (``Lambda'A Lambda + I`` beside ``[X y]``)
+        and its lower Cholesky factor, by one LAPACK call."""
+        d = self._dense
+        Q = d.Q
+        full = np.empty_like(d.A)
+        if d.scalar:
+            lam = theta[d.src]
+            np.multiply(d.A[:Q, :Q], np.multiply.outer(lam, lam), out=full[:Q, :Q])
+            np.multiply(d.A[Q:, :Q], lam, out=full[Q:, :Q])
+        else:
+            lam = np.zeros((Q, Q))
+            lam[d.rows, d.cols] = theta[d.src]
+            full[:Q, :Q] = lam.T @ d.A[:Q, :Q] @ lam
+            full[Q:, :Q] = d.A[Q:, :Q] @ lam
+        full[Q:, Q:] = d.A[Q:, Q:]
+        full[d.diag, d.diag] += 1.0
+        Lf, info = lapack.dpotrf(full, lower=1, clean=0, overwrite_a=1)
+        if info != 0:  # every pivot positive and finite, r included
+            raise np.linalg.LinAlgError("not positive definite")
+        return Lf
+
+    def _dense_deviance(self, theta: np.ndarray, reml: bool) -> float:
+        """The deviance alone from :meth:`_dense_factor` (no beta, no record)."""
+        Q, p = self._dense.Q, self.p
+        logs = np.log(np.diagonal(self._dense_factor(theta)))
+        ldL2 = 2.0 * float(logs[:Q].sum())
+        ldRX2 = 2.0 * float(logs[Q : Q + p].sum())
+        r2 = math.exp(2.0 * float(logs[-1]))
+        return self._criteria(ldL2, ldRX2, r2)[0 if reml else 1]
+
+    def _evaluate_dense(self, theta: np.ndarray, modes: bool) -> Evaluation:
+        """:meth:`evaluate` for a small model (:class:`_DenseSystem`)."""
+        Q, p = self._dense.Q, self.p
+        Lf = self._dense_factor(theta)
+        ev, beta = self._finish(theta, 0.0, Lf, np.diagonal(Lf), Q)
+        if modes:
+            rhs = Lf[Q + p, :Q] - Lf[Q : Q + p, :Q].T @ beta
+            u_all = sla.solve_triangular(Lf[:Q, :Q], rhs, lower=True, trans="T")
+            ev.u = [
+                u_all[o : o + s.n_levels * s.k].reshape(s.n_levels, s.k)
+                for o, s in zip(self._dense.offsets, self.specs)
+            ]
+        return ev
 
     def _evaluate_one_term(self, theta: np.ndarray) -> Evaluation:
         """:meth:`evaluate` for one random term of one or two columns (``(1|g)``,
@@ -755,6 +881,8 @@ class ProfiledLMM:
     def deviance(self, theta: np.ndarray, reml: bool = True) -> float:
         """The profiled deviance at ``theta`` (``inf`` where Omega is not PD)."""
         try:
+            if self._dense is not None:
+                return self._dense_deviance(np.asarray(theta, dtype=float), reml)
             return self.evaluate(theta).deviance(reml)
         except np.linalg.LinAlgError:
             return np.inf
