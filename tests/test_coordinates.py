@@ -94,13 +94,22 @@ def test_collinear_columns_keep_lme4s_coordinates():
 def test_both_coordinates_reach_the_same_optimum_the_new_one_in_fewer_steps(
     dataset, formula, monkeypatch
 ):
+    from lme2sm.engines import optimize
+
     frame = build_model_frame(formula, load(dataset))
     fits = {}
     for flag in (False, True):
         monkeypatch.setattr(ProfiledLMM, "ORTHONORMAL", flag)
         fits[flag] = ProfiledLMM(frame.crossprods, frame.specs()).fit()
-    assert fits[True].deviance == pytest.approx(fits[False].deviance, abs=1e-6)
-    np.testing.assert_allclose(fits[True].beta, fits[False].beta, rtol=1e-5)
+    # the optimum itself: lme4's coordinates with far tighter tolerances
+    monkeypatch.setattr(ProfiledLMM, "ORTHONORMAL", False)
+    monkeypatch.setattr(optimize, "FTOL_ABS", 1e-13)
+    monkeypatch.setattr(optimize, "XTOL_ABS", 1e-11)
+    best = ProfiledLMM(frame.crossprods, frame.specs()).fit()
+    assert fits[True].deviance == pytest.approx(best.deviance, abs=1e-7)
+    np.testing.assert_allclose(fits[True].beta, best.beta, rtol=1e-5)
+    # at lme4's tolerances its own coordinates may stop short (the schools model does)
+    assert fits[True].deviance <= fits[False].deviance + 1e-9
     assert fits[True].n_evals < fits[False].n_evals
 
 

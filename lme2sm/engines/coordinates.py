@@ -12,9 +12,10 @@ columns :math:`Z_j B_j`, with :math:`B_j = R_j^{-1}` and :math:`R_j` the upper C
 factor of :math:`Z_j'WZ_j / n` summed over the levels: orthonormal on average, an
 intercept column kept at its own scale. Since :math:`Z_j b = (Z_j B_j)(B_j^{-1} b)`,
 the term's covariance in those coordinates is :math:`\Sigma' = B^{-1} \Sigma B^{-T}`;
-the optimiser moves :math:`T'` (:math:`\Sigma' = \sigma^2 T'T'^\top`) and each
-evaluation maps it back: ``T`` is the lower Cholesky factor of
-:math:`(B T')(B T')^\top`. That map is a bijection of the positive semidefinite
+the optimiser moves :math:`T'` (:math:`\Sigma' = \sigma^2 T'T'^\top`); each
+evaluation uses the factor :math:`B T'` as it is (the deviance reads only
+:math:`\Lambda\Lambda^\top`), and the optimum is mapped back to lme4's ``T``, the
+lower Cholesky factor of :math:`(B T')(B T')^\top`. That map is a bijection of the positive semidefinite
 matrices that keeps their rank, so the optimum, and whether it is singular, are the
 same; only the optimiser's path changes (the seed's example 2: 394 evaluations).
 
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .lmm import TermSpec
+from .lmm import TermSpec, unpack_theta
 
 __all__ = ["ThetaCoordinates"]
 
@@ -82,6 +83,14 @@ class ThetaCoordinates:
     def is_identity(self) -> bool:
         return all(B is None for B in self.basis)
 
+    def factors(self, phi: np.ndarray) -> list[np.ndarray]:
+        """Each term's factor ``F_j = B_j T'_j`` at the optimiser's point: not lower
+        triangular, but :math:`F_j F_j^\top = T_j T_j^\top`, which is all the deviance
+        reads (:meth:`ProfiledLMM.deviance_of_factors`), without a factorisation."""
+        return [
+            T if B is None else B @ T for T, B in zip(unpack_theta(phi, self.specs), self.basis)
+        ]
+
     def to_theta(self, phi: np.ndarray) -> np.ndarray:
         """lme4's ``theta`` from the optimiser's coordinates."""
         return self._map(phi, self.basis)
@@ -124,6 +133,16 @@ def _lower_factor_of_product(M: np.ndarray, packed: np.ndarray, k: int) -> np.nd
         else:
             t10, t11 = 0.0, math.hypot(m10, m11)
         return np.array([t00, t10, t11])
+    if k <= 4:
+        values = packed.tolist()
+        T = [[0.0] * k for _ in range(k)]
+        pos = 0
+        for col in range(k):
+            for r in range(col, k):
+                T[r][col] = values[pos]
+                pos += 1
+        rows = [[sum(m[a] * T[a][c] for a in range(c, k)) for c in range(k)] for m in M.tolist()]
+        return np.array(_lower_factor_rows(rows))
     T = np.zeros((k, k))
     pos = 0
     for col in range(k):
@@ -134,3 +153,26 @@ def _lower_factor_of_product(M: np.ndarray, packed: np.ndarray, k: int) -> np.nd
     signs = np.where(np.diag(L) < 0, -1.0, 1.0)
     L = L * signs[None, :]
     return np.concatenate([L[col:, col] for col in range(k)])
+
+
+def _lower_factor_rows(rows: list[list[float]]) -> list[float]:
+    """The packed lower factor ``L`` of ``M M'`` from the rows of ``M``, by modified
+    Gram-Schmidt on the rows (the QR of ``M'`` written out): row ``i`` of ``L`` holds
+    row ``i`` of ``M``'s coordinates in the orthonormal basis of the rows before it and
+    the norm of what is left. In Python floats: numpy's QR of a 3 x 3 matrix cost 56 us
+    of overhead, more than an evaluation of a small model."""
+    k = len(rows)
+    L = [[0.0] * k for _ in range(k)]
+    basis: list[list[float] | None] = []
+    for i, row in enumerate(rows):
+        rest = list(row)
+        for j, q in enumerate(basis):
+            if q is None:
+                continue
+            c = sum(a * b for a, b in zip(rest, q))
+            L[i][j] = c
+            rest = [a - c * b for a, b in zip(rest, q)]
+        norm = math.sqrt(sum(a * a for a in rest))
+        L[i][i] = norm
+        basis.append([a / norm for a in rest] if norm > 0.0 else None)
+    return [L[r][c] for c in range(k) for r in range(c, k)]

@@ -264,7 +264,7 @@ def _pair_products(A: sp.csc_matrix, m: int, k: int = 1, max_nnz: int = 30_000_0
 @dataclass(frozen=True)
 class _DenseSystem:
     """A small model's whole cross-product matrix ``[Z X y]'W[Z X y]`` (terms in input
-    order) and where ``theta`` goes in ``Lambda``: for a few dozen random effects one
+    order) and where the terms' factors go in ``Lambda``: for a few dozen random effects one
     dense product and one LAPACK Cholesky cost less than the blocked path's numpy
     calls (Python's overhead per call is what costs there)."""
 
@@ -272,13 +272,15 @@ class _DenseSystem:
     Q: int
     offsets: tuple[int, ...]
     scalar: bool
-    """Every term has one column: ``Lambda`` is diagonal, ``theta[src]`` its entries."""
+    """Every term has one column: ``Lambda`` is diagonal, ``F[src]`` its entries."""
     rows: np.ndarray
     cols: np.ndarray
     src: np.ndarray
-    """``Lambda[rows, cols] = theta[src]``."""
-    diag: np.ndarray
-    """Positions of the random effects' diagonal (where the identity is added)."""
+    """``Lambda[rows, cols] = F[src]``, ``F`` the terms' factors raveled one after
+    another (lme4's ``T_j`` or any ``F_j`` with the same ``F_j F_j'``)."""
+    lam_template: np.ndarray
+    """``blockdiag(Lambda, I)`` before ``Lambda``'s entries: ones for ``[X y]`` (a
+    vector, the diagonal, when every term is scalar; else a matrix)."""
 
     @classmethod
     def build(cls, cp: CrossProducts, specs: Sequence[TermSpec]) -> _DenseSystem:
@@ -301,18 +303,19 @@ class _DenseSystem:
                 o2 = offsets[j2]
                 A[o : o + q * k, o2 : o2 + block.shape[1]] = block
                 A[o2 : o2 + block.shape[1], o : o + q * k] = block.T
-            # theta's entries of T_j, lme4's order, at every level's block
-            pos = t0
-            for c_ in range(k):
-                for r_ in range(c_, k) if not s.diagonal else (c_,):
+            # every entry of the term's factor (k x k, row-major) at every level's block
+            for r_ in range(k):
+                for c_ in range(k):
                     rows.append(o + np.arange(q) * k + r_)
                     cols.append(o + np.arange(q) * k + c_)
-                    src.append(np.full(q, pos))
-                    pos += 1
-            t0 = pos
+                    src.append(np.full(q, t0 + r_ * k + c_))
+            t0 += k * k
         A[:Q, Q:] = A[Q:, :Q].T
         A[Q:, Q:] = cp.xy
         scalar = all(s.k == 1 for s in specs)
+        template = np.ones(Q + p1) if scalar else np.zeros((Q + p1, Q + p1))
+        if not scalar:
+            template[np.arange(Q, Q + p1), np.arange(Q, Q + p1)] = 1.0
         return cls(
             A=A,
             Q=Q,
@@ -321,7 +324,7 @@ class _DenseSystem:
             rows=np.concatenate(rows),
             cols=np.concatenate(cols),
             src=np.concatenate(src),
-            diag=np.arange(Q),
+            lam_template=template,
         )
 
 
@@ -559,12 +562,17 @@ class ProfiledLMM:
     def evaluate(self, theta: np.ndarray, modes: bool = False) -> Evaluation:
         """Factor Omega at ``theta``; raises ``np.linalg.LinAlgError`` if it is not PD."""
         theta = np.asarray(theta, dtype=float)
+        return self._evaluate(theta, unpack_theta(theta, self.specs), modes)
+
+    def _evaluate(self, theta, factors: list[np.ndarray], modes: bool) -> Evaluation:
+        """:meth:`evaluate` with each term's factor given: any ``F_j`` with
+        ``F_j F_j' = T_j T_j'`` gives the same deviance (only the modes ``u`` depend on
+        the choice); ``theta`` is only recorded."""
         if self._dense is not None:
-            return self._evaluate_dense(theta, modes)
+            return self._evaluate_dense(theta, factors, modes)
         if not modes and self.m_rest == 0 and len(self.prefix) == 1 and self._one_k <= 2:
-            return self._evaluate_one_term(theta)
+            return self._evaluate_one_term(theta, factors)
         specs, cp = self.specs, self.cp
-        factors = unpack_theta(theta, specs)
         p1 = self.p + 1
         m = self.m_rest
         ldL2 = 0.0
@@ -748,41 +756,39 @@ class ProfiledLMM:
             return np.inf, dev_ml
         return ldL2 + ldRX2 + nmp * (1.0 + LOG_2PI + math.log(r2 / nmp)) - slw, dev_ml
 
-    def _dense_factor(self, theta: np.ndarray) -> np.ndarray:
-        """A small model's Omega built whole (``Lambda'A Lambda + I`` beside ``[X y]``)
-        and its lower Cholesky factor, by one LAPACK call."""
+    def _dense_factor(self, factors: list[np.ndarray]) -> np.ndarray:
+        """A small model's Omega built whole, ``L'A L + diag(I, 0)`` with
+        ``L = blockdiag(Lambda, I)``, and its lower Cholesky factor by one LAPACK call."""
         d = self._dense
-        Q = d.Q
-        full = np.empty_like(d.A)
+        entries = np.concatenate([F.ravel() for F in factors])[d.src]
         if d.scalar:
-            lam = theta[d.src]
-            np.multiply(d.A[:Q, :Q], np.multiply.outer(lam, lam), out=full[:Q, :Q])
-            np.multiply(d.A[Q:, :Q], lam, out=full[Q:, :Q])
+            lam = d.lam_template.copy()  # Lambda's diagonal, then ones for [X y]
+            lam[: d.Q] = entries
+            full = d.A * np.multiply.outer(lam, lam)
         else:
-            lam = np.zeros((Q, Q))
-            lam[d.rows, d.cols] = theta[d.src]
-            full[:Q, :Q] = lam.T @ d.A[:Q, :Q] @ lam
-            full[Q:, :Q] = d.A[Q:, :Q] @ lam
-        full[Q:, Q:] = d.A[Q:, Q:]
-        full[d.diag, d.diag] += 1.0
+            lam = d.lam_template.copy()  # zeros, and the identity for [X y]
+            lam[d.rows, d.cols] = entries
+            full = lam.T @ (d.A @ lam)
+        size = full.shape[0]
+        full.reshape(-1)[: d.Q * (size + 1) : size + 1] += 1.0
         Lf, info = lapack.dpotrf(full, lower=1, clean=0, overwrite_a=1)
         if info != 0:  # every pivot positive and finite, r included
             raise np.linalg.LinAlgError("not positive definite")
         return Lf
 
-    def _dense_deviance(self, theta: np.ndarray, reml: bool) -> float:
+    def _dense_deviance(self, factors: list[np.ndarray], reml: bool) -> float:
         """The deviance alone from :meth:`_dense_factor` (no beta, no record)."""
         Q, p = self._dense.Q, self.p
-        logs = np.log(np.diagonal(self._dense_factor(theta)))
+        logs = np.log(np.diagonal(self._dense_factor(factors)))
         ldL2 = 2.0 * float(logs[:Q].sum())
         ldRX2 = 2.0 * float(logs[Q : Q + p].sum())
         r2 = math.exp(2.0 * float(logs[-1]))
         return self._criteria(ldL2, ldRX2, r2)[0 if reml else 1]
 
-    def _evaluate_dense(self, theta: np.ndarray, modes: bool) -> Evaluation:
+    def _evaluate_dense(self, theta, factors: list[np.ndarray], modes: bool) -> Evaluation:
         """:meth:`evaluate` for a small model (:class:`_DenseSystem`)."""
         Q, p = self._dense.Q, self.p
-        Lf = self._dense_factor(theta)
+        Lf = self._dense_factor(factors)
         ev, beta = self._finish(theta, 0.0, Lf, np.diagonal(Lf), Q)
         if modes:
             rhs = Lf[Q + p, :Q] - Lf[Q : Q + p, :Q].T @ beta
@@ -793,7 +799,7 @@ class ProfiledLMM:
             ]
         return ev
 
-    def _evaluate_one_term(self, theta: np.ndarray) -> Evaluation:
+    def _evaluate_one_term(self, theta, factors: list[np.ndarray]) -> Evaluation:
         """:meth:`evaluate` for one random term of one or two columns (``(1|g)``,
         ``(x|g)``, ``(x||g)``) and nothing crossed with it: the same algebra in a dozen
         numpy calls on vectors of levels, since the optimiser calls it hundreds of times
@@ -804,7 +810,7 @@ class ProfiledLMM:
         s, cp = self.specs[i], self.cp
         k, p = s.k, self.p
         if k == 1:
-            lam = theta[0]
+            lam = float(factors[i][0, 0])
             d = lam * lam * cp.diag[i][:, 0, 0] + 1.0
             ldL2 = float(np.sum(np.log(d)))
             # W_l = L_l^-1 T' A_l: what level l takes out of [X y]'[X y]
@@ -814,7 +820,7 @@ class ProfiledLMM:
             # each level's k x k block factored column by column on vectors of levels
             # (numpy's batched cholesky and solve cost more than they save here),
             # W_l = L_l^-1 T' A_l by forward substitution alongside
-            T = unpack_theta(theta, self.specs)[i]
+            T = factors[i]
             D = T.T @ cp.diag[i] @ T
             V = T.T @ self._AXt[i]  # (q, k, p + 1)
             L: dict[tuple[int, int], np.ndarray] = {}
@@ -880,10 +886,16 @@ class ProfiledLMM:
 
     def deviance(self, theta: np.ndarray, reml: bool = True) -> float:
         """The profiled deviance at ``theta`` (``inf`` where Omega is not PD)."""
+        theta = np.asarray(theta, dtype=float)
+        return self.deviance_of_factors(unpack_theta(theta, self.specs), reml)
+
+    def deviance_of_factors(self, factors: list[np.ndarray], reml: bool = True) -> float:
+        """The profiled deviance with term covariances ``sigma^2 F_j F_j'`` (any square
+        ``F_j``, not only lme4's lower-triangular ``T_j``; ``inf`` where Omega is not PD)."""
         try:
             if self._dense is not None:
-                return self._dense_deviance(np.asarray(theta, dtype=float), reml)
-            return self.evaluate(theta).deviance(reml)
+                return self._dense_deviance(factors, reml)
+            return self._evaluate(None, factors, False).deviance(reml)
         except np.linalg.LinAlgError:
             return np.inf
 
@@ -918,17 +930,20 @@ class ProfiledLMM:
         def dev(th):
             return self.deviance(th, reml)
 
-        dev_phi = dev if coords.is_identity else (lambda phi: dev(coords.to_theta(phi)))
+        def dev_phi(phi):
+            return self.deviance_of_factors(coords.factors(phi), reml)
+
+        objective = dev if coords.is_identity else dev_phi
 
         with blas_threads(blas_limit):
             opt = minimize_theta(
-                dev_phi, start_phi, self.lower, method=optimizer, initial_step=None
+                objective, start_phi, self.lower, method=optimizer, initial_step=None
             )
             tried: set[bytes] = set()
-            opt = self._restart_at_edge(dev_phi, opt, optimizer, tried)
-            opt = self._polish(dev_phi, opt, optimizer)
+            opt = self._restart_at_edge(objective, opt, optimizer, tried)
+            opt = self._polish(objective, opt, optimizer)
             # the polish may have brought another diagonal entry near zero
-            opt = self._restart_at_edge(dev_phi, opt, optimizer, tried)
+            opt = self._restart_at_edge(objective, opt, optimizer, tried)
             opt.x = coords.to_theta(opt.x)
             opt, derivatives = self._newton(dev, opt)
             ev = self.evaluate(opt.x, modes=True)

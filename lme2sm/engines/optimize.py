@@ -24,9 +24,13 @@ except ImportError:  # pragma: no cover - depends on the environment
     nlopt = None
     HAVE_NLOPT = False
 
-FTOL_ABS = 1e-10
-"""Stop when a step changes the deviance by less than this (absolute, not per row)."""
-XTOL_ABS = 1e-9
+FTOL_ABS = 1e-8
+"""Stop when a step changes the deviance by less than this (absolute, not per row):
+lme4's own ``ftol_abs``. Measured on the 50 fixtures with the engine's orthonormal
+coordinates and final Newton step: 4,333 evaluations against 4,762 at 1e-10 (and
+``xtol_abs`` 1e-9), no deviance higher by more than 3e-10."""
+XTOL_ABS = 1e-8
+"""lme4's ``xtol_abs``."""
 MAX_EVALS = 100_000
 
 
