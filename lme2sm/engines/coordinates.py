@@ -25,7 +25,6 @@ would mix their independent columns.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -117,62 +116,14 @@ def _lower_factor_of_product(M: np.ndarray, packed: np.ndarray, k: int) -> np.nd
     ``T`` is the transposed R of the QR factorisation of :math:`(M T')^\top`, with each
     column's sign set so that the diagonal is nonnegative. No square root of a
     difference is taken, so a rank-deficient product gives a zero (or rounding) on the
-    diagonal where Cholesky could fail on a negative rounding error. Two columns (the
-    commonest term) in closed form: ``t11 = |det(M T')| / t00``.
+    diagonal where Cholesky could fail on a negative rounding error. Called once a fit
+    (the optimiser itself evaluates at :meth:`ThetaCoordinates.factors`).
     """
-    if k == 2:
-        a, c, d = float(packed[0]), float(packed[1]), float(packed[2])
-        m00 = M[0, 0] * a + M[0, 1] * c
-        m01 = M[0, 1] * d
-        m10 = M[1, 0] * a + M[1, 1] * c
-        m11 = M[1, 1] * d
-        t00 = math.hypot(m00, m01)
-        if t00 > 0.0:
-            t10 = (m10 * m00 + m11 * m01) / t00
-            t11 = abs(m00 * m11 - m01 * m10) / t00
-        else:
-            t10, t11 = 0.0, math.hypot(m10, m11)
-        return np.array([t00, t10, t11])
-    if k <= 4:
-        values = packed.tolist()
-        T = [[0.0] * k for _ in range(k)]
-        pos = 0
-        for col in range(k):
-            for r in range(col, k):
-                T[r][col] = values[pos]
-                pos += 1
-        rows = [[sum(m[a] * T[a][c] for a in range(c, k)) for c in range(k)] for m in M.tolist()]
-        return np.array(_lower_factor_rows(rows))
     T = np.zeros((k, k))
     pos = 0
     for col in range(k):
         T[col:, col] = packed[pos : pos + k - col]
         pos += k - col
-    R = np.linalg.qr((M @ T).T, mode="r")
-    L = R.T
-    signs = np.where(np.diag(L) < 0, -1.0, 1.0)
-    L = L * signs[None, :]
+    L = np.linalg.qr((M @ T).T, mode="r").T
+    L = L * np.where(np.diag(L) < 0, -1.0, 1.0)[None, :]
     return np.concatenate([L[col:, col] for col in range(k)])
-
-
-def _lower_factor_rows(rows: list[list[float]]) -> list[float]:
-    """The packed lower factor ``L`` of ``M M'`` from the rows of ``M``, by modified
-    Gram-Schmidt on the rows (the QR of ``M'`` written out): row ``i`` of ``L`` holds
-    row ``i`` of ``M``'s coordinates in the orthonormal basis of the rows before it and
-    the norm of what is left. In Python floats: numpy's QR of a 3 x 3 matrix cost 56 us
-    of overhead, more than an evaluation of a small model."""
-    k = len(rows)
-    L = [[0.0] * k for _ in range(k)]
-    basis: list[list[float] | None] = []
-    for i, row in enumerate(rows):
-        rest = list(row)
-        for j, q in enumerate(basis):
-            if q is None:
-                continue
-            c = sum(a * b for a, b in zip(rest, q))
-            L[i][j] = c
-            rest = [a - c * b for a, b in zip(rest, q)]
-        norm = math.sqrt(sum(a * a for a in rest))
-        L[i][i] = norm
-        basis.append([a / norm for a in rest] if norm > 0.0 else None)
-    return [L[r][c] for c in range(k) for r in range(c, k)]
