@@ -477,6 +477,18 @@ class ProfiledLMM:
         if rest and len(prefix) == 1 and not self.rest_dense[prefix[0]]:
             i = prefix[0]
             self.kfill = _pair_products(self.A_rp[i].tocsc(), self.m_rest, specs[i].k)
+        self._scatter = None
+        if self.kfill is not None:  # where A_RR's lower triangle and the fill go in Omega
+            width = self.m_rest + self.p + 1
+            rr_r, rr_c = np.nonzero(np.tril(self.A_rr))
+            _, kr, kc = self.kfill
+            self._scatter = (
+                rr_r * width + rr_c,
+                rr_r,
+                rr_c,
+                self.A_rr[rr_r, rr_c],
+                kr * width + kc,
+            )
         self._dense = _DenseSystem.build(cp, specs) if self._use_dense() else None
 
     DENSE_UP_TO = 100
@@ -670,17 +682,21 @@ class ProfiledLMM:
             fill = K @ kM.reshape(-1)
             lam = self._rest_scalar_lambda(factors)
             if lam is not None:  # only the lower triangle is read by the Cholesky
-                top = full[:m, :m]
-                np.multiply(self.A_rr, np.multiply.outer(lam, lam), out=top)
+                # scatter A_RR's and the fill's entries (both sparse) into zeros: the
+                # dense product with outer(lam, lam) cost 0.34 ms of 2.3 on InstEval's
+                # (service | d) + (1 | s) sample, A_RR being diagonal there
+                full = np.zeros((m + p1, m + p1))
                 flat = full.reshape(-1)  # a view: full is C-contiguous
-                flat[kr * (m + p1) + kc] -= fill * lam[kr] * lam[kc]
+                rr_flat, rr_r, rr_c, rr_vals, fill_flat = self._scatter
+                flat[rr_flat] = rr_vals * (lam[rr_r] * lam[rr_c])
+                flat[fill_flat] -= fill * (lam[kr] * lam[kc])
             else:
                 inner = self.A_rr.copy()
                 inner[kr, kc] -= fill
                 off = kr != kc
                 inner[kc[off], kr[off]] -= fill[off]
                 full[:m, :m] = self._lam_t_rows(self._lam_t_rows(inner, factors).T.copy(), factors)
-            full[np.arange(m), np.arange(m)] += 1.0
+            full.reshape(-1)[: m * (m + p1 + 1) : m + p1 + 1] += 1.0  # the diagonal's view
             W = (kM @ np.transpose(self.AX[i], (0, 2, 1))).reshape(-1, p1)
             C = self._lam_t_rows(self.A_xr.T - self.A_rp[i] @ W, factors)
             full[m:, :m] = C.T
