@@ -31,6 +31,11 @@ coordinates and final Newton step: 4,333 evaluations against 4,762 at 1e-10 (and
 ``xtol_abs`` 1e-9), no deviance higher by more than 3e-10."""
 XTOL_ABS = 1e-8
 """lme4's ``xtol_abs``."""
+XTOL_REL = 1e-4
+"""The LMM engine's relative step tolerance on ``theta`` (``minimize_theta``'s
+``xtol_rel``; none by default): nloptr's default, which lme4's ``nloptwrap`` keeps.
+With the engine's final Newton step, measured on the 50 fixtures: 4,069 evaluations
+against 4,333 without it, no deviance higher by more than 3e-10."""
 MAX_EVALS = 100_000
 
 
@@ -54,6 +59,7 @@ def minimize_theta(
     upper: np.ndarray | None = None,
     ftol_abs: float | None = None,
     xtol_abs: float | None = None,
+    xtol_rel: float = 0.0,
     max_evals: int = MAX_EVALS,
 ) -> OptimResult:
     """Minimise ``fun`` from ``start`` subject to ``lower <= theta (<= upper)``.
@@ -72,13 +78,15 @@ def minimize_theta(
     if len(start) == 0:
         return OptimResult(start, float(fun(start)), 1, True, "no parameters", method)
     if method == "bobyqa":
-        return _bobyqa(fun, start, lower, upper, initial_step, ftol_abs, xtol_abs, max_evals)
+        return _bobyqa(
+            fun, start, lower, upper, initial_step, ftol_abs, xtol_abs, xtol_rel, max_evals
+        )
     if method == "lbfgsb":
         return _lbfgsb(fun, start, lower, upper)
     raise ValueError(f"unknown optimizer {method!r}")
 
 
-def _bobyqa(fun, start, lower, upper, initial_step, ftol_abs, xtol_abs, max_evals):
+def _bobyqa(fun, start, lower, upper, initial_step, ftol_abs, xtol_abs, xtol_rel, max_evals):
     if not HAVE_NLOPT:
         raise ImportError("optimizer='bobyqa' needs nlopt: pip install nlopt")
     count = [0]
@@ -101,6 +109,8 @@ def _bobyqa(fun, start, lower, upper, initial_step, ftol_abs, xtol_abs, max_eval
         opt.set_upper_bounds(np.where(np.isfinite(upper), upper, np.inf))
     opt.set_ftol_abs(ftol_abs)
     opt.set_xtol_abs(xtol_abs)
+    if xtol_rel:
+        opt.set_xtol_rel(xtol_rel)
     opt.set_maxeval(max_evals)
     # None: nlopt's own first step, as lme4's nloptwrap leaves it (3/4 of a nonzero start
     # value, 1 from zero). Measured on the 47 fixture models: 0.2 everywhere took 17 %
