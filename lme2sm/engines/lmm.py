@@ -978,7 +978,12 @@ class ProfiledLMM:
     for comparison)."""
 
     POLISH_BELOW = 0.05
-    """Polish only optima with a diagonal entry of T below this (near-singular terms)."""
+    """Polish only optima with a diagonal entry of T below this (near-singular terms).
+    Entries at exactly zero too: the deviance depends on a diagonal entry through its
+    square, so its slope is zero at the bound and BOBYQA can stop there on a saddle
+    (a (x | g) + (1 | h) model stopped 0.024 above its optimum in deviance with the
+    slope's entry at 0; the polish finds the way off it). Skipping those would save
+    218 of 4,069 evaluations on the 50 fixtures."""
 
     def _polish(self, dev, opt, optimizer):
         """BOBYQA again from its own optimum with a small trust region, when a term is
