@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .lmm import TermSpec, unpack_theta
+from .lmm import TermSpec, pack_theta, unpack_theta
 
 __all__ = ["ThetaCoordinates"]
 
@@ -99,31 +99,21 @@ class ThetaCoordinates:
         return self._map(theta, self.inverse)
 
     def _map(self, values: np.ndarray, mats: tuple[np.ndarray | None, ...]) -> np.ndarray:
-        out = np.array(values, dtype=float)
-        i = 0
-        for s, M in zip(self.specs, mats):
-            width = s.n_theta
-            if M is not None:
-                out[i : i + width] = _lower_factor_of_product(M, out[i : i + width], s.k)
-            i += width
-        return out
+        factors = unpack_theta(np.asarray(values, dtype=float), self.specs)
+        return pack_theta(
+            [T if M is None else _lower_factor_of_product(M, T) for T, M in zip(factors, mats)],
+            self.specs,
+        )
 
 
-def _lower_factor_of_product(M: np.ndarray, packed: np.ndarray, k: int) -> np.ndarray:
-    """The packed lower Cholesky factor ``T`` of :math:`(M T')(M T')^\top`, where
-    ``packed`` holds the lower triangle of ``T'`` column by column (lme4's order).
+def _lower_factor_of_product(M: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factor of :math:`(M T)(M T)^\top`.
 
-    ``T`` is the transposed R of the QR factorisation of :math:`(M T')^\top`, with each
+    It is the transposed R of the QR factorisation of :math:`(M T)^\top`, with each
     column's sign set so that the diagonal is nonnegative. No square root of a
     difference is taken, so a rank-deficient product gives a zero (or rounding) on the
     diagonal where Cholesky could fail on a negative rounding error. Called once a fit
     (the optimiser itself evaluates at :meth:`ThetaCoordinates.factors`).
     """
-    T = np.zeros((k, k))
-    pos = 0
-    for col in range(k):
-        T[col:, col] = packed[pos : pos + k - col]
-        pos += k - col
     L = np.linalg.qr((M @ T).T, mode="r").T
-    L = L * np.where(np.diag(L) < 0, -1.0, 1.0)[None, :]
-    return np.concatenate([L[col:, col] for col in range(k)])
+    return L * np.where(np.diag(L) < 0, -1.0, 1.0)[None, :]

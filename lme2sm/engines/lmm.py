@@ -261,6 +261,15 @@ def _pair_products(A: sp.csc_matrix, m: int, k: int = 1, max_nnz: int = 30_000_0
     return K, uniq // m, uniq % m
 
 
+def _block_diag_index(q: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of every entry of ``q`` diagonal k x k blocks (level-major, each
+    block row-major): where a ``(q, k, k)`` array of blocks goes, raveled."""
+    block = np.arange(q)[:, None, None] * k
+    r = block + np.arange(k)[None, :, None] + np.zeros((1, 1, k), dtype=np.int64)
+    c = block + np.arange(k)[None, None, :] + np.zeros((1, k, 1), dtype=np.int64)
+    return r.ravel(), c.ravel()
+
+
 @dataclass(frozen=True)
 class _DenseSystem:
     """A small model's whole cross-product matrix ``[Z X y]'W[Z X y]`` (terms in input
@@ -293,10 +302,9 @@ class _DenseSystem:
         t0 = 0
         for j, (s, o) in enumerate(zip(specs, offsets)):
             q, k = s.n_levels, s.k
-            base = o + np.arange(q)[:, None, None] * k
-            r = base + np.arange(k)[None, :, None] + 0 * np.arange(k)[None, None, :]
-            c = base + np.arange(k)[None, None, :] + 0 * np.arange(k)[None, :, None]
-            A[r.ravel(), c.ravel()] = cp.diag[j].ravel()
+            r, c = _block_diag_index(q, k)
+            r, c = r + o, c + o
+            A[r, c] = cp.diag[j].ravel()
             A[Q:, o : o + q * k] = cp.zxy[j].reshape(p1, -1)
             for j2 in range(j):
                 block = _off(cp, j, j2).toarray()
@@ -304,11 +312,9 @@ class _DenseSystem:
                 A[o : o + q * k, o2 : o2 + block.shape[1]] = block
                 A[o2 : o2 + block.shape[1], o : o + q * k] = block.T
             # every entry of the term's factor (k x k, row-major) at every level's block
-            for r_ in range(k):
-                for c_ in range(k):
-                    rows.append(o + np.arange(q) * k + r_)
-                    cols.append(o + np.arange(q) * k + c_)
-                    src.append(np.full(q, t0 + r_ * k + c_))
+            rows.append(r)
+            cols.append(c)
+            src.append(t0 + np.tile(np.arange(k * k), q))
             t0 += k * k
         A[:Q, Q:] = A[Q:, :Q].T
         A[Q:, Q:] = cp.xy
@@ -507,13 +513,7 @@ class ProfiledLMM:
         for i in prefix:
             s = specs[i]
             q, k = s.n_levels, s.k
-            r = (np.arange(q)[:, None, None] * k + np.arange(k)[None, :, None]) + 0 * np.arange(k)[
-                None, None, :
-            ]
-            c = (np.arange(q)[:, None, None] * k + np.arange(k)[None, None, :]) + 0 * np.arange(k)[
-                None, :, None
-            ]
-            self._bd_index[i] = (r.ravel(), c.ravel())
+            self._bd_index[i] = _block_diag_index(q, k)
         self._pp_index = {}
         for (i, h), par in parents.items():
             ki, kh = specs[i].k, specs[h].k
@@ -930,9 +930,8 @@ class ProfiledLMM:
         vector term's columns orthonormal; lme4's start, the identity, there); the
         final Newton step and the derivatives of lme4's convergence check are taken in
         lme4's own ``theta``."""
-        from . import optimize
         from .coordinates import ThetaCoordinates
-        from .optimize import minimize_theta
+        from .optimize import XTOL_REL, minimize_theta
 
         t0 = time.perf_counter()
         if self.ORTHONORMAL:
@@ -959,7 +958,7 @@ class ProfiledLMM:
                 self.lower,
                 method=optimizer,
                 initial_step=None,
-                xtol_rel=optimize.XTOL_REL,
+                xtol_rel=XTOL_REL,
             )
             tried: set[bytes] = set()
             opt = self._restart_at_edge(objective, opt, optimizer, tried)
