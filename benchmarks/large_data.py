@@ -10,7 +10,7 @@ fits ``y ~ x + arm + (1|student) + (1|teacher) + (1|school/classroom)``:
 
 * from the Parquet files (streamed with ``ParquetFile.iter_batches`` in this process);
 * from ``dask.dataframe.read_parquet`` on a ``LocalCluster`` of two worker processes;
-* in memory (pandas, :func:`lme2sm.model_frame.build_model_frame` and the same engine)
+* in memory (pandas, :func:`lme2sm.frame.model_frame.build_model_frame` and the same engine)
   on ``--memory-rows`` rows, for the time per million rows.
 
 Each fit runs in a fresh Python process so that its peak memory (``ru_maxrss`` of
@@ -88,8 +88,8 @@ def run_part(args) -> dict:
     else:  # pandas in memory
         import pandas as pd
 
-        from lme2sm.engines.lmm import ProfiledLMM
-        from lme2sm.model_frame import build_model_frame
+        from lme2sm.engine.lmm import ProfiledLMM
+        from lme2sm.frame.model_frame import build_model_frame
 
         frames, have = [], 0
         for f in sorted(Path(args.data).glob("*.parquet")):  # only the files needed

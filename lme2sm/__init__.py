@@ -10,9 +10,7 @@ The pipeline, one public function per stage::
 ``mixedlm`` is a drop-in for ``statsmodels.formula.api.mixedlm`` that reads lme4 terms.
 """
 
-from .compare import anova
-from .drop_in import mixedlm
-from .errors import (
+from lme2sm.errors import (
     ApproximationWarning,
     ArgumentError,
     ConvergenceWarning,
@@ -26,15 +24,26 @@ from .errors import (
     RankDeficiencyWarning,
     SingularFitWarning,
 )
-from .fitting import lmer
-from .formula import ParsedFormula, parse
-from .glmm import glmer
-from .glmm.nb import glmer_nb
-from .results import LmerResult
-from .statsmodels_fit import FitOutcome, fit
-from .translation import Translation, translate
+from lme2sm.faces.drop_in import mixedlm
+from lme2sm.faces.statsmodels_fit import FitOutcome, fit
+from lme2sm.faces.translation import Translation, translate
+from lme2sm.formula import ParsedFormula, parse
+from lme2sm.glmm.nb import glmer_nb
+from lme2sm.models.anova import anova
+from lme2sm.models.glmer import glmer
+from lme2sm.models.lmer import lmer
+from lme2sm.results.lmer import LmerResult
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``lme2sm.plots`` on first use (matplotlib is an optional extra)."""
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module("lme2sm.faces.plots")
+    raise AttributeError(f"module 'lme2sm' has no attribute {name!r}")
 
 __all__ = [
     "ApproximationWarning",

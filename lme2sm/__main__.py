@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from lme2sm.cli import main
 
 sys.exit(main())

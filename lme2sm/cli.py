@@ -26,8 +26,8 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .errors import Lme2smError, NotExpressibleError
+from lme2sm import __version__
+from lme2sm.errors import Lme2smError, NotExpressibleError
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -77,7 +77,7 @@ def _report_warnings(caught: Sequence[warnings.WarningMessage]) -> list[str]:
 
 def _fit(formula: str, data: pd.DataFrame, *, reml: bool, approximate: bool, data_name: str):
     """lmer with progress lines on stderr; returns the result and the warnings' texts."""
-    from .fitting import lmer
+    from lme2sm.models.lmer import lmer
 
     method = "REML" if reml else "maximum likelihood"
     _err(f"lme2sm: fitting {formula} to {len(data)} rows of {data_name} ({method}) ...")
@@ -205,8 +205,8 @@ def _placeholder_translation(formula: str, approximate: bool):
 
     Returns the translation and the lines describing what was assumed.
     """
-    from .formula import parse
-    from .translation import _translate
+    from lme2sm.faces.translation import _translate
+    from lme2sm.formula import parse
 
     def translate(parsed, frame, approximate):
         return _translate(parsed, frame, approximate=approximate, bind=False)
@@ -265,7 +265,7 @@ def _print_translation(t, out: TextIO) -> None:
 
 
 def cmd_example(args: argparse.Namespace) -> int:
-    from .datasets import describe, load
+    from lme2sm.datasets import describe, load
 
     data = load(EXAMPLE_DATA)
     out = sys.stdout
@@ -298,8 +298,8 @@ NB_FAMILIES = ("negative_binomial", "nb", "negbin", "negative.binomial")
 def _fit_glmer(args: argparse.Namespace, data: pd.DataFrame) -> int:
     """glmer for ``--family`` (glmer_nb for ``negative_binomial``/``nb``): lme4's
     summary(glmer(...)) or JSON."""
-    from .glmm import glmer
-    from .glmm.nb import glmer_nb
+    from lme2sm.glmm.nb import glmer_nb
+    from lme2sm.models.glmer import glmer
 
     nb = args.family.strip().lower() in NB_FAMILIES
     with warnings.catch_warnings(record=True) as caught:
@@ -363,7 +363,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from .translation import translate
+    from lme2sm.faces.translation import translate
 
     if args.data is not None:
         data = _read_csv(args.data)

@@ -1,4 +1,4 @@
-"""The optimiser's coordinates (lme2sm.engines.coordinates): a change of basis of each
+"""The optimiser's coordinates (lme2sm.engine.coordinates): a change of basis of each
 vector term's covariance that keeps the model, its optimum and its singularity."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 import lme2sm
 from lme2sm.datasets import load
-from lme2sm.engines.coordinates import ThetaCoordinates
-from lme2sm.engines.lmm import ProfiledLMM, TermSpec, unpack_theta
-from lme2sm.model_frame import build_model_frame
+from lme2sm.engine.coordinates import ThetaCoordinates
+from lme2sm.engine.lmm import ProfiledLMM, TermSpec, unpack_theta
+from lme2sm.frame.model_frame import build_model_frame
 
 
 def random_blocks(rng, q, k):
@@ -94,7 +94,7 @@ def test_collinear_columns_keep_lme4s_coordinates():
 def test_both_coordinates_reach_the_same_optimum_the_new_one_in_fewer_steps(
     dataset, formula, monkeypatch
 ):
-    from lme2sm.engines import optimize
+    from lme2sm.engine import optimize
 
     frame = build_model_frame(formula, load(dataset))
     fits = {}

@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lme2sm.data_prep import components, r_level_order
+from lme2sm.frame.data_prep import components, r_level_order
 
 
 def frames():

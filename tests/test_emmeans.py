@@ -19,8 +19,8 @@ from kr_reference import (
 )
 from scipy import stats
 
-from lme2sm.emmeans import emmeans
 from lme2sm.errors import ArgumentError
+from lme2sm.inference.emmeans import emmeans
 
 EMM_COLUMNS = ["emmean", "SE", "df", "lower.CL", "upper.CL"]
 PAIR_COLUMNS = ["estimate", "SE", "df", "t.ratio"]
@@ -240,9 +240,9 @@ def test_non_estimable_means_and_contrasts():
     criterion is flat here: lme2sm's optimum is 1.5e-9 lower, theta 1e-4 away)."""
     import warnings
 
-    from lme2sm.engines.lmm import ProfiledLMM
-    from lme2sm.model_frame import build_model_frame
-    from lme2sm.results import LmerResult
+    from lme2sm.engine.lmm import ProfiledLMM
+    from lme2sm.frame.model_frame import build_model_frame
+    from lme2sm.results.lmer import LmerResult
 
     data = kr_data("oats")
     data = data[~((data["Variety"] == "Victory") & (data["nitro"] == "0.6"))]

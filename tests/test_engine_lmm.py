@@ -1,4 +1,4 @@
-"""The general engine (lme2sm.engines.lmm) against a dense brute-force deviance, and its
+"""The general engine (lme2sm.engine.lmm) against a dense brute-force deviance, and its
 structure: nested terms stay block diagonal, cross-products add up over row partitions."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 import lme2sm
 from lme2sm.datasets import load
-from lme2sm.engines.crossprod import TermRows, cross_products
-from lme2sm.engines.lmm import ProfiledLMM, TermSpec, theta_lower, unpack_theta
-from lme2sm.model_frame import kept_columns
+from lme2sm.engine.crossprod import TermRows, cross_products
+from lme2sm.engine.lmm import ProfiledLMM, TermSpec, theta_lower, unpack_theta
+from lme2sm.frame.model_frame import kept_columns
 
 
 def dense_deviance(terms, specs, X, y, theta, reml, weights=None):
@@ -289,7 +289,7 @@ def test_numerical_failures_are_fit_errors(scale, match):
 def test_convergence_check_from_the_engines_derivatives_and_afresh():
     import dataclasses
 
-    from lme2sm.fitting import convergence_messages
+    from lme2sm.models.lmer import convergence_messages
 
     m = lme2sm.lmer("Reaction ~ Days + (Days | Subject)", load("sleepstudy"))
     rec = m.engine_fit

@@ -12,7 +12,8 @@ from glmer_fixtures import ROOT, fitted, load
 
 import lme2sm
 from lme2sm import ArgumentError, DataError, glmer
-from lme2sm.glmm import get_family, translate_glmer
+from lme2sm.faces.glmer_translate import translate_glmer
+from lme2sm.glmm.family import get_family
 from lme2sm.glmm.pirls import GlmmProblem
 
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"

@@ -10,7 +10,7 @@ from glmer_fixtures import data, fitted, load
 
 import lme2sm
 from lme2sm import ArgumentError, DataError
-from lme2sm.glmm import GlmerTranslation, translate_glmer
+from lme2sm.faces.glmer_translate import GlmerTranslation, translate_glmer
 
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 

@@ -14,7 +14,7 @@ import pytest
 
 import lme2sm
 from lme2sm import DataError, FormulaError, NotExpressibleError
-from lme2sm.data_prep import check_lme4_sizes
+from lme2sm.frame.data_prep import check_lme4_sizes
 
 CSV = """y,x,z,g
 -0.946,-0.641,,a

@@ -36,10 +36,10 @@ def test_every_error_and_warning_class_is_exported():
 
 
 def test_translate_module_is_not_shadowed():
-    module = importlib.import_module("lme2sm.translation")
+    module = importlib.import_module("lme2sm.faces.translation")
     assert module.translate is lme2sm.translate
     assert callable(lme2sm.translate)
-    import lme2sm.translation as as_module
+    import lme2sm.faces.translation as as_module
 
     assert as_module is module
 

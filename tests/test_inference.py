@@ -16,8 +16,8 @@ import pytest
 from conftest import EXTRA_NAMES, fitted_model, fixture_data, lme4_answer
 
 import lme2sm
-from lme2sm.compare import anova as compare_anova
 from lme2sm.errors import ArgumentError
+from lme2sm.frame.model_frame import build_model_frame
 from lme2sm.inference import (
     anova,
     confint,
@@ -26,7 +26,7 @@ from lme2sm.inference import (
 )
 from lme2sm.inference._design import LmmDesign
 from lme2sm.inference.satterthwaite import build_satterthwaite, coefficient_table
-from lme2sm.model_frame import build_model_frame
+from lme2sm.models.anova import anova as compare_anova
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 ALL = sorted(p.stem for p in FIXTURES.glob("*.json") if not p.stem.startswith("_"))

@@ -30,11 +30,11 @@ from kr_reference import (
 )
 
 from lme2sm.datasets import load
-from lme2sm.engines.lmm import ProfiledLMM
+from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.errors import ArgumentError
+from lme2sm.frame.model_frame import build_model_frame
 from lme2sm.inference import kenward_roger as krm
 from lme2sm.inference.kenward_roger import kenward_roger
-from lme2sm.model_frame import build_model_frame
 
 SLEEP_DROPPED = [0, 4, 19, 32, 33, 79, 99, 100, 149]
 

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lme2sm.engines.lmm import ProfiledLMM
+from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.errors import DataError, FormulaError, Lme2smError
+from lme2sm.frame.model_frame import build_model_frame, kept_columns
 from lme2sm.large import LazyModelFrame, RowsNotInMemoryError, fit_large
 from lme2sm.large.fit import kept_columns_gram
 from lme2sm.large.sources import ParquetSource, as_source
-from lme2sm.model_frame import build_model_frame, kept_columns
 
 pytest.importorskip("pyarrow")
 

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lme2sm.engines.lmm import ProfiledLMM
+from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.frame.model_frame import build_model_frame
+from lme2sm.inference.large_design import lmm_design
 from lme2sm.large import RowsNotInMemoryError, example_panel, fit_large
-from lme2sm.large.inference import lmm_design
 from lme2sm.large.predict import lazy_fitted, residual_quantiles
 from lme2sm.large.sources import ParquetSource
-from lme2sm.model_frame import build_model_frame
 
 pytest.importorskip("pyarrow")
 
@@ -114,7 +114,7 @@ def test_inference_design_from_the_sums(parquet_file, in_memory):
 
 
 def _lmer_result_takes_a_frame() -> bool:
-    from lme2sm.results import LmerResult
+    from lme2sm.results.lmer import LmerResult
 
     return "frame" in inspect.signature(LmerResult.__init__).parameters
 
@@ -125,7 +125,7 @@ def _lmer_result_takes_a_frame() -> bool:
 def test_lmer_large_gives_the_in_memory_result_class(parquet_file, panel):
     import lme2sm
     from lme2sm.large import lmer_large
-    from lme2sm.results import LmerResult
+    from lme2sm.results.lmer import LmerResult
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

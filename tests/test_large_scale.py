@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lme2sm.engines.crossprod import CrossProducts
-from lme2sm.engines.lmm import ProfiledLMM, TermSpec
+from lme2sm.engine.crossprod import CrossProducts
+from lme2sm.engine.lmm import ProfiledLMM, TermSpec
 
 G, M = 2_000, 5_000
 MU, SD_B, SIGMA = 3.0, 0.7, 1.3

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lme2sm.engines.lmm import ProfiledLMM
+from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.frame.model_frame import build_model_frame
 from lme2sm.large import example_panel, fit_large
 from lme2sm.large.sources import ParquetSource, PolarsSource
-from lme2sm.model_frame import build_model_frame
 
 pytest.importorskip("pyarrow")
 

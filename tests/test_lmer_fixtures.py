@@ -51,7 +51,7 @@ def reference(fx: dict, m: lme2sm.LmerResult) -> dict:
         "tight": False,
     }
     if lme4_stopped_short(fx, m) and fx.get("theta_tight") and fx.get("fixef_tight"):
-        from lme2sm.engines.lmm import unpack_theta
+        from lme2sm.engine.lmm import unpack_theta
 
         sigma = fx["sigma_tight"]
         theta = np.array(list(fx["theta_tight"].values()), dtype=float)

@@ -1,4 +1,4 @@
-"""lme2sm.plots: drawn with matplotlib's Agg backend, saved as PNG, contents checked."""
+"""lme2sm.faces.plots: drawn with matplotlib's Agg backend, saved as PNG, contents checked."""
 
 from __future__ import annotations
 

@@ -17,10 +17,10 @@ import pytest
 import scipy.linalg as sla
 
 from lme2sm.datasets import load
-from lme2sm.engines.lmm import ProfiledLMM
+from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.errors import ArgumentError
-from lme2sm.model_frame import build_model_frame
-from lme2sm.simulate import simulate
+from lme2sm.frame.model_frame import build_model_frame
+from lme2sm.inference.simulate import simulate
 
 
 class Fitted:
@@ -154,7 +154,7 @@ def glmm_data(seed: int = 5) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def poisson_fit():
-    from lme2sm.glmm import glmer
+    from lme2sm.models.glmer import glmer
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -163,7 +163,7 @@ def poisson_fit():
 
 @pytest.fixture(scope="module")
 def binomial_fit():
-    from lme2sm.glmm import glmer
+    from lme2sm.models.glmer import glmer
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

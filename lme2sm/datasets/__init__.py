@@ -20,8 +20,8 @@ from importlib import resources
 
 import pandas as pd
 
-from ..errors import DataError
-from .generate import make_crossed, make_schools
+from lme2sm.datasets.generate import make_crossed, make_schools
+from lme2sm.errors import DataError
 
 __all__ = ["load", "names", "describe", "make_schools", "make_crossed", "FACTORS"]
 

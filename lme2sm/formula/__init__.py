@@ -5,7 +5,7 @@
 ['1 | g', '0 + x | g']
 """
 
-from .model import (
+from lme2sm.formula.model import (
     BinOp,
     Call,
     Expr,
@@ -20,7 +20,7 @@ from .model import (
     Term,
     UnaryOp,
 )
-from .parser import expanded_text, parse
+from lme2sm.formula.parser import expanded_text, parse
 
 __all__ = [
     "BinOp",

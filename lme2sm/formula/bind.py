@@ -1,7 +1,7 @@
 """Rewriting a parsed formula's calls bottom-up (pure text: the numbers come from outside).
 
 R evaluates ``scale(x)`` and ``poly(x, k)`` on the whole column before rows with
-missing values elsewhere are dropped. ``lme2sm.data_prep.bind_transforms`` computes
+missing values elsewhere are dropped. ``lme2sm.frame.data_prep.bind_transforms`` computes
 those numbers from the data and uses :func:`bind_calls` to write them into the
 formula, so every later stage (patsy text, names, printed code) sees the same thing.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from .model import (
+from lme2sm.formula.model import (
     BinOp,
     Call,
     Expr,

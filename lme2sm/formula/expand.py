@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..errors import FormulaError
-from .model import BinOp, Call, Expr, LinearPart, Name, Paren, RandomTerm, UnaryOp
-from .syntax import operator_span
-from .terms import linear_part
+from lme2sm.errors import FormulaError
+from lme2sm.formula.model import BinOp, Call, Expr, LinearPart, Name, Paren, RandomTerm, UnaryOp
+from lme2sm.formula.syntax import operator_span
+from lme2sm.formula.terms import linear_part
 
 BARS = ("|", "||")
 

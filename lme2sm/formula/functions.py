@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .model import (
+from lme2sm.formula.model import (
     Call,
     Expr,
     Keyword,
@@ -54,7 +54,7 @@ def _numpy_passthrough(name: str) -> FunctionRule:
 
 
 def _c_render(args: list[str], call: Call) -> str:
-    from .patsy_text import option_to_patsy
+    from lme2sm.formula.patsy_text import option_to_patsy
 
     extra = [option_to_patsy(a) for a in call.args[1:]]
     return "C(" + ", ".join([args[0], *extra]) + ")"
@@ -101,7 +101,7 @@ def _option_args(call: Call) -> list[Expr]:
 def _scale_render(args: list[str], call: Call) -> str:
     """R's scale(x): centre by the mean, divide by the n-1 sd, both of the whole column.
 
-    With data bound (:func:`lme2sm.data_prep.bind_transforms`) the two numbers are
+    With data bound (:func:`lme2sm.frame.data_prep.bind_transforms`) the two numbers are
     written into the text, as R's ``makepredictcall`` does for predictions.
     """
     if call.baked:
@@ -122,7 +122,7 @@ def _scale_render(args: list[str], call: Call) -> str:
 
 def _poly_render(args: list[str], call: Call) -> str:
     """R's poly(x, k): orthogonal polynomials (coefficients from the whole column) or
-    ``raw = TRUE`` powers; helpers ``r_poly``/``r_poly_raw`` (:mod:`lme2sm.rfunctions`)."""
+    ``raw = TRUE`` powers; helpers ``r_poly``/``r_poly_raw`` (:mod:`lme2sm.frame.rfunctions`)."""
     degree = int(option(call, "degree", 1, 1.0))
     if option(call, "raw", 2, 0.0) != 0.0:
         return f"r_poly_raw({args[0]}, {degree})"

@@ -188,7 +188,7 @@ class Call:
         return f"{self.func}({', '.join(a.label for a in self.args)})"
 
     def variables(self) -> tuple[str, ...]:
-        from .functions import data_arguments
+        from lme2sm.formula.functions import data_arguments
 
         out: list[str] = []
         for arg in data_arguments(self):

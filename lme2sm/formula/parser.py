@@ -10,12 +10,12 @@ Nothing is evaluated: names, numbers, strings and the functions in
 
 from __future__ import annotations
 
-from ..errors import FormulaError
-from .expand import BARS, nobars, random_terms, walk
-from .functions import check_call, data_arguments, known_functions_text
-from .model import BinOp, Call, Expr, Keyword, Name, Paren, ParsedFormula, UnaryOp
-from .syntax import operator_span, parse_syntax
-from .terms import linear_part
+from lme2sm.errors import FormulaError
+from lme2sm.formula.expand import BARS, nobars, random_terms, walk
+from lme2sm.formula.functions import check_call, data_arguments, known_functions_text
+from lme2sm.formula.model import BinOp, Call, Expr, Keyword, Name, Paren, ParsedFormula, UnaryOp
+from lme2sm.formula.syntax import operator_span, parse_syntax
+from lme2sm.formula.terms import linear_part
 
 _ARITHMETIC = {"+", "-", "*", "/", "^"}
 

@@ -7,8 +7,8 @@ as ``Q("name")``, so the user's names reach the data unchanged. R's ``^`` become
 
 from __future__ import annotations
 
-from .functions import FUNCTIONS, data_arguments
-from .model import (
+from lme2sm.formula.functions import FUNCTIONS, data_arguments
+from lme2sm.formula.model import (
     BinOp,
     Call,
     Expr,

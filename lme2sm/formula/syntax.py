@@ -15,9 +15,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import FormulaError
-from .model import CONSTANTS, BinOp, Call, Expr, Keyword, Name, Number, Paren, String, UnaryOp
-from .tokens import Token, tokenize
+from lme2sm.errors import FormulaError
+from lme2sm.formula.model import (
+    CONSTANTS,
+    BinOp,
+    Call,
+    Expr,
+    Keyword,
+    Name,
+    Number,
+    Paren,
+    String,
+    UnaryOp,
+)
+from lme2sm.formula.tokens import Token, tokenize
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import FormulaError
-from .model import (
+from lme2sm.errors import FormulaError
+from lme2sm.formula.model import (
     BinOp,
     Call,
     Expr,

@@ -13,8 +13,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from ..errors import FormulaError
-from .model import Span, number_value
+from lme2sm.errors import FormulaError
+from lme2sm.formula.model import Span, number_value
 
 OPERATOR_SYMBOLS = ("%in%", "||", "**", "~", "+", "-", "*", "/", ":", "^", "|", "(", ")", ",", "=")
 """Operator and punctuation tokens, longest first (``**`` is R's spelling of ``^``)."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-from ..errors import ArgumentError
+from lme2sm.errors import ArgumentError
 
 __all__ = ["Family", "LINKS", "get_family"]
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engines.lmm import theta_lower, theta_start
-from ..engines.optimize import minimize_theta
-from .pirls import GlmmProblem, PirlsState
+from lme2sm.engine.lmm import theta_lower, theta_start
+from lme2sm.engine.optimize import minimize_theta
+from lme2sm.glmm.pirls import GlmmProblem, PirlsState
 
 __all__ = ["GlmmFit", "fit_glmm", "deriv12", "hessian"]
 

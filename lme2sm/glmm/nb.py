@@ -26,14 +26,14 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from ..engines._threads import blas_threads
-from ..errors import ArgumentError, ConvergenceWarning, DataError, SingularFitWarning
-from ..model_frame import build_model_frame
-from .family import Family, Link, get_family
-from .fit import fit_glmm
-from .pirls import GlmmProblem
-from .response import glm_response
-from .results import GlmerResult
+from lme2sm.engine.threads import blas_threads
+from lme2sm.errors import ArgumentError, ConvergenceWarning, DataError, SingularFitWarning
+from lme2sm.frame.model_frame import build_model_frame
+from lme2sm.glmm.family import Family, Link, get_family
+from lme2sm.glmm.fit import fit_glmm
+from lme2sm.glmm.pirls import GlmmProblem
+from lme2sm.glmm.response import glm_response
+from lme2sm.results.glmer import GlmerResult
 
 __all__ = ["NegativeBinomial", "GlmerNbResult", "glmer_nb", "theta_ml"]
 

@@ -7,8 +7,8 @@ conditional modes :math:`\tilde u` minimise the penalised deviance
 is a penalised weighted least-squares problem, which the LMM engine solves: working
 weights :math:`w_i = a_i\,\mu_\eta(\eta_i)^2 / V(\mu_i)` (``a`` the glm weights) and
 working response :math:`z_i = \eta_i - o_i + (y_i - \mu_i)/\mu_\eta(\eta_i)` go through
-:func:`~lme2sm.engines.crossprod.cross_products` and
-:meth:`~lme2sm.engines.lmm.ProfiledLMM.with_crossprods` (the structure is analysed once).
+:func:`~lme2sm.engine.crossprod.cross_products` and
+:meth:`~lme2sm.engine.lmm.ProfiledLMM.with_crossprods` (the structure is analysed once).
 A step that raises the penalised deviance is halved, as lme4's ``pwrssUpdate`` does.
 
 Laplace deviance (lme4's ``glmerLaplace``):
@@ -33,11 +33,11 @@ from functools import cache
 
 import numpy as np
 
-from ..engines.crossprod import TermRows
-from ..engines.lmm import TermSpec, unpack_theta
-from ..errors import FitError
-from .family import Family
-from .pls import EnginePLS, SparsePLS
+from lme2sm.engine.crossprod import TermRows
+from lme2sm.engine.lmm import TermSpec, unpack_theta
+from lme2sm.errors import FitError
+from lme2sm.glmm.family import Family
+from lme2sm.glmm.pls import EnginePLS, SparsePLS
 
 __all__ = ["GlmmProblem", "PirlsState", "gauss_hermite"]
 

@@ -10,7 +10,7 @@ Each PIRLS iteration solves, for working weights ``w`` and working response ``r`
 \log\det(\Lambda'Z'WZ Lambda + I)`. This is lme4's ``merPredD`` step. ``Z\Lambda`` is
 built once per ``theta``; per iteration only ``\Lambda'Z'WZ\Lambda`` is formed and
 factored: a vector when there is one scalar term (lme4's cbpp, or 20,000 subjects with
-random intercepts), a sparse LU with diagonal pivots (symmetric positive definite) else. The LMM engine (:class:`~lme2sm.engines.lmm.ProfiledLMM`) solves the same
+random intercepts), a sparse LU with diagonal pivots (symmetric positive definite) else. The LMM engine (:class:`~lme2sm.engine.lmm.ProfiledLMM`) solves the same
 problem from cross-products; it is the reference this module is tested against, but
 its per-call set-up dominates when PIRLS calls it thousands of times.
 """
@@ -22,8 +22,8 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ..engines.crossprod import TermRows
-from ..engines.lmm import TermSpec, unpack_theta
+from lme2sm.engine.crossprod import TermRows
+from lme2sm.engine.lmm import TermSpec, unpack_theta
 
 __all__ = ["SparsePLS", "EnginePLS", "SCHUR_MAX"]
 
@@ -357,8 +357,8 @@ class EnginePLS(SparsePLS):
     """The same solves through the LMM engine's cross-products (the reference)."""
 
     def __init__(self, rows: list[TermRows], specs: list[TermSpec], X: np.ndarray):
-        from ..engines.crossprod import cross_products
-        from ..engines.lmm import ProfiledLMM
+        from lme2sm.engine.crossprod import cross_products
+        from lme2sm.engine.lmm import ProfiledLMM
 
         super().__init__(rows, specs)
         self.scalar = False
@@ -370,7 +370,7 @@ class EnginePLS(SparsePLS):
         }
 
     def solve(self, w, r, X=None):
-        from ..engines.crossprod import cross_products
+        from lme2sm.engine.crossprod import cross_products
 
         joint = X is not None and X.shape[1] > 0
         Xp = X if joint else np.zeros((len(r), 0))

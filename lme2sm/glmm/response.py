@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import patsy
 
-from ..errors import DataError
-from ..formula.patsy_text import to_patsy
-from ..model_frame import ModelFrame
-from ..naming import patsy_env
-from .family import Family
+from lme2sm.errors import DataError
+from lme2sm.formula.patsy_text import to_patsy
+from lme2sm.frame.model_frame import ModelFrame
+from lme2sm.frame.naming import patsy_env
+from lme2sm.glmm.family import Family
 
 __all__ = ["GlmResponse", "glm_response"]
 

@@ -20,14 +20,19 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..errors import ArgumentError
-from .coef_table import coef_table
-from .intervals import boot_confint, bootstrap_samples, profile_confint
-from .kenward_roger import kenward_roger_model, vcov_adj
-from .satterthwaite import anova_table, satterthwaite_model, satterthwaite_table, type3_contrasts
+from lme2sm.errors import ArgumentError
+from lme2sm.inference.coef_table import coef_table
+from lme2sm.inference.intervals import boot_confint, bootstrap_samples, profile_confint
+from lme2sm.inference.kenward_roger import kenward_roger_model, vcov_adj
+from lme2sm.inference.satterthwaite import (
+    anova_table,
+    satterthwaite_model,
+    satterthwaite_table,
+    type3_contrasts,
+)
 
 if TYPE_CHECKING:
-    from ..results import LmerResult
+    from lme2sm.results.lmer import LmerResult
 
 __all__ = [
     "anova",
@@ -84,11 +89,11 @@ def confint(
 def anova(m: LmerResult, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
     """lmerTest's single-model ``anova(m, ddf = ddf)``: type III tests with
     Satterthwaite's (default) or Kenward-Roger's denominator df."""
-    from .coef_table import ddf_method
+    from lme2sm.inference.coef_table import ddf_method
 
     method = ddf_method(ddf)
     if method == "Kenward-Roger":
-        from .kenward_roger import kr_anova
+        from lme2sm.inference.kenward_roger import kr_anova
 
         return kr_anova(m, type=type)
     if method != "Satterthwaite":

@@ -29,7 +29,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 if TYPE_CHECKING:
-    from ..results import LmerResult
+    from lme2sm.results.lmer import LmerResult
 
 LOG2PI = math.log(2 * math.pi)
 DENSE_Q = 250
@@ -38,7 +38,7 @@ DENSE_Q = 250
 
 def one_blas_thread():
     """One BLAS thread while inference runs (the shared, reference-counted cap)."""
-    from ..engines._threads import blas_threads
+    from lme2sm.engine.threads import blas_threads
 
     return blas_threads(1)
 
@@ -106,7 +106,7 @@ class LmmDesign:
     @classmethod
     def from_result(cls, m: LmerResult) -> LmmDesign:
         if getattr(m.frame, "lazy", False):  # rows beyond memory: from the sums
-            from ..large.inference import lmm_design
+            from lme2sm.inference.large_design import lmm_design
 
             return lmm_design(m.frame)
         return cls.from_frame(m.frame)
@@ -154,19 +154,19 @@ class LmmDesign:
         return m.theta
 
     def _specs(self):
-        from ..engines.lmm import TermSpec
+        from lme2sm.engine.lmm import TermSpec
 
         return [TermSpec(t.n_levels, t.k) for t in self.terms]
 
     def factors(self, theta: np.ndarray) -> list[np.ndarray]:
         """Each term's lower-triangular T_j from theta (the engine's own unpacking)."""
-        from ..engines.lmm import unpack_theta
+        from lme2sm.engine.lmm import unpack_theta
 
         return unpack_theta(np.asarray(theta, dtype=float), self._specs())
 
     def theta_lower(self) -> np.ndarray:
         """lme4's lower bounds on theta: 0 on each factor's diagonal, -inf elsewhere."""
-        from ..engines.lmm import theta_lower
+        from lme2sm.engine.lmm import theta_lower
 
         return theta_lower(self._specs())
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ArgumentError
+from lme2sm.errors import ArgumentError
 
 __all__ = ["DDF_METHODS", "coef_table", "ddf_method"]
 
@@ -58,11 +58,11 @@ def coef_table(m: Any, ddf: str | None = "Satterthwaite") -> pd.DataFrame:
     """
     method = ddf_method(ddf)
     if method == "Satterthwaite":
-        from .satterthwaite import satterthwaite_table
+        from lme2sm.inference.satterthwaite import satterthwaite_table
 
         return satterthwaite_table(m)[COLUMNS].copy()
     if method == "Kenward-Roger":
-        from .kenward_roger import kr_coef_table
+        from lme2sm.inference.kenward_roger import kr_coef_table
 
         return kr_coef_table(m)
     beta = m.fixef()

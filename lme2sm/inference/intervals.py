@@ -34,12 +34,12 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from ..errors import ArgumentError
-from ._design import LmmDesign, lower_tri, one_blas_thread, semidefinite_cholesky
-from .satterthwaite import design_of
+from lme2sm.errors import ArgumentError
+from lme2sm.inference._design import LmmDesign, lower_tri, one_blas_thread, semidefinite_cholesky
+from lme2sm.inference.satterthwaite import design_of
 
 if TYPE_CHECKING:
-    from ..results import LmerResult
+    from lme2sm.results.lmer import LmerResult
 
 
 def column_names(level: float) -> list[str]:
@@ -361,8 +361,8 @@ def profile_confint(m: LmerResult, level: float = 0.95, parm=None) -> pd.DataFra
 def bobyqa_minimize(initial_step: float = 0.1, ftol_abs: float = 1e-9):
     """The inner minimiser for deviances computed by PIRLS (glmer's), whose ~1e-8 noise
     defeats finite-difference gradients: BOBYQA within the bounds
-    (:func:`~lme2sm.engines.optimize.minimize_theta`), its first step kept inside them."""
-    from ..engines.optimize import minimize_theta
+    (:func:`~lme2sm.engine.optimize.minimize_theta`), its first step kept inside them."""
+    from lme2sm.engine.optimize import minimize_theta
 
     def minimize(f, x0, bounds):
         x0 = np.asarray(x0, dtype=float)
@@ -392,7 +392,7 @@ class _GlmmTerms:
     """What the sd/cor conversions read from a glmer fit: its terms and theta's factors."""
 
     def __init__(self, frame):
-        from ..engines.lmm import TermSpec, unpack_theta
+        from lme2sm.engine.lmm import TermSpec, unpack_theta
 
         self.terms = tuple(frame.terms)
         self._specs = [TermSpec(t.n_levels, t.k) for t in frame.terms]

@@ -53,11 +53,11 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy import stats
 
-from ..errors import ArgumentError
+from lme2sm.errors import ArgumentError
 
 if TYPE_CHECKING:
-    from ..engines.lmm import LmmFit
-    from ..model_frame import ModelFrame
+    from lme2sm.engine.lmm import LmmFit
+    from lme2sm.frame.model_frame import ModelFrame
 
 __all__ = [
     "MAX_Q",
@@ -486,7 +486,7 @@ def kr_anova_table(m: Any, contrasts: dict[str, np.ndarray]) -> pd.DataFrame:
 
 def kr_anova(m: Any, type: int | str = 3) -> pd.DataFrame:
     """lmerTest's ``anova(m, ddf = "Kenward-Roger")``: type III F tests."""
-    from .satterthwaite import type3_contrasts
+    from lme2sm.inference.satterthwaite import type3_contrasts
 
     if str(type).upper() not in ("3", "III"):
         raise ArgumentError("only type III tests are implemented (lmerTest's default)")

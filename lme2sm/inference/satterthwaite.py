@@ -33,12 +33,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..naming import patsy_env
-from . import _numderiv
-from ._design import LmmDesign, one_blas_thread
+from lme2sm.frame.naming import patsy_env
+from lme2sm.inference import _numderiv
+from lme2sm.inference._design import LmmDesign, one_blas_thread
 
 if TYPE_CHECKING:
-    from ..results import LmerResult
+    from lme2sm.results.lmer import LmerResult
 
 EIGEN_TOL = 1e-8
 """lmerTest's tolerance on the Hessian's eigenvalues (``as_lmerModLT(tol=1e-8)``)."""
@@ -247,8 +247,8 @@ def fixed_terms(m: LmerResult) -> list[FixedTermInfo]:
     """The fixed part's terms, their ``fixef()`` columns and their factors' values."""
     from patsy.eval import EvalFactor
 
-    from ..formula.patsy_text import to_patsy
-    from ..naming import _r_level
+    from lme2sm.formula.patsy_text import to_patsy
+    from lme2sm.frame.naming import _r_level
 
     frame = m.frame
     info = frame.fixed_info
@@ -382,7 +382,7 @@ def anova_table(m: LmerResult, type: int | str = 3) -> pd.DataFrame:
     ``NumDF``, ``DenDF``, ``F value``, ``Pr(>F)``.
     """
     if str(type).upper() not in ("3", "III"):
-        from ..errors import ArgumentError
+        from lme2sm.errors import ArgumentError
 
         raise ArgumentError(
             f"type={type!r}: only type III tests are implemented (lmerTest's default, type=3)"
@@ -402,7 +402,7 @@ def _factor_columns(factor, data) -> np.ndarray:
     """The model-matrix columns of one formula factor, full (no intercept absorbed)."""
     import patsy
 
-    from ..formula.patsy_text import to_patsy
+    from lme2sm.formula.patsy_text import to_patsy
 
     return patsy.dmatrix(
         "0 + " + to_patsy(factor), data, eval_env=patsy_env(), return_type="dataframe"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from ..errors import Lme2smError
+from lme2sm.errors import Lme2smError
 
 __all__ = ["MissingExtraError", "require"]
 

@@ -5,7 +5,7 @@
 2. Cross-products (:meth:`ModelPlan.crossprods` per partition, added up with
    :meth:`CrossProducts.add`): X'X, X'y, y'y and per term Z'X, Z'y, Z'Z.
 3. The profiled deviance is optimised on the summed cross-products in this process
-   (:class:`~lme2sm.engines.lmm.ProfiledLMM`): nothing n-sized is ever gathered here.
+   (:class:`~lme2sm.engine.lmm.ProfiledLMM`): nothing n-sized is ever gathered here.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engines.crossprod import CrossProducts
-from ..engines.lmm import LmmFit, ProfiledLMM
-from ..errors import DroppedRowsWarning, RankDeficiencyWarning
-from ..model_frame import RANK_TOL, RandomTermFrame, _check_sizes
-from .frame import LazyModelFrame
-from .plan import ModelPlan, PartitionSummary
-from .progress import Progress
-from .sources import as_source
+from lme2sm.engine.crossprod import CrossProducts
+from lme2sm.engine.lmm import LmmFit, ProfiledLMM
+from lme2sm.errors import DroppedRowsWarning, RankDeficiencyWarning
+from lme2sm.frame.model_frame import RANK_TOL, RandomTermFrame, _check_sizes
+from lme2sm.large.frame import LazyModelFrame
+from lme2sm.large.plan import ModelPlan, PartitionSummary
+from lme2sm.large.progress import Progress
+from lme2sm.large.sources import as_source
 
 __all__ = ["LargeFit", "fit_large", "lmer_large", "build_lazy_frame", "kept_columns_gram"]
 
@@ -38,7 +38,7 @@ class LargeFit:
 
 
 def kept_columns_gram(G: np.ndarray, tol: float = RANK_TOL) -> list[int]:
-    """:func:`lme2sm.model_frame.kept_columns` from ``X'X`` alone: in order, each column
+    """:func:`lme2sm.frame.model_frame.kept_columns` from ``X'X`` alone: in order, each column
     whose residual on the columns kept before it is larger than ``tol`` times its norm."""
     keep: list[int] = []
     for j in range(G.shape[0]):
@@ -216,7 +216,7 @@ def lmer_large(
     LmerResult
         The same class as in memory; its ``frame`` is a :class:`LazyModelFrame`.
     """
-    from ..results import LmerResult
+    from lme2sm.results.lmer import LmerResult
 
     fitted = fit_large(formula, source, REML=REML, weights=weights, progress=progress)
     return LmerResult(

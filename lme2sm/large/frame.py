@@ -1,7 +1,7 @@
 """A model frame without rows: what the results need when the data stay outside.
 
 :class:`LazyModelFrame` has the attribute names of
-:class:`~lme2sm.model_frame.ModelFrame`. Everything that is not n-sized is filled in
+:class:`~lme2sm.frame.model_frame.ModelFrame`. Everything that is not n-sized is filled in
 (names, patsy designs, the random terms' levels, ``n``, ``p``, the cross-products);
 the n-sized attributes (``data``, ``y``, ``offset``, ``weights``, ``X`` and each term's
 ``codes`` and ``Z``) are ``None``. ``lazy`` is True, so results can tell the two apart.
@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import patsy
 
-from ..engines.crossprod import CrossProducts
-from ..engines.lmm import TermSpec
-from ..errors import DataError
-from ..formula import ParsedFormula
-from ..model_frame import RandomTermFrame
+from lme2sm.engine.crossprod import CrossProducts
+from lme2sm.engine.lmm import TermSpec
+from lme2sm.errors import DataError
+from lme2sm.formula import ParsedFormula
+from lme2sm.frame.model_frame import RandomTermFrame
 
 __all__ = ["LazyModelFrame", "RowsNotInMemoryError"]
 
@@ -30,7 +30,7 @@ class RowsNotInMemoryError(DataError):
 
 @dataclass(frozen=True)
 class LazyModelFrame:
-    """A :class:`~lme2sm.model_frame.ModelFrame` for rows that stay in their source."""
+    """A :class:`~lme2sm.frame.model_frame.ModelFrame` for rows that stay in their source."""
 
     formula: str
     parsed: ParsedFormula

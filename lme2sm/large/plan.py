@@ -1,6 +1,6 @@
 """The model's design as a plan that every partition applies the same way.
 
-In memory, :func:`~lme2sm.model_frame.build_model_frame` sees every row at once: levels,
+In memory, :func:`~lme2sm.frame.model_frame.build_model_frame` sees every row at once: levels,
 patsy's columns and lme4's names come from the whole frame. Here the rows arrive in
 partitions, so the model is planned in two passes:
 
@@ -9,7 +9,7 @@ partitions, so the model is planned in two passes:
    factor and of every column the design treats as a factor. Small for the data this
    path is for (levels in the thousands to a few hundred thousand), whatever n is.
 2. :meth:`ModelPlan.with_levels` turns the combined summary into global levels in R's
-   order (:func:`lme2sm.data_prep.r_level_order`) and patsy designs made once from a
+   order (:func:`lme2sm.frame.data_prep.r_level_order`) and patsy designs made once from a
    small prototype holding every level, so :meth:`ModelPlan.design` builds the same
    columns, names and level codes in every partition.
 
@@ -25,15 +25,15 @@ import numpy as np
 import pandas as pd
 import patsy
 
-from .. import data_prep
-from ..engines.crossprod import CrossProducts, TermRows, cross_products
-from ..errors import DataError, FormulaError
-from ..formula import ParsedFormula, parse
-from ..formula.expand import walk
-from ..formula.model import Call, LinearPart
-from ..formula.patsy_text import part_to_patsy, response_to_patsy
-from ..model_frame import _check_finite, _offset, lme4_term_order, response_shift
-from ..naming import column_name_pairs, patsy_env
+from lme2sm.engine.crossprod import CrossProducts, TermRows, cross_products
+from lme2sm.errors import DataError, FormulaError
+from lme2sm.formula import ParsedFormula, parse
+from lme2sm.formula.expand import walk
+from lme2sm.formula.model import Call, LinearPart
+from lme2sm.formula.patsy_text import part_to_patsy, response_to_patsy
+from lme2sm.frame import data_prep
+from lme2sm.frame.model_frame import _check_finite, _offset, lme4_term_order, response_shift
+from lme2sm.frame.naming import column_name_pairs, patsy_env
 
 __all__ = ["ModelPlan", "PartitionSummary", "PartitionDesign"]
 

@@ -15,9 +15,9 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from ..engines.lmm import LmmFit
-from .frame import LazyModelFrame
-from .plan import ModelPlan
+from lme2sm.engine.lmm import LmmFit
+from lme2sm.large.frame import LazyModelFrame
+from lme2sm.large.plan import ModelPlan
 
 __all__ = ["KINDS", "lazy_fitted", "partition_values", "residual_quantiles"]
 
@@ -108,7 +108,7 @@ def residual_quantiles(
     are exact and the other quantiles come from a uniform sample of about ``sample``
     residuals.
     """
-    from .progress import Progress
+    from lme2sm.large.progress import Progress
 
     fn = partial(
         partition_values,

@@ -24,9 +24,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import DataError
-from ._extras import require
-from .progress import Progress
+from lme2sm.errors import DataError
+from lme2sm.large._extras import require
+from lme2sm.large.progress import Progress
 
 __all__ = ["Source", "DaskSource", "PolarsSource", "ParquetSource", "as_source"]
 

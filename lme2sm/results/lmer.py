@@ -1,10 +1,10 @@
 """lme4-named results of a fit by the engine.
 
 :class:`LmerResult` rests on three things built once: the model frame
-(:class:`~lme2sm.model_frame.ModelFrame`: X, y, weights, offset, the random terms), the
-engine's record of the fit (:class:`~lme2sm.engines.lmm.LmmFit`: theta, beta, sigma, the
+(:class:`~lme2sm.frame.model_frame.ModelFrame`: X, y, weights, offset, the random terms), the
+engine's record of the fit (:class:`~lme2sm.engine.lmm.LmmFit`: theta, beta, sigma, the
 conditional modes) and the profiled deviance itself
-(:class:`~lme2sm.engines.lmm.ProfiledLMM`, for inference at other theta). It answers
+(:class:`~lme2sm.engine.lmm.ProfiledLMM`, for inference at other theta). It answers
 with lme4's names and layouts: ``fixef()``, ``ranef()``, ``coef()``, ``VarCorr()`` (as
 R's ``as.data.frame(VarCorr(m))``), ``sigma``, ``logLik()``, ``AIC()``, ...
 ``.statsmodels`` is the same fit as a statsmodels ``MixedLMResults``, built at the
@@ -23,9 +23,9 @@ import pandas as pd
 import patsy
 from scipy import stats
 
-from .engines.lmm import LOG_2PI, LmmFit, ProfiledLMM
-from .errors import ArgumentError, DataError, SingularFitWarning
-from .model_frame import ModelFrame, lme4_term_order
+from lme2sm.engine.lmm import LOG_2PI, LmmFit, ProfiledLMM
+from lme2sm.errors import ArgumentError, DataError, SingularFitWarning
+from lme2sm.frame.model_frame import ModelFrame, lme4_term_order
 
 SINGULAR_TOL = 1e-4
 """lme4's isSingular tolerance on the relative-covariance-factor (theta) scale."""
@@ -250,7 +250,7 @@ class LmerResult:
     @cached_property
     def translation(self):
         """The statsmodels MixedLM arguments for this model (:func:`lme2sm.translate`)."""
-        from .translation import translate
+        from lme2sm.faces.translation import translate
 
         if self._data is None:
             raise DataError("this fit keeps no data frame to translate")
@@ -261,12 +261,12 @@ class LmerResult:
     @cached_property
     def statsmodels_problem(self) -> str | None:
         """Why MixedLM cannot hold this model (one sentence), or None when it can."""
-        from .errors import NotExpressibleError
+        from lme2sm.errors import NotExpressibleError
 
         try:
             _ = self.translation
             if self.frame.dropped_fixed or self.frame.weights_name is not None:
-                from .statsmodels_view import statsmodels_params
+                from lme2sm.faces.statsmodels_view import statsmodels_params
 
                 statsmodels_params(self, self.translation)
         except NotExpressibleError as exc:
@@ -286,7 +286,7 @@ class LmerResult:
         Raises :class:`~lme2sm.NotExpressibleError` (with ``translate``'s explanation)
         when MixedLM cannot hold the model.
         """
-        from .statsmodels_view import results_at
+        from lme2sm.faces.statsmodels_view import results_at
 
         return results_at(self)
 
@@ -299,7 +299,7 @@ class LmerResult:
         computed partition by partition."""
         f = self.frame
         if getattr(f, "lazy", False):
-            from .large.predict import lazy_fitted
+            from lme2sm.large.predict import lazy_fitted
 
             return lazy_fitted(f, self.engine_fit, "fitted")
         pred = f.X @ self.engine_fit.beta + f.offset
@@ -310,13 +310,13 @@ class LmerResult:
     def residuals(self) -> pd.Series:
         """Response minus fitted values."""
         if getattr(self.frame, "lazy", False):
-            from .large.predict import lazy_fitted
+            from lme2sm.large.predict import lazy_fitted
 
             return lazy_fitted(self.frame, self.engine_fit, "residuals")
         return pd.Series(self.frame.y, index=self.frame.data.index) - self.fitted()
 
     def _offset(self, data: pd.DataFrame) -> np.ndarray:
-        from .model_frame import _offset
+        from lme2sm.frame.model_frame import _offset
 
         return _offset(self.frame.parsed, data)
 
@@ -345,7 +345,7 @@ class LmerResult:
                 return self.fitted()
             f = self.frame
             if getattr(f, "lazy", False):
-                from .large.predict import lazy_fitted
+                from lme2sm.large.predict import lazy_fitted
 
                 return lazy_fitted(f, self.engine_fit, "population")
             return pd.Series(
@@ -361,7 +361,7 @@ class LmerResult:
         return pd.Series(pred, index=data.index, name="fitted")
 
     def _prepare_newdata(self, newdata: pd.DataFrame) -> pd.DataFrame:
-        from . import data_prep
+        from lme2sm.frame import data_prep
 
         f = self.frame
         parsed = f.parsed
@@ -411,7 +411,7 @@ class LmerResult:
         if not isinstance(method, str) or method.lower() not in ("profile", "wald", "boot"):
             raise ArgumentError(f"method must be 'profile', 'Wald' or 'boot', not {method!r}")
         if method.lower() != "wald":
-            from . import inference
+            from lme2sm import inference
 
             return inference.confint(self, level=level, method=method, **kwargs)
         z = stats.norm.ppf(0.5 + level / 2)
@@ -422,7 +422,7 @@ class LmerResult:
     def anova(self, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """Type III F tests, as lmerTest's ``anova(m, ddf = ddf)`` (Satterthwaite's or
         Kenward-Roger's denominator df)."""
-        from . import inference
+        from lme2sm import inference
 
         return inference.anova(self, type=type, ddf=ddf)
 
@@ -434,10 +434,10 @@ class LmerResult:
         ``ddf="Satterthwaite"`` adds lmerTest's df and ``Pr(>|t|)`` columns;
         ``ddf=None`` prints lme4's own summary (t values only). The default
         ``"auto"`` is Satterthwaite unless the model has more than
-        :data:`lme2sm.summary.AUTO_DDF_MAX_RE` random effects, where those numerical
+        :data:`lme2sm.faces.summary.AUTO_DDF_MAX_RE` random effects, where those numerical
         derivatives get slow; the summary then says so.
         """
-        from .summary import format_summary
+        from lme2sm.faces.summary import format_summary
 
         return format_summary(self, correlation=correlation, ddf=ddf)
 
@@ -449,33 +449,33 @@ class LmerResult:
 
     # ------------------------------------------- after the fit (issue 14): KR, emmeans,
     # simulate; thin wrappers over lme2sm.inference.coef_table / kenward_roger,
-    # lme2sm.emmeans and lme2sm.simulate.
+    # lme2sm.inference.emmeans and lme2sm.inference.simulate.
 
     def coef_table(self, ddf: str | None = "Satterthwaite") -> pd.DataFrame:
         """lmerTest's ``coef(summary(m, ddf = ddf))``: ``Estimate``, ``Std. Error``,
         ``df``, ``t value``, ``Pr(>|t|)`` (ddf ``"Satterthwaite"``, ``"Kenward-Roger"``;
         ``"lme4"`` for lme4's three columns)."""
-        from .inference.coef_table import coef_table
+        from lme2sm.inference.coef_table import coef_table
 
         return coef_table(self, ddf=ddf)
 
     def vcovAdj(self) -> pd.DataFrame:
         """pbkrtest's ``vcovAdj(m)``: the Kenward-Roger-adjusted ``vcov``."""
-        from .inference.kenward_roger import vcov_adj
+        from lme2sm.inference.kenward_roger import vcov_adj
 
         return vcov_adj(self)
 
     def emmeans(self, specs, by=None, ddf: str = "Kenward-Roger", level: float = 0.95, at=None):
         """R's ``emmeans(m, specs)``: estimated marginal means (``.table``) and
-        ``.pairs(adjust=...)``; see :func:`lme2sm.emmeans.emmeans`."""
-        from .emmeans import emmeans
+        ``.pairs(adjust=...)``; see :func:`lme2sm.inference.emmeans.emmeans`."""
+        from lme2sm.inference.emmeans import emmeans
 
         return emmeans(self, specs, by=by, ddf=ddf, level=level, at=at)
 
     def simulate(self, nsim: int = 1, seed=None, re_form: str | None = "~0") -> pd.DataFrame:
         """lme4's ``simulate(m)``: an n x nsim DataFrame (``re_form=None`` keeps the
-        fitted random effects); see :func:`lme2sm.simulate.simulate`."""
-        from .simulate import simulate
+        fitted random effects); see :func:`lme2sm.inference.simulate.simulate`."""
+        from lme2sm.inference.simulate import simulate
 
         return simulate(self, nsim=nsim, seed=seed, re_form=re_form)
 
@@ -498,7 +498,7 @@ def _design_for_newdata(info: patsy.DesignInfo, data: pd.DataFrame):
 
 
 def _lme4_term_order(n_levels) -> list[int]:
-    """lme4's term order; see :func:`lme2sm.model_frame.lme4_term_order`."""
+    """lme4's term order; see :func:`lme2sm.frame.model_frame.lme4_term_order`."""
     return lme4_term_order(list(n_levels))
 
 

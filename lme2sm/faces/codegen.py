@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .statsmodels_fit import fit_steps
+from lme2sm.faces.statsmodels_fit import fit_steps
 
 if TYPE_CHECKING:
-    from .translation import Translation
+    from lme2sm.faces.translation import Translation
 
 
 def _q(text: str) -> str:
@@ -121,7 +121,7 @@ def translation_code(t: Translation) -> str:
     if len(t.re_blocks) > 1:
         imports.append("from statsmodels.regression.mixed_linear_model import MixedLMParams")
     if _uses_helpers(t):
-        from .rfunctions import SOURCE
+        from lme2sm.frame.rfunctions import SOURCE
 
         imports.insert(1, "import patsy")
         imports += ["", "", "# R's poly(): the formula calls these", *SOURCE.splitlines(), ""]

@@ -1,5 +1,5 @@
 """Likelihood-ratio comparison of nested fits, as lme4's ``anova(m1, m2, ...)``: lmer fits
-(REML ones refitted by ML) or glmer fits (:func:`lme2sm.glmm.results.anova`), never the
+(REML ones refitted by ML) or glmer fits (:func:`lme2sm.results.glmer.anova`), never the
 two mixed."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 import pandas as pd
 from scipy import stats
 
-from .errors import ArgumentError
-from .fitting import refit_ml
-from .results import LmerResult
+from lme2sm.errors import ArgumentError
+from lme2sm.models.lmer import refit_ml
+from lme2sm.results.lmer import LmerResult
 
 
 def anova(*models: LmerResult, refit: bool = True) -> pd.DataFrame:
@@ -26,8 +26,8 @@ def anova(*models: LmerResult, refit: bool = True) -> pd.DataFrame:
     models are ordered by their number of parameters, and each is tested against
     the one before it.
     """
-    from .glmm.results import GlmerResult
-    from .glmm.results import anova as glmer_anova
+    from lme2sm.results.glmer import GlmerResult
+    from lme2sm.results.glmer import anova as glmer_anova
 
     glmms = [isinstance(m, GlmerResult) for m in models]
     if any(glmms):
@@ -48,7 +48,7 @@ def anova(*models: LmerResult, refit: bool = True) -> pd.DataFrame:
             )
         return glmer_anova(*models)
     if len(models) == 1:  # lmerTest's anova(m): type III F tests, Satterthwaite's df
-        from .inference import anova as single_anova
+        from lme2sm.inference import anova as single_anova
 
         return single_anova(models[0])
     if not models:

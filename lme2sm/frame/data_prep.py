@@ -19,10 +19,10 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from .errors import DataError, DroppedRowsWarning
-from .formula.bind import bind_calls
-from .formula.functions import WHOLE_COLUMN, option
-from .formula.model import Call, Name, ParsedFormula
+from lme2sm.errors import DataError, DroppedRowsWarning
+from lme2sm.formula.bind import bind_calls
+from lme2sm.formula.functions import WHOLE_COLUMN, option
+from lme2sm.formula.model import Call, Name, ParsedFormula
 
 
 @dataclass(frozen=True)
@@ -426,12 +426,12 @@ def bind_transforms(parsed: ParsedFormula, data: pd.DataFrame) -> ParsedFormula:
             return None
         values = _argument_values(call, data)
         if call.func == "scale":
-            from .rfunctions import scale_numbers
+            from lme2sm.frame.rfunctions import scale_numbers
 
             center = option(call, "center", 1, 1.0) != 0.0
             scale = option(call, "scale", 2, 1.0) != 0.0
             return scale_numbers(values, center, scale)
-        from .rfunctions import poly_coefficients
+        from lme2sm.frame.rfunctions import poly_coefficients
 
         missing = int(np.isnan(values).sum())
         if missing:
@@ -460,8 +460,8 @@ def _argument_values(call: Call, data: pd.DataFrame) -> np.ndarray:
     else:
         import patsy
 
-        from .formula.patsy_text import to_patsy
-        from .naming import patsy_env
+        from lme2sm.formula.patsy_text import to_patsy
+        from lme2sm.frame.naming import patsy_env
 
         text = arg.label
         try:
@@ -486,7 +486,7 @@ def _argument_values(call: Call, data: pd.DataFrame) -> np.ndarray:
 
 def require_random_terms(parsed) -> None:
     """lmer needs at least one ``( ... | group)`` term; say so with the formula."""
-    from .errors import FormulaError
+    from lme2sm.errors import FormulaError
 
     if not parsed.random_terms:
         raise FormulaError(

@@ -47,8 +47,8 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
-from ._threads import blas_threads
-from .crossprod import CrossProducts
+from lme2sm.engine.crossprod import CrossProducts
+from lme2sm.engine.threads import blas_threads
 
 __all__ = [
     "TermSpec",
@@ -340,7 +340,7 @@ class ProfiledLMM:
     Parameters
     ----------
     cp : CrossProducts
-        Sums over rows (:func:`~lme2sm.engines.crossprod.cross_products`), terms in
+        Sums over rows (:func:`~lme2sm.engine.crossprod.cross_products`), terms in
         the caller's order (lme4's), which is also ``theta``'s order.
     specs : sequence of TermSpec
         One per term, same order.
@@ -930,8 +930,8 @@ class ProfiledLMM:
         vector term's columns orthonormal; lme4's start, the identity, there); the
         final Newton step and the derivatives of lme4's convergence check are taken in
         lme4's own ``theta``."""
-        from .coordinates import ThetaCoordinates
-        from .optimize import XTOL_REL, minimize_theta
+        from lme2sm.engine.coordinates import ThetaCoordinates
+        from lme2sm.engine.optimize import XTOL_REL, minimize_theta
 
         t0 = time.perf_counter()
         if self.ORTHONORMAL:
@@ -993,7 +993,7 @@ class ProfiledLMM:
         fit cost 25 % more evaluations (4,182 against 3,341) and changed the deviance by
         at most 2e-9, except on the seed's nested example 2, a ridge (one diagonal entry
         0.002), where it gained 2.8e-6."""
-        from .optimize import XTOL_REL, minimize_theta
+        from lme2sm.engine.optimize import XTOL_REL, minimize_theta
 
         if len(opt.x) == 0 or not np.any(self._diagonal(opt.x) < self.POLISH_BELOW):
             return opt
@@ -1076,7 +1076,7 @@ class ProfiledLMM:
         lme4's ``restart_edge``); keep whichever point is lower. ``tried`` holds the
         sets of snapped entries already tried in this fit (each is tried once: the
         seed's nested example 2 spent 721 evaluations on a second, equal attempt)."""
-        from .optimize import XTOL_REL, minimize_theta
+        from lme2sm.engine.optimize import XTOL_REL, minimize_theta
 
         theta = np.array(opt.x, dtype=float)
         snapped = theta.copy()
@@ -1132,7 +1132,7 @@ class ProfiledLMM:
 
     def record_at(self, theta: np.ndarray, reml: bool = True) -> LmmFit:
         """A fit record at a given ``theta`` (no optimisation)."""
-        from .optimize import OptimResult
+        from lme2sm.engine.optimize import OptimResult
 
         ev = self.evaluate(np.asarray(theta, dtype=float), modes=True)
         opt = OptimResult(np.asarray(theta, dtype=float), ev.deviance(reml), 1, True, "given")

@@ -54,7 +54,7 @@ def r_poly_raw(x, degree):
 '''
 
 _namespace: dict = {"np": np}
-exec(compile(SOURCE, "<lme2sm.rfunctions>", "exec"), _namespace)  # our own text, no input
+exec(compile(SOURCE, "<lme2sm.frame.rfunctions>", "exec"), _namespace)  # our own text, no input
 r_poly = _namespace["r_poly"]
 r_poly_raw = _namespace["r_poly_raw"]
 

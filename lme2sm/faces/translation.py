@@ -23,17 +23,17 @@ import numpy as np
 import pandas as pd
 import patsy
 
-from . import data_prep
-from .errors import (
+from lme2sm.errors import (
     ApproximationWarning,
     ArgumentError,
     DataError,
     NotExpressibleError,
 )
-from .formula import ParsedFormula, parse
-from .formula.model import LinearPart, RandomTerm, Term
-from .formula.patsy_text import name_to_patsy, part_to_patsy, response_to_patsy
-from .naming import column_name_pairs, patsy_env
+from lme2sm.formula import ParsedFormula, parse
+from lme2sm.formula.model import LinearPart, RandomTerm, Term
+from lme2sm.formula.patsy_text import name_to_patsy, part_to_patsy, response_to_patsy
+from lme2sm.frame import data_prep
+from lme2sm.frame.naming import column_name_pairs, patsy_env
 
 
 @dataclass(frozen=True)
@@ -158,13 +158,13 @@ class Translation:
         Run with ``data`` bound to the caller's data frame, it leaves the fit in
         ``result``.
         """
-        from .codegen import translation_code
+        from lme2sm.faces.codegen import translation_code
 
         return translation_code(self)
 
     def explain(self) -> str:
         """A term-by-term explanation: lme4 term → statsmodels slot → why."""
-        from .codegen import translation_explanation
+        from lme2sm.faces.codegen import translation_explanation
 
         return translation_explanation(self)
 
@@ -201,10 +201,10 @@ def translate(
     family : str or statsmodels family, optional
         A glmer family (``"binomial"``, ``"poisson"``): the translation is then
         glmer's, to statsmodels' Bayesian mixed GLMs
-        (:func:`lme2sm.glmm.translate.translate_family`). None or ``"gaussian"``: lmer's.
+        (:func:`lme2sm.faces.glmer_translate.translate_family`). None or ``"gaussian"``: lmer's.
     """
     if family is not None:
-        from .glmm.translate import translate_family
+        from lme2sm.faces.glmer_translate import translate_family
 
         glm = translate_family(formula, data, family)
         if glm is not None:

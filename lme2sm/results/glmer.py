@@ -18,17 +18,17 @@ import pandas as pd
 import patsy
 from scipy import stats
 
-from .. import data_prep
-from ..engines.lmm import unpack_theta
-from ..errors import ArgumentError, DataError
-from ..formula.patsy_text import to_patsy
-from ..model_frame import ModelFrame
-from ..naming import patsy_env
-from ..results import _design_for_newdata, r_make_names
-from .family import Family
-from .fit import GlmmFit
-from .pirls import GlmmProblem
-from .response import GlmResponse
+from lme2sm.engine.lmm import unpack_theta
+from lme2sm.errors import ArgumentError, DataError
+from lme2sm.formula.patsy_text import to_patsy
+from lme2sm.frame import data_prep
+from lme2sm.frame.model_frame import ModelFrame
+from lme2sm.frame.naming import patsy_env
+from lme2sm.glmm.family import Family
+from lme2sm.glmm.fit import GlmmFit
+from lme2sm.glmm.pirls import GlmmProblem
+from lme2sm.glmm.response import GlmResponse
+from lme2sm.results.lmer import _design_for_newdata, r_make_names
 
 __all__ = ["GlmerResult", "anova"]
 
@@ -183,7 +183,7 @@ class GlmerResult:
 
     def isSingular(self, tol: float = SINGULAR_TOL) -> bool:
         """A variance at zero or a correlation at +-1 (lme4's ``isSingular``)."""
-        from ..engines.lmm import theta_lower
+        from lme2sm.engine.lmm import theta_lower
 
         lower = theta_lower(self.frame.specs())
         return bool(np.any((lower == 0) & (self.engine_fit.theta < tol)))
@@ -326,7 +326,7 @@ class GlmerResult:
                 "and method='Wald'"
             )
         if method.lower() == "profile":
-            from ..inference.intervals import glmer_profile_confint
+            from lme2sm.inference.intervals import glmer_profile_confint
 
             return glmer_profile_confint(self, level=level, parm=parm)
         z = stats.norm.ppf(0.5 + level / 2)
@@ -354,13 +354,13 @@ class GlmerResult:
 
     def translation(self):
         """The nearest statsmodels model (a Bayesian mixed GLM) and why its numbers differ."""
-        from .translate import translate_glmer
+        from lme2sm.faces.glmer_translate import translate_glmer
 
         return translate_glmer(self.frame.parsed, self.family)
 
     def summary(self, correlation: bool | None = None) -> str:
         """The text of lme4's ``summary(glmer(...))``."""
-        from .summary import format_summary
+        from lme2sm.faces.glmer_summary import format_summary
 
         return format_summary(self, correlation=correlation)
 
@@ -374,8 +374,8 @@ class GlmerResult:
 
     def simulate(self, nsim: int = 1, seed=None, re_form: str | None = "~0") -> pd.DataFrame:
         """lme4's ``simulate(m)``: n x nsim draws from the family (binomial as
-        proportions of successes); see :func:`lme2sm.simulate.simulate`."""
-        from ..simulate import simulate
+        proportions of successes); see :func:`lme2sm.inference.simulate.simulate`."""
+        from lme2sm.inference.simulate import simulate
 
         return simulate(self, nsim=nsim, seed=seed, re_form=re_form)
 

@@ -14,21 +14,21 @@ from collections.abc import Iterator
 import patsy
 from patsy.eval import EvalFactor
 
-from .formula.model import Expr, LinearPart
-from .formula.patsy_text import to_patsy
+from lme2sm.formula.model import Expr, LinearPart
+from lme2sm.formula.patsy_text import to_patsy
 
 INTERCEPT = "(Intercept)"
 
 
 def patsy_env() -> patsy.EvalEnvironment:
     """The only names patsy may see besides its own built-ins and the data: ``np`` and
-    R's ``poly()`` helpers (:mod:`lme2sm.rfunctions`).
+    R's ``poly()`` helpers (:mod:`lme2sm.frame.rfunctions`).
 
     Never the caller's frame, so formula text cannot reach the caller's variables.
     """
     import numpy
 
-    from .rfunctions import HELPERS
+    from lme2sm.frame.rfunctions import HELPERS
 
     return patsy.EvalEnvironment([{"np": numpy, **HELPERS, "C": _categorical}])
 

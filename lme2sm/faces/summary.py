@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .results import LmerResult
+    from lme2sm.results.lmer import LmerResult
 
 
 def _decimals(x: float, digits: int) -> int:
@@ -66,7 +66,7 @@ def random_effects_table(m: LmerResult) -> list[str]:
     """The "Random effects:" block: Groups, Name, Variance, Std.Dev., Corr."""
     terms = m.term_covariances
     names, groups, variances, sds, corr_rows = [], [], [], [], []
-    from .results import suffixed_groups
+    from lme2sm.results.lmer import suffixed_groups
 
     for grp, tc in zip(suffixed_groups(terms), terms):
         sd = np.sqrt(np.clip(np.diag(tc.cov), 0, None))
@@ -175,7 +175,7 @@ def format_summary(
                 'use summary(ddf="Satterthwaite"))'
             )
     if ddf in ("Satterthwaite", "Kenward-Roger"):
-        from .inference.coef_table import coef_table
+        from lme2sm.inference.coef_table import coef_table
 
         table = coef_table(m, ddf)
         if ddf == "Kenward-Roger":
@@ -206,7 +206,7 @@ def format_summary(
         lines.append(" ".join(c.rjust(w) for c in cells) + " ")
     lines.append("")
     if getattr(m.frame, "lazy", False):  # rows beyond memory: one pass over the source
-        from .large.predict import residual_quantiles
+        from lme2sm.large.predict import residual_quantiles
 
         q = _zapsmall(np.asarray(residual_quantiles(m.frame, m.engine_fit)) / m.sigma, 5)
     else:  # lme4's scaled Pearson residuals: sqrt(w) (y - fitted) / sigma

@@ -37,7 +37,7 @@ import pandas as pd
 import patsy
 from scipy import stats
 
-from .errors import ArgumentError
+from lme2sm.errors import ArgumentError
 
 __all__ = ["EMMeans", "emmeans"]
 
@@ -352,7 +352,7 @@ class Estimability:
 
 def _vcov_for(m, ddf: str) -> np.ndarray:
     if ddf == "Kenward-Roger":
-        from .inference.kenward_roger import kenward_roger_model
+        from lme2sm.inference.kenward_roger import kenward_roger_model
 
         return kenward_roger_model(m).vcov_adj
     return np.asarray(m.vcov(), dtype=float)
@@ -360,11 +360,11 @@ def _vcov_for(m, ddf: str) -> np.ndarray:
 
 def _df_for(m, ddf: str, ell: np.ndarray) -> float:
     if ddf == "Kenward-Roger":
-        from .inference.kenward_roger import kenward_roger_model
+        from lme2sm.inference.kenward_roger import kenward_roger_model
 
         return kenward_roger_model(m).ddf(ell)
     if ddf == "Satterthwaite":
-        from .inference.satterthwaite import satterthwaite_model
+        from lme2sm.inference.satterthwaite import satterthwaite_model
 
         return float(satterthwaite_model(m).contest1d(ell)["df"])
     return math.inf

@@ -7,9 +7,9 @@ level, crossed ones in one dense block), the optimum and the engine's record of 
 ``optimize``: BOBYQA (nlopt) within lme4's bounds.
 """
 
-from .crossprod import CrossProducts, TermRows, cross_products
-from .lmm import MAX_DENSE, LmmFit, ProfiledLMM, TermSpec, theta_lower, theta_start
-from .optimize import minimize_theta
+from lme2sm.engine.crossprod import CrossProducts, TermRows, cross_products
+from lme2sm.engine.lmm import MAX_DENSE, LmmFit, ProfiledLMM, TermSpec, theta_lower, theta_start
+from lme2sm.engine.optimize import minimize_theta
 
 __all__ = [
     "MAX_DENSE",

@@ -8,11 +8,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .engines._threads import blas_threads
-from .engines.lmm import LmmFit, ProfiledLMM
-from .errors import ArgumentError, ConvergenceWarning, FitError
-from .model_frame import ModelFrame, build_model_frame
-from .results import LmerResult
+from lme2sm.engine.lmm import LmmFit, ProfiledLMM
+from lme2sm.engine.threads import blas_threads
+from lme2sm.errors import ArgumentError, ConvergenceWarning, FitError
+from lme2sm.frame.model_frame import ModelFrame, build_model_frame
+from lme2sm.results.lmer import LmerResult
 
 ENGINES = ("auto", "lme4", "statsmodels")
 
@@ -60,7 +60,7 @@ def lmer(
     LmerResult
     """
     if not isinstance(data, pd.DataFrame) and _is_large_source(data):
-        from .large import lmer_large
+        from lme2sm.large import lmer_large
 
         return lmer_large(formula, data, REML=REML, weights=weights, data_name=data_name)
     if engine not in ENGINES:
@@ -224,9 +224,9 @@ def _check_derivatives(derivatives, free: np.ndarray) -> tuple[str, ...]:
 
 def _fit_statsmodels(frame, data, reml, data_name, approximate) -> LmerResult:
     """statsmodels' optimiser on the translation; results through the same engine record."""
-    from .statsmodels_fit import fit as sm_fit
-    from .statsmodels_view import theta_from_statsmodels
-    from .translation import translate
+    from lme2sm.faces.statsmodels_fit import fit as sm_fit
+    from lme2sm.faces.statsmodels_view import theta_from_statsmodels
+    from lme2sm.faces.translation import translate
 
     translation = translate(frame.parsed, data, REML=reml, approximate=approximate)
     t0 = time.perf_counter()

@@ -7,10 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import ArgumentError
-from .formula import parse
-from .naming import patsy_env
-from .translation import translate
+from lme2sm.errors import ArgumentError
+from lme2sm.faces.translation import translate
+from lme2sm.formula import parse
+from lme2sm.frame.naming import patsy_env
 
 _OWN = ("groups", "re_formula", "vc_formula")
 

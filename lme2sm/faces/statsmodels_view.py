@@ -2,7 +2,7 @@
 
 MixedLM parameterises the model by fixed effects, ``cov_re / scale`` (the groups
 factor's covariance) and ``vcomp / scale`` (variance components), named by
-``_make_param_names``; :class:`~lme2sm.translation.Translation` maps each name to the lme4
+``_make_param_names``; :class:`~lme2sm.faces.translation.Translation` maps each name to the lme4
 quantity it is (``ParamLabel``). Here that map is read the other way: lme4's covariances
 become statsmodels' packed parameters, and the results object is assembled as
 ``MixedLM.fit`` assembles it at its own optimum (fixed effects and scale from
@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import NotExpressibleError
+from lme2sm.errors import NotExpressibleError
 
 if TYPE_CHECKING:
-    from .model_frame import ModelFrame
-    from .results import LmerResult
-    from .translation import Translation
+    from lme2sm.faces.translation import Translation
+    from lme2sm.frame.model_frame import ModelFrame
+    from lme2sm.results.lmer import LmerResult
 
 __all__ = ["results_at", "statsmodels_params", "theta_from_statsmodels"]
 
@@ -128,7 +128,7 @@ def results_at(m: LmerResult):
 
 def theta_from_statsmodels(frame: ModelFrame, translation: Translation, result) -> np.ndarray:
     """lme4's theta from a statsmodels fit of ``translation`` (lme4's term order)."""
-    from .inference._design import lower_tri, semidefinite_cholesky
+    from lme2sm.inference._design import lower_tri, semidefinite_cholesky
 
     scale = float(result.scale)
     values = dict(zip(result.model.data.param_names, np.asarray(result.params)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .frame import LazyModelFrame, RowsNotInMemoryError
+from lme2sm.large.frame import LazyModelFrame, RowsNotInMemoryError
 
 __all__ = ["lmm_design", "MAX_Q"]
 
@@ -63,7 +63,7 @@ class _NoRows:
 
 def lmm_design(frame: LazyModelFrame):
     """An ``LmmDesign`` built from ``frame.crossprods`` (terms in lme4's order)."""
-    from ..inference._design import LmmDesign, TermBlock
+    from lme2sm.inference._design import LmmDesign, TermBlock
 
     cp = frame.crossprods.unshifted()
     q_total = sum(q * k for q, k in zip(cp.q, cp.k))

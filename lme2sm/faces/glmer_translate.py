@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .. import data_prep
-from ..formula import ParsedFormula, parse
-from ..formula.patsy_text import part_to_patsy, to_patsy
-from .family import get_family
+from lme2sm.formula import ParsedFormula, parse
+from lme2sm.formula.patsy_text import part_to_patsy, to_patsy
+from lme2sm.frame import data_prep
+from lme2sm.glmm.family import get_family
 
 __all__ = ["GlmerTranslation", "translate_family", "translate_glmer"]
 

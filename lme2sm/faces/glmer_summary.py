@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..summary import r_abbreviate, r_format
+from lme2sm.faces.summary import r_abbreviate, r_format
 
 if TYPE_CHECKING:
-    from .results import GlmerResult
+    from lme2sm.results.glmer import GlmerResult
 
 SIGNIF = "Signif. codes:  0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 \u2018.\u2019 0.1 \u2018 \u2019 1"
 

@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 import patsy
 
-from . import data_prep
-from .engines.crossprod import CrossProducts, TermRows, cross_products
-from .engines.lmm import TermSpec
-from .errors import DataError, FormulaError, RankDeficiencyWarning
-from .formula import ParsedFormula, parse
-from .formula.model import RandomTerm
-from .formula.patsy_text import part_to_patsy, response_to_patsy, to_patsy
-from .naming import column_name_pairs, patsy_env
+from lme2sm.engine.crossprod import CrossProducts, TermRows, cross_products
+from lme2sm.engine.lmm import TermSpec
+from lme2sm.errors import DataError, FormulaError, RankDeficiencyWarning
+from lme2sm.formula import ParsedFormula, parse
+from lme2sm.formula.model import RandomTerm
+from lme2sm.formula.patsy_text import part_to_patsy, response_to_patsy, to_patsy
+from lme2sm.frame import data_prep
+from lme2sm.frame.naming import column_name_pairs, patsy_env
 
 __all__ = ["ModelFrame", "RandomTermFrame", "build_model_frame", "lme4_term_order"]
 
@@ -128,7 +128,7 @@ class ModelFrame:
 
     def crossprods_for(self, y: np.ndarray) -> CrossProducts:
         """The same design with another response (simulation, bootstrap)."""
-        from .engines.crossprod import term_matrix
+        from lme2sm.engine.crossprod import term_matrix
 
         w = self.weights
         sw = None if w is None else np.sqrt(w)
@@ -145,7 +145,7 @@ class ModelFrame:
         """Z' as a sparse matrix (q x n), terms in lme4's order (lme4's ``getME(m, "Zt")``)."""
         import scipy.sparse as sp
 
-        from .engines.crossprod import term_matrix
+        from lme2sm.engine.crossprod import term_matrix
 
         return sp.hstack([term_matrix(t.rows()) for t in self.terms]).T.tocsr()
 

@@ -1,7 +1,7 @@
 """Fitting a translation robustly with statsmodels, and judging the optimum.
 
 The statsmodels path (``lmer(..., engine="statsmodels")``); ``lmer`` itself fits with
-lme4's formulation (:mod:`lme2sm.engines.lmm`). statsmodels' default optimiser can stop
+lme4's formulation (:mod:`lme2sm.engine.lmm`). statsmodels' default optimiser can stop
 short of the optimum and still report convergence (DESIGN.md). The fit here is a fixed
 sequence of steps, the same one ``Translation.code()`` prints: L-BFGS; when lme4's
 convergence check fails there, a Powell polish and L-BFGS again; the best
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ConvergenceWarning, FitError
-from .translation import Translation
+from lme2sm.errors import ConvergenceWarning, FitError
+from lme2sm.faces.translation import Translation
 
 FIT_STEPS: tuple[tuple[str, str | None], ...] = (
     ("lbfgs", None),

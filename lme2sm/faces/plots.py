@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 
 if TYPE_CHECKING:
-    from .results import LmerResult
+    from lme2sm.results.lmer import LmerResult
 
 Z975 = float(stats.norm.ppf(0.975))
 
@@ -58,8 +58,8 @@ def conditional_sd(m: LmerResult) -> dict[str, pd.DataFrame]:
     lme4's ``condVar``: the diagonal of ``sigma^2 Lambda (Lambda'Z'Z Lambda + I)^-1
     Lambda'`` at the estimates (fixed effects taken as known).
     """
-    from .inference._design import one_blas_thread
-    from .inference.satterthwaite import design_of
+    from lme2sm.inference._design import one_blas_thread
+    from lme2sm.inference.satterthwaite import design_of
 
     D = design_of(m)
     theta = D.theta_from_result(m)
