@@ -45,6 +45,7 @@ def __getattr__(name: str):
         return importlib.import_module("lme2sm.faces.plots")
     raise AttributeError(f"module 'lme2sm' has no attribute {name!r}")
 
+
 __all__ = [
     "ApproximationWarning",
     "ArgumentError",
