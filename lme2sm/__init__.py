@@ -28,11 +28,11 @@ from lme2sm.faces.drop_in import mixedlm
 from lme2sm.faces.statsmodels_fit import FitOutcome, fit
 from lme2sm.faces.translation import Translation, translate
 from lme2sm.formula import ParsedFormula, parse
-from lme2sm.glmm.nb import glmer_nb
 from lme2sm.models.anova import anova
 from lme2sm.models.glmer import glmer
+from lme2sm.models.glmer_nb import glmer_nb
 from lme2sm.models.lmer import lmer
-from lme2sm.results.lmer import LmerResult
+from lme2sm.models.lmer_result import LmerResult
 
 __version__ = "0.1.0"
 

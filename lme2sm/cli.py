@@ -298,8 +298,8 @@ NB_FAMILIES = ("negative_binomial", "nb", "negbin", "negative.binomial")
 def _fit_glmer(args: argparse.Namespace, data: pd.DataFrame) -> int:
     """glmer for ``--family`` (glmer_nb for ``negative_binomial``/``nb``): lme4's
     summary(glmer(...)) or JSON."""
-    from lme2sm.glmm.nb import glmer_nb
     from lme2sm.models.glmer import glmer
+    from lme2sm.models.glmer_nb import glmer_nb
 
     nb = args.family.strip().lower() in NB_FAMILIES
     with warnings.catch_warnings(record=True) as caught:

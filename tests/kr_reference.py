@@ -15,7 +15,7 @@ import lme2sm
 from lme2sm.datasets import load
 from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.frame.model_frame import build_model_frame
-from lme2sm.results.lmer import LmerResult
+from lme2sm.models.lmer_result import LmerResult
 
 REFERENCE = Path(__file__).parent / "fixtures" / "kr_reference.json"
 DATASETS = {

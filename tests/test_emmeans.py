@@ -242,7 +242,7 @@ def test_non_estimable_means_and_contrasts():
 
     from lme2sm.engine.lmm import ProfiledLMM
     from lme2sm.frame.model_frame import build_model_frame
-    from lme2sm.results.lmer import LmerResult
+    from lme2sm.models.lmer_result import LmerResult
 
     data = kr_data("oats")
     data = data[~((data["Variety"] == "Victory") & (data["nitro"] == "0.6"))]

@@ -114,7 +114,7 @@ def test_inference_design_from_the_sums(parquet_file, in_memory):
 
 
 def _lmer_result_takes_a_frame() -> bool:
-    from lme2sm.results.lmer import LmerResult
+    from lme2sm.models.lmer_result import LmerResult
 
     return "frame" in inspect.signature(LmerResult.__init__).parameters
 
@@ -124,8 +124,8 @@ def _lmer_result_takes_a_frame() -> bool:
 )
 def test_lmer_large_gives_the_in_memory_result_class(parquet_file, panel):
     import lme2sm
-    from lme2sm.large import lmer_large
-    from lme2sm.results.lmer import LmerResult
+    from lme2sm.models.lmer import lmer_large
+    from lme2sm.models.lmer_result import LmerResult
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -10,7 +10,7 @@ import numpy as np
 from lme2sm.faces.summary import r_abbreviate, r_format
 
 if TYPE_CHECKING:
-    from lme2sm.results.glmer import GlmerResult
+    from lme2sm.results.glmer import GlmerEstimates
 
 SIGNIF = "Signif. codes:  0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 \u2018.\u2019 0.1 \u2018 \u2019 1"
 
@@ -60,7 +60,7 @@ def _table(header, rows, left) -> list[str]:
     return lines
 
 
-def _random_effects(m: GlmerResult) -> list[str]:
+def _random_effects(m: GlmerEstimates) -> list[str]:
     vc = m.VarCorr()
     single = vc[vc["var2"].isna()]
     variances = r_format(list(single["vcov"]), 4)
@@ -85,7 +85,7 @@ def _random_effects(m: GlmerResult) -> list[str]:
     return _table(header, rows, [True] * len(header))
 
 
-def _fixed_effects(m: GlmerResult) -> list[str]:
+def _fixed_effects(m: GlmerEstimates) -> list[str]:
     tab = m.coef_table()
     est, se = list(tab["Estimate"]), list(tab["Std. Error"])
     both = r_format(est + se, 4)
@@ -103,7 +103,7 @@ def _fixed_effects(m: GlmerResult) -> list[str]:
     return _table(header, rows, [True, False, False, False, False, True])
 
 
-def _correlation(m: GlmerResult) -> list[str]:
+def _correlation(m: GlmerEstimates) -> list[str]:
     """lme4's table: ``format(round(corr, 3), nsmall = 3)`` over the whole matrix (one
     width), rows abbreviated to 11 characters and columns to 6, printed left-aligned."""
     V = m._vcov
@@ -122,7 +122,7 @@ def _correlation(m: GlmerResult) -> list[str]:
     return _table(header, rows, [True] * len(names))
 
 
-def format_summary(m: GlmerResult, correlation: bool | None = None) -> str:
+def format_summary(m: GlmerEstimates, correlation: bool | None = None) -> str:
     """The text of ``summary(glmer(...))``."""
     method = (
         "Laplace Approximation"

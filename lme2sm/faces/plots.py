@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 
 if TYPE_CHECKING:
-    from lme2sm.results.lmer import LmerResult
+    from lme2sm.results.lmer import LmerEstimates
 
 Z975 = float(stats.norm.ppf(0.975))
 
@@ -43,7 +43,7 @@ def _figure(ax, n_panels: int = 1, horizontal: bool = True):
     return fig, list(axes.ravel())
 
 
-def _group(m: LmerResult, group: str | None) -> str:
+def _group(m: LmerEstimates, group: str | None) -> str:
     groups = list(m.ranef())
     if group is None:
         return groups[0]
@@ -52,7 +52,7 @@ def _group(m: LmerResult, group: str | None) -> str:
     return group
 
 
-def conditional_sd(m: LmerResult) -> dict[str, pd.DataFrame]:
+def conditional_sd(m: LmerEstimates) -> dict[str, pd.DataFrame]:
     """Conditional standard deviations of the random effects, laid out as ``ranef()``.
 
     lme4's ``condVar``: the diagonal of ``sigma^2 Lambda (Lambda'Z'Z Lambda + I)^-1
@@ -89,7 +89,7 @@ def conditional_sd(m: LmerResult) -> dict[str, pd.DataFrame]:
     return out
 
 
-def caterpillar(m: LmerResult, group: str | None = None, ax=None):
+def caterpillar(m: LmerEstimates, group: str | None = None, ax=None):
     """Conditional modes of ``group``'s random effects with 95% intervals (±1.96 SD).
 
     One panel per random-effect column, levels sorted by the first column's mode, as
@@ -115,7 +115,7 @@ def caterpillar(m: LmerResult, group: str | None = None, ax=None):
     return fig
 
 
-def residuals_vs_fitted(m: LmerResult, ax=None):
+def residuals_vs_fitted(m: LmerEstimates, ax=None):
     """Residuals against fitted values, with a line at zero (lme4's ``plot(m)``)."""
     fig, axes = _figure(ax, 1)
     axis = axes[0]
@@ -130,7 +130,7 @@ def residuals_vs_fitted(m: LmerResult, ax=None):
     return fig
 
 
-def qq_ranef(m: LmerResult, group: str | None = None, ax=None):
+def qq_ranef(m: LmerEstimates, group: str | None = None, ax=None):
     """Normal quantile-quantile plot of ``group``'s conditional modes, one panel per column."""
     group = _group(m, group)
     re = m.ranef()[group]

@@ -21,7 +21,7 @@ from lme2sm.errors import NotExpressibleError
 if TYPE_CHECKING:
     from lme2sm.faces.translation import Translation
     from lme2sm.frame.model_frame import ModelFrame
-    from lme2sm.results.lmer import LmerResult
+    from lme2sm.results.lmer import LmerEstimates
 
 __all__ = ["results_at", "statsmodels_params", "theta_from_statsmodels"]
 
@@ -41,7 +41,7 @@ def _term_index(frame: ModelFrame, translation: Translation) -> dict[int, int]:
     return out
 
 
-def statsmodels_params(m: LmerResult, translation: Translation) -> np.ndarray:
+def statsmodels_params(m: LmerEstimates, translation: Translation) -> np.ndarray:
     """The fit's parameters packed as statsmodels packs them (``use_sqrt=False``)."""
     frame = m.frame
     if frame.dropped_fixed:
@@ -74,7 +74,7 @@ def statsmodels_params(m: LmerResult, translation: Translation) -> np.ndarray:
     return np.array(values)
 
 
-def results_at(m: LmerResult):
+def results_at(m: LmerEstimates):
     """``MixedLMResults`` at the engine's optimum (raises NotExpressibleError)."""
     from statsmodels.regression.mixed_linear_model import (
         MixedLMParams,

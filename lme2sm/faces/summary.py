@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from lme2sm.results.lmer import LmerResult
+    from lme2sm.results.lmer import LmerEstimates
 
 
 def _decimals(x: float, digits: int) -> int:
@@ -62,7 +62,7 @@ def _table(
     return out
 
 
-def random_effects_table(m: LmerResult) -> list[str]:
+def random_effects_table(m: LmerEstimates) -> list[str]:
     """The "Random effects:" block: Groups, Name, Variance, Std.Dev., Corr."""
     terms = m.term_covariances
     names, groups, variances, sds, corr_rows = [], [], [], [], []
@@ -100,7 +100,7 @@ def random_effects_table(m: LmerResult) -> list[str]:
 
 
 def fixed_effects_table(
-    m: LmerResult, extra: dict[str, Sequence[str]] | None = None, se=None
+    m: LmerEstimates, extra: dict[str, Sequence[str]] | None = None, se=None
 ) -> list[str]:
     """The "Fixed effects:" block: Estimate, Std. Error, t value (and extra columns);
     ``se`` replaces lme4's standard errors (Kenward-Roger's adjusted ones)."""
@@ -126,7 +126,7 @@ def _dec_col(values: np.ndarray, digits: int = 4) -> int:
     return max((_decimals(float(v), digits) for v in values), default=0)
 
 
-def correlation_table(m: LmerResult) -> list[str]:
+def correlation_table(m: LmerEstimates) -> list[str]:
     """The "Correlation of Fixed Effects:" lower triangle (R prints it left-aligned)."""
     cov = m.vcov().to_numpy()
     sd = np.sqrt(np.diag(cov))
@@ -149,12 +149,12 @@ AUTO_DDF_MAX_RE = 3000
 """``summary()`` computes Satterthwaite df by default up to this many random effects."""
 
 
-def _n_random_effects(m: LmerResult) -> int:
+def _n_random_effects(m: LmerEstimates) -> int:
     return sum(tc.n_levels * len(tc.names) for tc in m.term_covariances)
 
 
 def format_summary(
-    m: LmerResult, correlation: bool | None = None, ddf: str | None = "auto"
+    m: LmerEstimates, correlation: bool | None = None, ddf: str | None = "auto"
 ) -> str:
     """lme4's ``print(summary(m))`` as text."""
     lines = []

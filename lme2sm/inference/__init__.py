@@ -32,7 +32,7 @@ from lme2sm.inference.satterthwaite import (
 )
 
 if TYPE_CHECKING:
-    from lme2sm.results.lmer import LmerResult
+    from lme2sm.results.lmer import LmerEstimates
 
 __all__ = [
     "anova",
@@ -51,7 +51,7 @@ __all__ = [
 
 
 def confint(
-    m: LmerResult,
+    m: LmerEstimates,
     level: float = 0.95,
     method: str = "profile",
     *,
@@ -64,7 +64,7 @@ def confint(
 
     Parameters
     ----------
-    m : LmerResult
+    m : LmerEstimates
     level : float
     method : {"profile", "boot", "Wald"}
         ``"profile"``: likelihood-ratio (ML deviance) profile intervals for every
@@ -86,7 +86,7 @@ def confint(
     raise ArgumentError(f"method must be 'profile', 'boot' or 'Wald', not {method!r}")
 
 
-def anova(m: LmerResult, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
+def anova(m: LmerEstimates, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
     """lmerTest's single-model ``anova(m, ddf = ddf)``: type III tests with
     Satterthwaite's (default) or Kenward-Roger's denominator df."""
     from lme2sm.inference.coef_table import ddf_method

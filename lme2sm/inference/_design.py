@@ -4,7 +4,7 @@ Inference needs the (REML or ML) deviance, and the fixed effects' covariance, at
 variance parameters other than the fitted ones: numerical derivatives for
 Satterthwaite's degrees of freedom, re-optimisation for profile intervals, refits for
 the parametric bootstrap. This module rebuilds the model in lme4's own form (Bates et
-al. 2015, J. Stat. Softw. 67(1), section 3) from a fitted :class:`LmerResult`::
+al. 2015, J. Stat. Softw. 67(1), section 3) from a fitted :class:`LmerEstimates`::
 
     y = X beta + Z Lambda(theta) u + e,   u ~ N(0, sigma^2 I),   e ~ N(0, sigma^2 I)
 
@@ -29,7 +29,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 if TYPE_CHECKING:
-    from lme2sm.results.lmer import LmerResult
+    from lme2sm.results.lmer import LmerEstimates
 
 LOG2PI = math.log(2 * math.pi)
 DENSE_Q = 250
@@ -75,7 +75,7 @@ class Evaluation:
 
 
 class LmmDesign:
-    """The model of an :class:`LmerResult` with a deviance callable at any theta."""
+    """The model of an :class:`LmerEstimates` with a deviance callable at any theta."""
 
     def __init__(
         self,
@@ -104,7 +104,7 @@ class LmmDesign:
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def from_result(cls, m: LmerResult) -> LmmDesign:
+    def from_result(cls, m: LmerEstimates) -> LmmDesign:
         if getattr(m.frame, "lazy", False):  # rows beyond memory: from the sums
             from lme2sm.inference.large_design import lmm_design
 
@@ -149,7 +149,7 @@ class LmmDesign:
 
     # ------------------------------------------------------------ parameters
 
-    def theta_from_result(self, m: LmerResult) -> np.ndarray:
+    def theta_from_result(self, m: LmerEstimates) -> np.ndarray:
         """lme4's theta at the fit of ``m``."""
         return m.theta
 

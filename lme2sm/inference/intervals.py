@@ -39,7 +39,7 @@ from lme2sm.inference._design import LmmDesign, lower_tri, one_blas_thread, semi
 from lme2sm.inference.satterthwaite import design_of
 
 if TYPE_CHECKING:
-    from lme2sm.results.lmer import LmerResult
+    from lme2sm.results.lmer import LmerEstimates
 
 
 def column_names(level: float) -> list[str]:
@@ -323,7 +323,7 @@ def _signed_root(d: float, direction: float) -> float:
     return math.copysign(math.sqrt(max(d, 0.0)), direction) if direction != 0 else 0.0
 
 
-def profile_confint(m: LmerResult, level: float = 0.95, parm=None) -> pd.DataFrame:
+def profile_confint(m: LmerEstimates, level: float = 0.95, parm=None) -> pd.DataFrame:
     """lme4's ``confint(m, method="profile", oldNames=FALSE)``."""
     D = design_of(m)
     z = float(stats.norm.ppf((1 + level) / 2))
@@ -471,7 +471,7 @@ def glmer_profile_confint(m, level: float = 0.95, parm=None) -> pd.DataFrame:
 
 
 def bootstrap_samples(
-    m: LmerResult, nsim: int = 500, seed=None, progress: bool = True
+    m: LmerEstimates, nsim: int = 500, seed=None, progress: bool = True
 ) -> pd.DataFrame:
     """Parameters (sd/cor/sigma then fixed effects) refitted to ``nsim`` simulated responses."""
     D = design_of(m)
@@ -503,7 +503,7 @@ def bootstrap_samples(
 
 
 def boot_confint(
-    m: LmerResult, level: float = 0.95, nsim: int = 500, seed=None, progress: bool = True
+    m: LmerEstimates, level: float = 0.95, nsim: int = 500, seed=None, progress: bool = True
 ) -> pd.DataFrame:
     """Percentile intervals from :func:`bootstrap_samples` (lme4's ``method="boot"``)."""
     if nsim < 2:

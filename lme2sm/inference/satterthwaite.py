@@ -38,7 +38,7 @@ from lme2sm.inference import _numderiv
 from lme2sm.inference._design import LmmDesign, one_blas_thread
 
 if TYPE_CHECKING:
-    from lme2sm.results.lmer import LmerResult
+    from lme2sm.results.lmer import LmerEstimates
 
 EIGEN_TOL = 1e-8
 """lmerTest's tolerance on the Hessian's eigenvalues (``as_lmerModLT(tol=1e-8)``)."""
@@ -127,7 +127,7 @@ def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def design_of(m: LmerResult) -> LmmDesign:
+def design_of(m: LmerEstimates) -> LmmDesign:
     """The :class:`LmmDesign` of ``m`` (built once per result)."""
     key = ("design",)
     store = _CACHE.setdefault(m, {})
@@ -136,7 +136,7 @@ def design_of(m: LmerResult) -> LmmDesign:
     return store[key]
 
 
-def satterthwaite_model(m: LmerResult) -> SatterthwaiteModel:
+def satterthwaite_model(m: LmerEstimates) -> SatterthwaiteModel:
     """lmerTest's ingredients for ``m`` (computed once per result)."""
     store = _CACHE.setdefault(m, {})
     if "satt" not in store:
@@ -205,7 +205,7 @@ def coefficient_table(model: SatterthwaiteModel) -> pd.DataFrame:
     return table
 
 
-def satterthwaite_table(m: LmerResult) -> pd.DataFrame:
+def satterthwaite_table(m: LmerEstimates) -> pd.DataFrame:
     """Satterthwaite t tests of the fixed effects, as lmerTest's ``summary(m)``.
 
     Columns ``Estimate``, ``Std. Error``, ``df``, ``t value``, ``p`` (and the same
@@ -243,7 +243,7 @@ class FixedTermInfo:
     """Per factor: column labels (``recipeA``, ... or ``temp``)."""
 
 
-def fixed_terms(m: LmerResult) -> list[FixedTermInfo]:
+def fixed_terms(m: LmerEstimates) -> list[FixedTermInfo]:
     """The fixed part's terms, their ``fixef()`` columns and their factors' values."""
     from patsy.eval import EvalFactor
 
@@ -321,7 +321,7 @@ def _rd_columns(term: FixedTermInfo) -> tuple[np.ndarray, list[str]]:
     return mat, names
 
 
-def type3_contrasts(m: LmerResult) -> dict[str, np.ndarray]:
+def type3_contrasts(m: LmerEstimates) -> dict[str, np.ndarray]:
     """lmerTest's ``get_contrasts_type3`` for treatment-coded models."""
     D = design_of(m)
     X = D.X
@@ -375,7 +375,7 @@ def type1_contrasts(X: np.ndarray, terms: list[FixedTermInfo]) -> dict[str, np.n
     return {term.label: U[list(term.columns)] for term in terms}
 
 
-def anova_table(m: LmerResult, type: int | str = 3) -> pd.DataFrame:
+def anova_table(m: LmerEstimates, type: int | str = 3) -> pd.DataFrame:
     """lmerTest's ``anova(m)``: type III F tests with Satterthwaite's denominator df.
 
     Rows are the fixed terms (lme4's labels); columns ``Sum Sq``, ``Mean Sq``,

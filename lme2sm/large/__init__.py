@@ -8,7 +8,7 @@ Optional dependencies: ``pip install "lme2sm[dask]"``, ``"lme2sm[polars]"``,
 """
 
 from lme2sm.large.example import SDS, example_panel
-from lme2sm.large.fit import LargeFit, build_lazy_frame, fit_large, lmer_large
+from lme2sm.large.fit import LargeFit, build_lazy_frame, fit_large
 from lme2sm.large.frame import LazyModelFrame, RowsNotInMemoryError
 from lme2sm.large.sources import as_source
 
@@ -21,5 +21,4 @@ __all__ = [
     "build_lazy_frame",
     "example_panel",
     "fit_large",
-    "lmer_large",
 ]

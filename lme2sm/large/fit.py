@@ -24,7 +24,7 @@ from lme2sm.large.plan import ModelPlan, PartitionSummary
 from lme2sm.large.progress import Progress
 from lme2sm.large.sources import as_source
 
-__all__ = ["LargeFit", "fit_large", "lmer_large", "build_lazy_frame", "kept_columns_gram"]
+__all__ = ["LargeFit", "fit_large", "build_lazy_frame", "kept_columns_gram"]
 
 
 @dataclass(frozen=True)
@@ -177,52 +177,9 @@ def fit_large(
     weights: str | None = None,
     progress: bool = True,
 ) -> LargeFit:
-    """Fit ``formula`` to data beyond memory; the stages' output (see :func:`lmer_large`)."""
+    """Fit ``formula`` to data beyond memory; the stages' output (the result is built by
+    :func:`lme2sm.models.lmer.lmer_large`)."""
     frame = build_lazy_frame(formula, source, weights=weights, progress=progress)
     profiled = ProfiledLMM(frame.crossprods, frame.specs())
     engine_fit = profiled.fit(reml=REML)
     return LargeFit(frame, engine_fit, profiled, REML)
-
-
-def lmer_large(
-    formula: str,
-    source,
-    REML: bool = True,
-    weights: str | None = None,
-    progress: bool = True,
-    data_name: str | None = None,
-):
-    """``lmer`` on a Dask DataFrame, a polars LazyFrame or Parquet files.
-
-    Parameters
-    ----------
-    formula : str
-        lme4 formula, as for :func:`lme2sm.lmer`.
-    source : dask.dataframe.DataFrame, polars.LazyFrame, str or path
-        The rows: a Dask DataFrame (computed on the active Dask scheduler, e.g. a
-        ``dask.distributed`` cluster), a polars LazyFrame (streamed), or a Parquet file,
-        a directory of Parquet files or a glob (streamed with pyarrow).
-    REML : bool
-        Restricted maximum likelihood (lme4's default) or maximum likelihood.
-    weights : str, optional
-        Name of a column of prior weights.
-    progress : bool
-        Progress lines on stderr for the two passes over the data.
-    data_name : str, optional
-        Shown as ``Data:`` in the summary.
-
-    Returns
-    -------
-    LmerResult
-        The same class as in memory; its ``frame`` is a :class:`LazyModelFrame`.
-    """
-    from lme2sm.results.lmer import LmerResult
-
-    fitted = fit_large(formula, source, REML=REML, weights=weights, progress=progress)
-    return LmerResult(
-        fitted.frame,
-        fitted.engine_fit,
-        fitted.profiled,
-        REML,
-        data_name=data_name,
-    )

@@ -9,7 +9,7 @@ from scipy import stats
 
 from lme2sm.errors import ArgumentError
 from lme2sm.models.lmer import refit_ml
-from lme2sm.results.lmer import LmerResult
+from lme2sm.models.lmer_result import LmerResult
 
 
 def anova(*models: LmerResult, refit: bool = True) -> pd.DataFrame:
@@ -26,10 +26,10 @@ def anova(*models: LmerResult, refit: bool = True) -> pd.DataFrame:
     models are ordered by their number of parameters, and each is tested against
     the one before it.
     """
-    from lme2sm.results.glmer import GlmerResult
+    from lme2sm.results.glmer import GlmerEstimates
     from lme2sm.results.glmer import anova as glmer_anova
 
-    glmms = [isinstance(m, GlmerResult) for m in models]
+    glmms = [isinstance(m, GlmerEstimates) for m in models]
     if any(glmms):
         if not all(glmms):
             kinds = ", ".join(

@@ -1,9 +1,10 @@
-"""``glmer``: binomial and Poisson mixed models by lme4's Laplace approximation.
+"""``glmer``: generalised linear mixed models by lme4's Laplace approximation, and its result.
 
 The stages, as lme4's ``glFormula`` -> ``mkGlmerDevfun`` -> ``optimizeGlmer`` ->
 ``mkMerMod``: the model frame (shared with lmer), the response as R's family reads it
-(:mod:`.response`), PIRLS on the LMM engine (:mod:`.pirls`), lme4's two optimisation
-stages and the Hessian (:mod:`.fit`), and lme4-named results (:mod:`.results`).
+(:mod:`lme2sm.glmm.response`), PIRLS on the one PLS core (:mod:`lme2sm.glmm.pirls`),
+lme4's two optimisation stages and the Hessian (:mod:`lme2sm.glmm.fit`), and lme4-named
+results (:mod:`lme2sm.results.glmer`) with the faces added by :class:`GlmerResult`.
 """
 
 from __future__ import annotations
@@ -12,28 +13,72 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from lme2sm.engine.threads import blas_threads
 from lme2sm.errors import ArgumentError, ConvergenceWarning, SingularFitWarning
-from lme2sm.faces.glmer_translate import GlmerTranslation, translate_glmer
 from lme2sm.frame.model_frame import build_model_frame
-from lme2sm.glmm.family import Family, get_family
-from lme2sm.glmm.fit import GlmmFit, fit_glmm
+from lme2sm.glmm.family import get_family
+from lme2sm.glmm.fit import fit_glmm
 from lme2sm.glmm.pirls import GlmmProblem
 from lme2sm.glmm.response import glm_response
-from lme2sm.results.glmer import GlmerResult, anova
+from lme2sm.results.glmer import GlmerEstimates
 
-__all__ = [
-    "glmer",
-    "GlmerResult",
-    "GlmerTranslation",
-    "Family",
-    "get_family",
-    "GlmmFit",
-    "GlmmProblem",
-    "anova",
-    "translate_glmer",
-]
+__all__ = ["glmer", "GlmerResult"]
+
+
+class GlmerResult(GlmerEstimates):
+    """A generalised linear mixed model fitted as lme4's ``glmer``: the estimates with
+    profile intervals, the statsmodels translation, lme4's summary and simulate."""
+
+    def confint(self, level: float = 0.95, method: str = "profile", parm=None) -> pd.DataFrame:
+        """Confidence intervals as lme4's ``confint(m, oldNames = FALSE)``.
+
+        ``method="profile"`` (lme4's default): likelihood-ratio profile intervals for the
+        random effects' sds (``sd_(Intercept)|herd``), correlations and the fixed
+        effects (:func:`lme2sm.inference.intervals.glmer_profile_confint`); ``parm``
+        limits the rows. ``"Wald"``: the fixed effects' normal intervals.
+        """
+        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
+            raise ArgumentError(f"level must be between 0 and 1, not {level!r}")
+        if not isinstance(method, str) or method.lower() not in ("profile", "wald"):
+            raise ArgumentError(
+                f"method={method!r}: glmer results have method='profile' (lme4's default) "
+                "and method='Wald'"
+            )
+        if method.lower() == "profile":
+            from lme2sm.inference.intervals import glmer_profile_confint
+
+            return glmer_profile_confint(self, level=level, parm=parm)
+        z = stats.norm.ppf(0.5 + level / 2)
+        fe, se = self.fixef(), self.se()
+        lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
+        out = pd.DataFrame({lo: fe - z * se, hi: fe + z * se})
+        return out if parm is None else out.loc[[p for p in out.index if p in parm]]
+
+    def translation(self):
+        """The nearest statsmodels model (a Bayesian mixed GLM) and why its numbers differ."""
+        from lme2sm.faces.glmer_translate import translate_glmer
+
+        return translate_glmer(self.frame.parsed, self.family)
+
+    def summary(self, correlation: bool | None = None) -> str:
+        """The text of lme4's ``summary(glmer(...))``."""
+        from lme2sm.faces.glmer_summary import format_summary
+
+        return format_summary(self, correlation=correlation)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    # ------------------------------------------- simulate (issue 14): a thin wrapper
+
+    def simulate(self, nsim: int = 1, seed=None, re_form: str | None = "~0") -> pd.DataFrame:
+        """lme4's ``simulate(m)``: n x nsim draws from the family (binomial as
+        proportions of successes); see :func:`lme2sm.inference.simulate.simulate`."""
+        from lme2sm.inference.simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, re_form=re_form)
 
 
 def glmer(

@@ -12,7 +12,7 @@ from lme2sm.engine.lmm import LmmFit, ProfiledLMM
 from lme2sm.engine.threads import blas_threads
 from lme2sm.errors import ArgumentError, ConvergenceWarning, FitError
 from lme2sm.frame.model_frame import ModelFrame, build_model_frame
-from lme2sm.results.lmer import LmerResult
+from lme2sm.models.lmer_result import LmerResult
 
 ENGINES = ("auto", "lme4", "statsmodels")
 
@@ -39,7 +39,7 @@ def lmer(
     data : pandas.DataFrame, dask.dataframe.DataFrame, polars.LazyFrame or path
         Never modified. A Dask or polars frame, or a Parquet file, directory or glob,
         is fitted from cross-products summed partition by partition
-        (:func:`lme2sm.large.lmer_large`; extras ``lme2sm[dask]``, ``[polars]``,
+        (:func:`lmer_large`; extras ``lme2sm[dask]``, ``[polars]``,
         ``[parquet]``).
     REML : bool
         Restricted maximum likelihood (lme4's default) or maximum likelihood.
@@ -60,8 +60,6 @@ def lmer(
     LmerResult
     """
     if not isinstance(data, pd.DataFrame) and _is_large_source(data):
-        from lme2sm.large import lmer_large
-
         return lmer_large(formula, data, REML=REML, weights=weights, data_name=data_name)
     if engine not in ENGINES:
         raise ArgumentError(
@@ -249,4 +247,48 @@ def refit_ml(m: LmerResult) -> LmerResult:
         return m
     return fit_frame(
         m.frame, False, data_name=m.data_name, data=m._data, start=m.theta, warn=False
+    )
+
+
+def lmer_large(
+    formula: str,
+    source,
+    REML: bool = True,
+    weights: str | None = None,
+    progress: bool = True,
+    data_name: str | None = None,
+):
+    """``lmer`` on a Dask DataFrame, a polars LazyFrame or Parquet files.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula, as for :func:`lme2sm.lmer`.
+    source : dask.dataframe.DataFrame, polars.LazyFrame, str or path
+        The rows: a Dask DataFrame (computed on the active Dask scheduler, e.g. a
+        ``dask.distributed`` cluster), a polars LazyFrame (streamed), or a Parquet file,
+        a directory of Parquet files or a glob (streamed with pyarrow).
+    REML : bool
+        Restricted maximum likelihood (lme4's default) or maximum likelihood.
+    weights : str, optional
+        Name of a column of prior weights.
+    progress : bool
+        Progress lines on stderr for the two passes over the data.
+    data_name : str, optional
+        Shown as ``Data:`` in the summary.
+
+    Returns
+    -------
+    LmerResult
+        The same class as in memory; its ``frame`` is a :class:`LazyModelFrame`.
+    """
+    from lme2sm.large.fit import fit_large
+
+    fitted = fit_large(formula, source, REML=REML, weights=weights, progress=progress)
+    return LmerResult(
+        fitted.frame,
+        fitted.engine_fit,
+        fitted.profiled,
+        REML,
+        data_name=data_name,
     )

@@ -5,7 +5,7 @@ in ``(theta, beta)``, lme4's default), ``ranef``, ``coef``, ``VarCorr`` (as
 ``as.data.frame(VarCorr(m))``, no residual row: the scale is fixed at 1), ``logLik``
 (every constant included; with ``nAGQ > 1`` relative to the saturated model, as lme4),
 ``deviance`` (sum of squared deviance residuals, lme4's ``deviance()``), ``predict``,
-``fitted``, ``residuals``, ``isSingular``, ``confint`` (profile, lme4's default, or Wald) and ``summary``.
+``fitted``, ``residuals`` and ``isSingular``.
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ from lme2sm.glmm.pirls import GlmmProblem
 from lme2sm.glmm.response import GlmResponse
 from lme2sm.results.lmer import _design_for_newdata, r_make_names
 
-__all__ = ["GlmerResult", "anova"]
+__all__ = ["GlmerEstimates", "anova"]
 
 SINGULAR_TOL = 1e-4
 
 
-class GlmerResult:
-    """A generalised linear mixed model fitted as lme4's ``glmer``."""
+class GlmerEstimates:
+    """A glmer fit's lme4-named estimates and predictions (the user-facing
+    :class:`lme2sm.models.glmer.GlmerEstimates` adds the faces and inference)."""
 
     def __init__(
         self,
@@ -310,31 +311,6 @@ class GlmerResult:
 
     # ------------------------------------------------------------ inference
 
-    def confint(self, level: float = 0.95, method: str = "profile", parm=None) -> pd.DataFrame:
-        """Confidence intervals as lme4's ``confint(m, oldNames = FALSE)``.
-
-        ``method="profile"`` (lme4's default): likelihood-ratio profile intervals for the
-        random effects' sds (``sd_(Intercept)|herd``), correlations and the fixed
-        effects (:func:`lme2sm.inference.intervals.glmer_profile_confint`); ``parm``
-        limits the rows. ``"Wald"``: the fixed effects' normal intervals.
-        """
-        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
-            raise ArgumentError(f"level must be between 0 and 1, not {level!r}")
-        if not isinstance(method, str) or method.lower() not in ("profile", "wald"):
-            raise ArgumentError(
-                f"method={method!r}: glmer results have method='profile' (lme4's default) "
-                "and method='Wald'"
-            )
-        if method.lower() == "profile":
-            from lme2sm.inference.intervals import glmer_profile_confint
-
-            return glmer_profile_confint(self, level=level, parm=parm)
-        z = stats.norm.ppf(0.5 + level / 2)
-        fe, se = self.fixef(), self.se()
-        lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
-        out = pd.DataFrame({lo: fe - z * se, hi: fe + z * se})
-        return out if parm is None else out.loc[[p for p in out.index if p in parm]]
-
     def coef_table(self) -> pd.DataFrame:
         """Estimate, Std. Error, z value, Pr(>|z|)."""
         fe, se = self.fixef(), self.se()
@@ -348,39 +324,15 @@ class GlmerResult:
             }
         )
 
-    def anova(self, *others: GlmerResult) -> pd.DataFrame:
+    def anova(self, *others: GlmerEstimates) -> pd.DataFrame:
         """Likelihood-ratio tests against other fits (see :func:`anova`)."""
         return anova(self, *others)
 
-    def translation(self):
-        """The nearest statsmodels model (a Bayesian mixed GLM) and why its numbers differ."""
-        from lme2sm.faces.glmer_translate import translate_glmer
-
-        return translate_glmer(self.frame.parsed, self.family)
-
-    def summary(self, correlation: bool | None = None) -> str:
-        """The text of lme4's ``summary(glmer(...))``."""
-        from lme2sm.faces.glmer_summary import format_summary
-
-        return format_summary(self, correlation=correlation)
-
     def __repr__(self) -> str:
-        return f"<GlmerResult {self.formula!r} {self.family} logLik={self.logLik():.4f}>"
-
-    def __str__(self) -> str:
-        return self.summary()
-
-    # ------------------------------------------- simulate (issue 14): a thin wrapper
-
-    def simulate(self, nsim: int = 1, seed=None, re_form: str | None = "~0") -> pd.DataFrame:
-        """lme4's ``simulate(m)``: n x nsim draws from the family (binomial as
-        proportions of successes); see :func:`lme2sm.inference.simulate.simulate`."""
-        from lme2sm.inference.simulate import simulate
-
-        return simulate(self, nsim=nsim, seed=seed, re_form=re_form)
+        return f"<{type(self).__name__} {self.formula!r} {self.family} logLik={self.logLik():.4f}>"
 
 
-def anova(*models: GlmerResult) -> pd.DataFrame:
+def anova(*models: GlmerEstimates) -> pd.DataFrame:
     """Likelihood-ratio tests between nested glmer fits, as lme4's ``anova(m1, m2)``.
 
     Rows (``m1``, ``m2``, ... in the order given, as :func:`lme2sm.anova` names lmer

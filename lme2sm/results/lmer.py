@@ -1,6 +1,6 @@
 """lme4-named results of a fit by the engine.
 
-:class:`LmerResult` rests on three things built once: the model frame
+:class:`LmerEstimates` rests on three things built once: the model frame
 (:class:`~lme2sm.frame.model_frame.ModelFrame`: X, y, weights, offset, the random terms), the
 engine's record of the fit (:class:`~lme2sm.engine.lmm.LmmFit`: theta, beta, sigma, the
 conditional modes) and the profiled deviance itself
@@ -21,7 +21,6 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import stats
 
 from lme2sm.engine.lmm import LOG_2PI, LmmFit, ProfiledLMM
 from lme2sm.errors import ArgumentError, DataError, SingularFitWarning
@@ -43,13 +42,12 @@ class TermCovariance:
     n_levels: int
 
 
-class LmerResult:
-    """A fitted linear mixed model with lme4's accessors.
+class LmerEstimates:
+    """A fitted linear mixed model's lme4-named estimates and predictions.
 
-    Built by :func:`lme2sm.lmer`. ``.frame`` is the model frame, ``.engine_fit`` the
-    engine's record, ``.profiled`` the deviance function, ``.statsmodels`` the
-    statsmodels view and ``.translation`` the statsmodels arguments (both raise
-    :class:`~lme2sm.NotExpressibleError` for a model MixedLM cannot hold).
+    ``.frame`` is the model frame, ``.engine_fit`` the engine's record, ``.profiled`` the
+    deviance function. The user-facing :class:`lme2sm.LmerResult` adds the faces
+    (summary, statsmodels view, translation, inference) on top of this class.
     """
 
     def __init__(
@@ -245,51 +243,6 @@ class LmerResult:
         on_bound = np.isfinite(lower) & (lower == 0)
         return bool(np.any(np.abs(theta[on_bound]) < tol))
 
-    # ------------------------------------------------------- the statsmodels view
-
-    @cached_property
-    def translation(self):
-        """The statsmodels MixedLM arguments for this model (:func:`lme2sm.translate`)."""
-        from lme2sm.faces.translation import translate
-
-        if self._data is None:
-            raise DataError("this fit keeps no data frame to translate")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return translate(self.frame.parsed, self._data, REML=self.REML)
-
-    @cached_property
-    def statsmodels_problem(self) -> str | None:
-        """Why MixedLM cannot hold this model (one sentence), or None when it can."""
-        from lme2sm.errors import NotExpressibleError
-
-        try:
-            _ = self.translation
-            if self.frame.dropped_fixed or self.frame.weights_name is not None:
-                from lme2sm.faces.statsmodels_view import statsmodels_params
-
-                statsmodels_params(self, self.translation)
-        except NotExpressibleError as exc:
-            return str(exc).splitlines()[0]
-        except DataError:
-            if getattr(self.frame, "lazy", False):
-                return (
-                    "the rows are not in memory (Dask, polars or Parquet), and MixedLM needs them"
-                )
-            return "no data frame was kept to translate"
-        return None
-
-    @cached_property
-    def statsmodels(self):
-        """This fit as a statsmodels ``MixedLMResults``, built at the engine's optimum.
-
-        Raises :class:`~lme2sm.NotExpressibleError` (with ``translate``'s explanation)
-        when MixedLM cannot hold the model.
-        """
-        from lme2sm.faces.statsmodels_view import results_at
-
-        return results_at(self)
-
     # -------------------------------------------------------------- predictions
 
     def fitted(self) -> pd.Series:
@@ -396,88 +349,8 @@ class LmerResult:
             total += np.sum(values * Z, axis=1)
         return total
 
-    # ------------------------------------------------------------------ intervals
-
-    def confint(self, level: float = 0.95, method: str = "profile", **kwargs) -> pd.DataFrame:
-        """Confidence intervals, rows named as lme4's ``confint(m, oldNames=FALSE)``.
-
-        ``method="profile"`` (lme4's default): likelihood-ratio profile intervals for
-        every parameter. ``"Wald"``: the fixed effects' normal intervals. ``"boot"``:
-        parametric bootstrap (keywords ``nsim``, ``seed``, ``progress``); see
-        :func:`lme2sm.inference.confint`.
-        """
-        if not isinstance(level, (int, float)) or not 0 < level < 1:
-            raise ArgumentError(f"level must be between 0 and 1, not {level!r}")
-        if not isinstance(method, str) or method.lower() not in ("profile", "wald", "boot"):
-            raise ArgumentError(f"method must be 'profile', 'Wald' or 'boot', not {method!r}")
-        if method.lower() != "wald":
-            from lme2sm import inference
-
-            return inference.confint(self, level=level, method=method, **kwargs)
-        z = stats.norm.ppf(0.5 + level / 2)
-        fe, se = self.fixef(), self.se()
-        lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
-        return pd.DataFrame({lo: fe - z * se, hi: fe + z * se})
-
-    def anova(self, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
-        """Type III F tests, as lmerTest's ``anova(m, ddf = ddf)`` (Satterthwaite's or
-        Kenward-Roger's denominator df)."""
-        from lme2sm import inference
-
-        return inference.anova(self, type=type, ddf=ddf)
-
-    # --------------------------------------------------------------------- print
-
-    def summary(self, ddf: str | None = "auto", correlation: bool | None = None) -> str:
-        """The text of ``summary(lmer(...))``, by default as lmerTest prints it.
-
-        ``ddf="Satterthwaite"`` adds lmerTest's df and ``Pr(>|t|)`` columns;
-        ``ddf=None`` prints lme4's own summary (t values only). The default
-        ``"auto"`` is Satterthwaite unless the model has more than
-        :data:`lme2sm.faces.summary.AUTO_DDF_MAX_RE` random effects, where those numerical
-        derivatives get slow; the summary then says so.
-        """
-        from lme2sm.faces.summary import format_summary
-
-        return format_summary(self, correlation=correlation, ddf=ddf)
-
     def __repr__(self) -> str:
-        return f"<LmerResult {self.formula!r} logLik={self.logLik():.4f}>"
-
-    def __str__(self) -> str:
-        return self.summary()
-
-    # ------------------------------------------- after the fit (issue 14): KR, emmeans,
-    # simulate; thin wrappers over lme2sm.inference.coef_table / kenward_roger,
-    # lme2sm.inference.emmeans and lme2sm.inference.simulate.
-
-    def coef_table(self, ddf: str | None = "Satterthwaite") -> pd.DataFrame:
-        """lmerTest's ``coef(summary(m, ddf = ddf))``: ``Estimate``, ``Std. Error``,
-        ``df``, ``t value``, ``Pr(>|t|)`` (ddf ``"Satterthwaite"``, ``"Kenward-Roger"``;
-        ``"lme4"`` for lme4's three columns)."""
-        from lme2sm.inference.coef_table import coef_table
-
-        return coef_table(self, ddf=ddf)
-
-    def vcovAdj(self) -> pd.DataFrame:
-        """pbkrtest's ``vcovAdj(m)``: the Kenward-Roger-adjusted ``vcov``."""
-        from lme2sm.inference.kenward_roger import vcov_adj
-
-        return vcov_adj(self)
-
-    def emmeans(self, specs, by=None, ddf: str = "Kenward-Roger", level: float = 0.95, at=None):
-        """R's ``emmeans(m, specs)``: estimated marginal means (``.table``) and
-        ``.pairs(adjust=...)``; see :func:`lme2sm.inference.emmeans.emmeans`."""
-        from lme2sm.inference.emmeans import emmeans
-
-        return emmeans(self, specs, by=by, ddf=ddf, level=level, at=at)
-
-    def simulate(self, nsim: int = 1, seed=None, re_form: str | None = "~0") -> pd.DataFrame:
-        """lme4's ``simulate(m)``: an n x nsim DataFrame (``re_form=None`` keeps the
-        fitted random effects); see :func:`lme2sm.inference.simulate.simulate`."""
-        from lme2sm.inference.simulate import simulate
-
-        return simulate(self, nsim=nsim, seed=seed, re_form=re_form)
+        return f"<{type(self).__name__} {self.formula!r} logLik={self.logLik():.4f}>"
 
 
 def _design_for_newdata(info: patsy.DesignInfo, data: pd.DataFrame):
