@@ -12,7 +12,7 @@ import pytest
 
 from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.frame.model_frame import build_model_frame
-from lme2sm.inference.large_design import lmm_design
+from lme2sm.inference._design import LmmDesign
 from lme2sm.large import RowsNotInMemoryError, example_panel, fit_large
 from lme2sm.large.predict import lazy_fitted, residual_quantiles
 from lme2sm.large.sources import ParquetSource
@@ -98,12 +98,11 @@ def test_residual_quantiles(parquet_file, in_memory):
 
 
 def test_inference_design_from_the_sums(parquet_file, in_memory):
-    from lme2sm.inference._design import LmmDesign
 
     frame, fit, _ = in_memory
     large = large_fit(parquet_file)
     mem = LmmDesign.from_frame(frame)
-    lazy = lmm_design(large.frame)
+    lazy = LmmDesign.from_lazy_frame(large.frame)
     np.testing.assert_allclose(lazy.ZtZ, mem.ZtZ, atol=1e-8)
     np.testing.assert_allclose(lazy.ZtXy, mem.ZtXy, atol=1e-8)
     np.testing.assert_allclose(lazy.XytXy, mem.XytXy, rtol=1e-10)

@@ -28,6 +28,9 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from lme2sm.inference.large_design import MAX_Q, NoRows, dense_ztz, refuse_new_response
+from lme2sm.large.frame import RowsNotInMemoryError
+
 if TYPE_CHECKING:
     from lme2sm.results.lmer import LmerEstimates
 
@@ -106,10 +109,38 @@ class LmmDesign:
     @classmethod
     def from_result(cls, m: LmerEstimates) -> LmmDesign:
         if getattr(m.frame, "lazy", False):  # rows beyond memory: from the sums
-            from lme2sm.inference.large_design import lmm_design
-
-            return lmm_design(m.frame)
+            return cls.from_lazy_frame(m.frame)
         return cls.from_frame(m.frame)
+
+    @classmethod
+    def from_lazy_frame(cls, frame) -> LmmDesign:
+        """The design of a fit on data beyond memory, from ``frame.crossprods`` (terms in
+        lme4's order); the rows (``X``, ``y``, ``Z``) stand in as :class:`NoRows`."""
+        cp = frame.crossprods.unshifted()
+        q_total = sum(q * k for q, k in zip(cp.q, cp.k))
+        if q_total > MAX_Q:
+            raise RowsNotInMemoryError(
+                f"this model has {q_total} random effects; inference that needs the dense "
+                f"Z'Z (Satterthwaite, profile) is offered up to {MAX_Q}"
+            )
+        design = object.__new__(cls)
+        blocks, offset = [], 0
+        for t in frame.terms:
+            blocks.append(TermBlock(t.group, t.names, t.n_levels, offset))
+            offset += t.n_levels * t.k
+        design.X, design.y, design.Z = NoRows("X"), NoRows("y"), NoRows("Z")
+        design.terms = tuple(blocks)
+        design.fixed_names = tuple(frame.fixed_names)
+        design.n, design.p, design.q = cp.n, cp.p, q_total
+        design.ZtZ = dense_ztz(cp)
+        design.ZtXy = np.concatenate([z.reshape(cp.p + 1, -1) for z in cp.zxy], axis=1).T
+        design.XytXy = np.asarray(cp.xy)
+        design.scalar = all(t.k == 1 for t in blocks)
+        design.n_theta = sum(t.n_theta for t in blocks)
+        design._eye = np.eye(q_total)
+        design._lambda_template = None if design.scalar else design._template()
+        design.with_response = refuse_new_response
+        return design
 
     @classmethod
     def from_frame(cls, frame) -> LmmDesign:
