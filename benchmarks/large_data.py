@@ -31,6 +31,8 @@ import time
 import warnings
 from pathlib import Path
 
+from lme2sm.engine.frame_input import profiled_of
+
 FORMULA = "y ~ x + arm + (1 | student) + (1 | teacher) + (1 | school/classroom)"
 SIZES = dict(n_students=20_000, n_teachers=50, n_schools=50, classes_per_school=8)
 
@@ -88,7 +90,6 @@ def run_part(args) -> dict:
     else:  # pandas in memory
         import pandas as pd
 
-        from lme2sm.engine.lmm import ProfiledLMM
         from lme2sm.frame.model_frame import build_model_frame
 
         frames, have = [], 0
@@ -100,7 +101,7 @@ def run_part(args) -> dict:
         df = pd.concat(frames, ignore_index=True).iloc[: args.memory_rows]
         t0 = time.perf_counter()
         frame = build_model_frame(FORMULA, df)
-        fit = ProfiledLMM(frame.crossprods, frame.specs()).fit()
+        fit = profiled_of(frame).fit()
         n = frame.n
     seconds = time.perf_counter() - t0
     return {

@@ -22,6 +22,7 @@ from lme2sm.errors import (
     Lme2smWarning,
     NotExpressibleError,
     RankDeficiencyWarning,
+    RowsNotInMemoryError,
     SingularFitWarning,
 )
 from lme2sm.faces.drop_in import mixedlm
@@ -61,6 +62,7 @@ __all__ = [
     "NotExpressibleError",
     "ParsedFormula",
     "RankDeficiencyWarning",
+    "RowsNotInMemoryError",
     "SingularFitWarning",
     "Translation",
     "anova",

@@ -64,6 +64,10 @@ class DataError(Lme2smError, ValueError):
     """The data do not fit the formula: a missing column, a bad column type, ..."""
 
 
+class RowsNotInMemoryError(DataError):
+    """Something needs the rows themselves, which a fit on data beyond memory keeps outside."""
+
+
 class ArgumentError(Lme2smError, ValueError):
     """Arguments that contradict the formula or each other (e.g. ``groups=`` with lme4 terms)."""
 

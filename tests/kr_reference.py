@@ -13,7 +13,7 @@ import pandas as pd
 
 import lme2sm
 from lme2sm.datasets import load
-from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.engine.frame_input import profiled_of
 from lme2sm.frame.model_frame import build_model_frame
 from lme2sm.models.lmer_result import LmerResult
 
@@ -59,7 +59,7 @@ def r_model(name: str, at: str = "lme4") -> LmerResult:
         if at == "own":
             return lme2sm.lmer(formula, r_data(name))
         frame = build_model_frame(formula, r_data(name))
-        profiled = ProfiledLMM(frame.crossprods, frame.specs())
+        profiled = profiled_of(frame)
         record = profiled.record_at(np.atleast_1d(np.asarray(ref["theta"], dtype=float)), True)
         return LmerResult(frame, record, profiled, True)
 
@@ -101,6 +101,6 @@ def kr_model(name: str, at: str = "lme4") -> LmerResult:
         if at == "own":
             return lme2sm.lmer(fx["formula"], kr_data(name))
         frame = build_model_frame(fx["formula"], kr_data(name))
-        profiled = ProfiledLMM(frame.crossprods, frame.specs())
+        profiled = profiled_of(frame)
         theta = np.asarray(list(fx["theta"].values()), dtype=float)
         return LmerResult(frame, profiled.record_at(theta, True), profiled, True)

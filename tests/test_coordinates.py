@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import lme2sm
 from lme2sm.datasets import load
 from lme2sm.engine.coordinates import ThetaCoordinates
+from lme2sm.engine.frame_input import profiled_of
 from lme2sm.engine.lmm import ProfiledLMM, TermSpec, unpack_theta
 from lme2sm.frame.model_frame import build_model_frame
 
@@ -100,12 +101,12 @@ def test_both_coordinates_reach_the_same_optimum_the_new_one_in_fewer_steps(
     fits = {}
     for flag in (False, True):
         monkeypatch.setattr(ProfiledLMM, "ORTHONORMAL", flag)
-        fits[flag] = ProfiledLMM(frame.crossprods, frame.specs()).fit()
+        fits[flag] = profiled_of(frame).fit()
     # the optimum itself: lme4's coordinates with far tighter tolerances
     monkeypatch.setattr(ProfiledLMM, "ORTHONORMAL", False)
     monkeypatch.setattr(optimize, "FTOL_ABS", 1e-13)
     monkeypatch.setattr(optimize, "XTOL_ABS", 1e-11)
-    best = ProfiledLMM(frame.crossprods, frame.specs()).fit()
+    best = profiled_of(frame).fit()
     assert fits[True].deviance == pytest.approx(best.deviance, abs=1e-7)
     np.testing.assert_allclose(fits[True].beta, best.beta, rtol=1e-5)
     # at lme4's tolerances its own coordinates may stop short (the schools model does)
@@ -119,7 +120,7 @@ def test_a_start_value_is_taken_in_lme4s_theta():
         warnings.simplefilter("ignore")
         m = lme2sm.lmer("Reaction ~ Days + (Days | Subject)", data)
     frame = build_model_frame("Reaction ~ Days + (Days | Subject)", data)
-    engine = ProfiledLMM(frame.crossprods, frame.specs())
+    engine = profiled_of(frame)
     again = engine.fit(start=m.theta)
     assert again.deviance == pytest.approx(-2 * m.logLik(), abs=1e-8)
     np.testing.assert_allclose(again.theta, m.theta, atol=1e-6)

@@ -19,6 +19,7 @@ from kr_reference import (
 )
 from scipy import stats
 
+from lme2sm.engine.frame_input import profiled_of
 from lme2sm.errors import ArgumentError
 from lme2sm.inference.emmeans import emmeans
 
@@ -240,7 +241,6 @@ def test_non_estimable_means_and_contrasts():
     criterion is flat here: lme2sm's optimum is 1.5e-9 lower, theta 1e-4 away)."""
     import warnings
 
-    from lme2sm.engine.lmm import ProfiledLMM
     from lme2sm.frame.model_frame import build_model_frame
     from lme2sm.models.lmer_result import LmerResult
 
@@ -249,7 +249,7 @@ def test_non_estimable_means_and_contrasts():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         frame = build_model_frame("yield ~ Variety * nitro + (1 | Block/Variety)", data)
-    profiled = ProfiledLMM(frame.crossprods, frame.specs())
+    profiled = profiled_of(frame)
     record = profiled.record_at(np.array([0.666368771845, 1.068137949526]), True)
     m = LmerResult(frame, record, profiled, True)
     e = emmeans(m, "Variety")

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import lme2sm
 from lme2sm.datasets import load
 from lme2sm.engine.crossprod import TermRows, cross_products
+from lme2sm.engine.frame_input import frame_Zt
 from lme2sm.engine.lmm import ProfiledLMM, TermSpec, theta_lower, unpack_theta
 from lme2sm.frame.model_frame import kept_columns
 
@@ -159,7 +160,7 @@ def test_modes_solve_the_penalised_least_squares_system():
     """u and beta from the back-substitution satisfy the normal equations."""
     m = lme2sm.lmer("Reaction ~ Days + (Days | Subject)", load("sleepstudy"))
     f = m.frame
-    Z = f.Zt().T.toarray()
+    Z = frame_Zt(f).T.toarray()
     T = m.engine_fit.factors[0]
     Lam = np.kron(np.eye(f.terms[0].n_levels), T)
     u = np.linalg.solve(Lam, np.concatenate([b for b in m.engine_fit.b]).ravel())

@@ -30,7 +30,7 @@ from kr_reference import (
 )
 
 from lme2sm.datasets import load
-from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.engine.frame_input import frame_Zt, profiled_of
 from lme2sm.errors import ArgumentError
 from lme2sm.frame.model_frame import build_model_frame
 from lme2sm.inference import kenward_roger as krm
@@ -45,7 +45,7 @@ def sleep_unbalanced():
 
 def frame_and_fit(formula, data, reml=True, weights=None):
     frame = build_model_frame(formula, data, weights=weights)
-    fit = ProfiledLMM(frame.crossprods, frame.specs()).fit(reml=reml)
+    fit = profiled_of(frame).fit(reml=reml)
     return frame, fit
 
 
@@ -55,7 +55,7 @@ def frame_and_fit(formula, data, reml=True, weights=None):
 def pbkrtest_vcov_adj(frame, fit):
     """pbkrtest's ``.get_SigmaG`` + ``vcovAdj_internal``, transcribed with dense n x n
     matrices (the reference the q x q computation must reproduce)."""
-    Zt = frame.Zt().toarray()
+    Zt = frame_Zt(frame).toarray()
     X = frame.X
     n = X.shape[0]
     G, ggamma = [], []
@@ -163,7 +163,7 @@ def test_block_diagonal_path_equals_dense_path(name, monkeypatch):
     frame, fit = frame_and_fit(formula, data())
     assert (
         krm._independent_blocks(
-            (krm._lambda(frame, fit.factors).T @ (frame.Zt() @ frame.Zt().T)).tocsr()
+            (krm._lambda(frame, fit.factors).T @ (frame_Zt(frame) @ frame_Zt(frame).T)).tocsr()
         )
         is not None
     )

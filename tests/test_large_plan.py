@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.engine.frame_input import crossprods_with_response, profiled_of
 from lme2sm.errors import DataError, FormulaError, Lme2smError
 from lme2sm.frame.model_frame import build_model_frame, kept_columns
 from lme2sm.large import LazyModelFrame, RowsNotInMemoryError, fit_large
@@ -50,7 +50,7 @@ def both(formula, df, source, weights=None, reml=True):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         frame = build_model_frame(formula, df, weights=weights)
-        fit = ProfiledLMM(frame.crossprods, frame.specs()).fit(reml=reml)
+        fit = profiled_of(frame).fit(reml=reml)
         large = fit_large(formula, source, REML=reml, weights=weights, progress=False)
     return frame, fit, large
 
@@ -109,7 +109,7 @@ def test_lazy_frame_has_no_rows(tmp_path):
     assert all(t.codes is None and t.Z is None for t in f.terms)
     assert f.p == 4 and f.n == 4000
     with pytest.raises(RowsNotInMemoryError, match="beyond memory"):
-        f.crossprods_for(np.zeros(3))
+        crossprods_with_response(f, np.zeros(3))
     assert issubclass(RowsNotInMemoryError, Lme2smError)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.engine.frame_input import profiled_of
 from lme2sm.frame.model_frame import build_model_frame
 from lme2sm.inference._design import LmmDesign
 from lme2sm.large import RowsNotInMemoryError, example_panel, fit_large
@@ -35,7 +35,7 @@ def in_memory(panel):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         frame = build_model_frame(FORMULA, panel)
-    fit = ProfiledLMM(frame.crossprods, frame.specs()).fit()
+    fit = profiled_of(frame).fit()
     fitted = frame.X @ fit.beta + frame.offset
     for t, b in zip(frame.terms, fit.b):
         fitted = fitted + np.sum(t.Z * np.asarray(b)[t.codes], axis=1)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.engine.frame_input import profiled_of
 from lme2sm.frame.model_frame import build_model_frame
 from lme2sm.large import example_panel, fit_large
 from lme2sm.large.sources import ParquetSource, PolarsSource
@@ -38,7 +38,7 @@ def in_memory(panel):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         frame = build_model_frame(FORMULA, panel)
-    return frame, ProfiledLMM(frame.crossprods, frame.specs()).fit(reml=True)
+    return frame, profiled_of(frame).fit(reml=True)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 import scipy.linalg as sla
 
 from lme2sm.datasets import load
-from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.engine.frame_input import frame_Zt, profiled_of
 from lme2sm.errors import ArgumentError
 from lme2sm.frame.model_frame import build_model_frame
 from lme2sm.inference.simulate import simulate
@@ -28,7 +28,7 @@ class Fitted:
 
     def __init__(self, formula, data, weights=None):
         self.frame = build_model_frame(formula, data, weights=weights)
-        self.engine_fit = ProfiledLMM(self.frame.crossprods, self.frame.specs()).fit(reml=True)
+        self.engine_fit = profiled_of(self.frame).fit(reml=True)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def weighted():
 def implied(m):
     """Mean, marginal covariance, fitted values and residual variances of the model."""
     frame, fit = m.frame, m.engine_fit
-    Z = frame.Zt().toarray().T
+    Z = frame_Zt(frame).toarray().T
     G = sla.block_diag(
         *[np.kron(np.eye(t.n_levels), C) for t, C in zip(frame.terms, fit.covariances())]
     )

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import patsy
 
-from lme2sm.engine.crossprod import CrossProducts, TermRows, cross_products
-from lme2sm.engine.lmm import TermSpec
 from lme2sm.errors import DataError, FormulaError, RankDeficiencyWarning
 from lme2sm.formula import ParsedFormula, parse
 from lme2sm.formula.model import RandomTerm
@@ -69,12 +66,6 @@ class RandomTermFrame:
     def n_levels(self) -> int:
         return len(self.levels)
 
-    def spec(self) -> TermSpec:
-        return TermSpec(self.n_levels, self.k)
-
-    def rows(self) -> TermRows:
-        return TermRows(self.codes, self.n_levels, self.Z)
-
 
 @dataclass(frozen=True)
 class ModelFrame:
@@ -110,59 +101,6 @@ class ModelFrame:
     @property
     def p(self) -> int:
         return self.X.shape[1]
-
-    def specs(self) -> list[TermSpec]:
-        return [t.spec() for t in self.terms]
-
-    @cached_property
-    def crossprods(self) -> CrossProducts:
-        """The engine's sums over rows (response minus offset)."""
-        y = self.y - self.offset
-        return cross_products(
-            [t.rows() for t in self.terms],
-            self.X,
-            y,
-            self.weights,
-            beta_shift=response_shift(self.fixed_names, y, self.weights),
-        )
-
-    def crossprods_for(self, y: np.ndarray) -> CrossProducts:
-        """The same design with another response (simulation, bootstrap)."""
-        from lme2sm.engine.crossprod import term_matrix
-
-        w = self.weights
-        sw = None if w is None else np.sqrt(w)
-        yy = np.asarray(y, dtype=float) - self.offset
-        yw = yy if sw is None else yy * sw
-        Xw = self.X if sw is None else self.X * sw[:, None]
-        zy = []
-        for t in self.terms:
-            Zm = term_matrix(t.rows(), sw)
-            zy.append(np.asarray(Zm.T @ yw).reshape(t.n_levels, t.k))
-        return self.crossprods.with_response(zy, Xw.T @ yw, float(yw @ yw))
-
-    def Zt(self):
-        """Z' as a sparse matrix (q x n), terms in lme4's order (lme4's ``getME(m, "Zt")``)."""
-        import scipy.sparse as sp
-
-        from lme2sm.engine.crossprod import term_matrix
-
-        return sp.hstack([term_matrix(t.rows()) for t in self.terms]).T.tocsr()
-
-
-def response_shift(
-    fixed_names: tuple[str, ...], y: np.ndarray, weights: np.ndarray | None = None
-) -> np.ndarray | None:
-    """The ``beta_shift`` of the engine's sums (see ``CrossProducts``): the response's
-    (weighted) mean on the intercept, None without an intercept."""
-    if "(Intercept)" not in fixed_names or len(y) == 0:
-        return None
-    shift = np.zeros(len(fixed_names))
-    center = float(np.average(y, weights=weights))
-    if not np.isfinite(center):
-        return None
-    shift[fixed_names.index("(Intercept)")] = center
-    return shift
 
 
 # --------------------------------------------------------------------------- building

@@ -34,6 +34,7 @@ from functools import cache
 import numpy as np
 
 from lme2sm.engine.crossprod import TermRows
+from lme2sm.engine.frame_input import term_rows, term_specs
 from lme2sm.engine.lmm import TermSpec, unpack_theta
 from lme2sm.errors import FitError
 from lme2sm.glmm.family import Family
@@ -156,8 +157,8 @@ class GlmmProblem:
         """The problem of a model frame (its terms, X and offset) and a glm response
         (:func:`lme2sm.glmm.response.glm_response`) under ``family``."""
         return cls(
-            [t.rows() for t in frame.terms],
-            frame.specs(),
+            [term_rows(t) for t in frame.terms],
+            term_specs(frame),
             frame.X,
             response.y,
             response.trials,

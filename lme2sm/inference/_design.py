@@ -28,8 +28,9 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from lme2sm.engine.frame_input import frame_crossprods
+from lme2sm.errors import RowsNotInMemoryError
 from lme2sm.inference.large_design import MAX_Q, NoRows, dense_ztz, refuse_new_response
-from lme2sm.large.frame import RowsNotInMemoryError
 
 if TYPE_CHECKING:
     from lme2sm.results.lmer import LmerEstimates
@@ -114,9 +115,9 @@ class LmmDesign:
 
     @classmethod
     def from_lazy_frame(cls, frame) -> LmmDesign:
-        """The design of a fit on data beyond memory, from ``frame.crossprods`` (terms in
+        """The design of a fit on data beyond memory, from its summed cross-products (terms in
         lme4's order); the rows (``X``, ``y``, ``Z``) stand in as :class:`NoRows`."""
-        cp = frame.crossprods.unshifted()
+        cp = frame_crossprods(frame).unshifted()
         q_total = sum(q * k for q, k in zip(cp.q, cp.k))
         if q_total > MAX_Q:
             raise RowsNotInMemoryError(

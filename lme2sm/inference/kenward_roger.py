@@ -53,6 +53,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy import stats
 
+from lme2sm.engine.frame_input import frame_Zt
 from lme2sm.errors import ArgumentError
 
 if TYPE_CHECKING:
@@ -188,7 +189,7 @@ def kenward_roger(frame: ModelFrame, fit: LmmFit) -> KenwardRoger:
         )
     q_sizes = [t.n_levels * t.k for t in frame.terms]
     q = sum(q_sizes)
-    Zt = frame.Zt()
+    Zt = frame_Zt(frame)
     ZtZ = (Zt @ Zt.T).tocsr()
     Lam = _lambda(frame, fit.factors)
     M = (Lam.T @ ZtZ @ Lam + sp.identity(q, format="csr")).tocsr()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lme2sm.large.frame import RowsNotInMemoryError
+from lme2sm.errors import RowsNotInMemoryError
 
 __all__ = ["MAX_Q", "NoRows", "dense_ztz", "refuse_new_response"]
 

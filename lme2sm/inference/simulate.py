@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from lme2sm.engine.frame_input import frame_Zt, term_specs
 from lme2sm.errors import ArgumentError
 
 __all__ = ["simulate"]
@@ -85,7 +86,7 @@ def simulate(
     n = frame.n
     sigma = float(fit.sigma)
     mean = frame.X @ np.asarray(fit.beta, dtype=float) + frame.offset
-    Zt = frame.Zt()
+    Zt = frame_Zt(frame)
     if new:
         lam = _lambda(frame, fit.factors)
         u = rng.standard_normal((lam.shape[0], nsim)) * sigma
@@ -115,10 +116,10 @@ def _simulate_glmm(m: Any, nsim: int, rng: np.random.Generator, new: bool) -> pd
     frame, fit = m.frame, m.engine_fit
     n = frame.n
     if new:
-        lam = _lambda(frame, unpack_theta(np.asarray(fit.theta), frame.specs()))
+        lam = _lambda(frame, unpack_theta(np.asarray(fit.theta), term_specs(frame)))
         u = rng.standard_normal((lam.shape[0], nsim))
         eta = (frame.X @ np.asarray(fit.beta) + frame.offset)[:, None] + np.asarray(
-            frame.Zt().T @ (lam @ u)
+            frame_Zt(frame).T @ (lam @ u)
         )
         mu = m.family.link.inverse(eta)
     else:

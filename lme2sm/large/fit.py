@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lme2sm.engine.crossprod import CrossProducts
+from lme2sm.engine.frame_input import profiled_of
 from lme2sm.engine.lmm import LmmFit, ProfiledLMM
 from lme2sm.errors import DroppedRowsWarning, RankDeficiencyWarning
 from lme2sm.frame.model_frame import RANK_TOL, RandomTermFrame, _check_sizes
@@ -180,6 +181,6 @@ def fit_large(
     """Fit ``formula`` to data beyond memory; the stages' output (the result is built by
     :func:`lme2sm.models.lmer.lmer_large`)."""
     frame = build_lazy_frame(formula, source, weights=weights, progress=progress)
-    profiled = ProfiledLMM(frame.crossprods, frame.specs())
+    profiled = profiled_of(frame)
     engine_fit = profiled.fit(reml=REML)
     return LargeFit(frame, engine_fit, profiled, REML)

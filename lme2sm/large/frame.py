@@ -12,20 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import patsy
 
 from lme2sm.engine.crossprod import CrossProducts
-from lme2sm.engine.lmm import TermSpec
-from lme2sm.errors import DataError
+from lme2sm.errors import RowsNotInMemoryError
 from lme2sm.formula import ParsedFormula
 from lme2sm.frame.model_frame import RandomTermFrame
 
 __all__ = ["LazyModelFrame", "RowsNotInMemoryError"]
-
-
-class RowsNotInMemoryError(DataError):
-    """Something needs the rows themselves, which a fit on data beyond memory keeps outside."""
 
 
 @dataclass(frozen=True)
@@ -71,19 +65,3 @@ class LazyModelFrame:
     def has_weights(self) -> bool:
         """Prior weights were given (``weights`` itself is None: the values stay outside)."""
         return self.weights_name is not None
-
-    def specs(self) -> list[TermSpec]:
-        return [t.spec() for t in self.terms]
-
-    def crossprods_for(self, y: np.ndarray):
-        raise RowsNotInMemoryError(
-            "this model was fitted to data beyond memory: a new response for every row "
-            "(simulate, parametric bootstrap) is not available; fit a sample in memory "
-            "with lme2sm.lmer(formula, pandas_frame) for that"
-        )
-
-    def Zt(self):
-        raise RowsNotInMemoryError(
-            "this model was fitted to data beyond memory: Z has one row per data row and "
-            "is not built; the cross-products are in .crossprods"
-        )

@@ -26,13 +26,14 @@ import pandas as pd
 import patsy
 
 from lme2sm.engine.crossprod import CrossProducts, TermRows, cross_products
+from lme2sm.engine.frame_input import response_shift
 from lme2sm.errors import DataError, FormulaError
 from lme2sm.formula import ParsedFormula, parse
 from lme2sm.formula.expand import walk
 from lme2sm.formula.model import Call, LinearPart
 from lme2sm.formula.patsy_text import part_to_patsy, response_to_patsy
 from lme2sm.frame import data_prep
-from lme2sm.frame.model_frame import _check_finite, _offset, lme4_term_order, response_shift
+from lme2sm.frame.model_frame import _check_finite, _offset, lme4_term_order
 from lme2sm.frame.naming import column_name_pairs, patsy_env
 
 __all__ = ["ModelPlan", "PartitionSummary", "PartitionDesign"]

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from lme2sm.engine.frame_input import frame_crossprods, profiled_of, term_specs
 from lme2sm.engine.lmm import LmmFit, ProfiledLMM
 from lme2sm.engine.threads import blas_threads
 from lme2sm.errors import ArgumentError, ConvergenceWarning, FitError
@@ -97,14 +98,14 @@ def fit_frame(
     ``warn=False`` keeps lme4's convergence messages on the result (``messages``)
     without warning (a refit for ``anova``), and touches no warning filter."""
     with np.errstate(over="ignore", invalid="ignore"):
-        cp = frame.crossprods
+        cp = frame_crossprods(frame)
     if not (np.all(np.isfinite(cp.xy)) and all(np.all(np.isfinite(z)) for z in cp.zxy)):
         raise FitError(
             "the sums of squares of the response or of a covariate overflow double "
             "precision (values near 1e154 or larger): rescale them before fitting"
         )
     try:
-        profiled = ProfiledLMM(cp, frame.specs())
+        profiled = ProfiledLMM(cp, term_specs(frame))
     except MemoryError as exc:
         raise FitError(str(exc)) from None
     with blas_threads(1):
@@ -229,7 +230,7 @@ def _fit_statsmodels(frame, data, reml, data_name, approximate) -> LmerResult:
     translation = translate(frame.parsed, data, REML=reml, approximate=approximate)
     t0 = time.perf_counter()
     outcome = sm_fit(translation, reml=reml)
-    profiled = ProfiledLMM(frame.crossprods, frame.specs())
+    profiled = profiled_of(frame)
     theta = theta_from_statsmodels(frame, translation, outcome.result)
     record = profiled.record_at(theta, reml)
     record.seconds = time.perf_counter() - t0

@@ -18,6 +18,7 @@ import pandas as pd
 import patsy
 from scipy import stats
 
+from lme2sm.engine.frame_input import term_specs
 from lme2sm.engine.lmm import unpack_theta
 from lme2sm.errors import ArgumentError, DataError
 from lme2sm.formula.patsy_text import to_patsy
@@ -113,7 +114,7 @@ class GlmerEstimates:
 
     @cached_property
     def _factors(self) -> list[np.ndarray]:
-        return unpack_theta(self.engine_fit.theta, self.frame.specs())
+        return unpack_theta(self.engine_fit.theta, term_specs(self.frame))
 
     def _covariances(self) -> list[np.ndarray]:
         return [T @ T.T for T in self._factors]
@@ -186,7 +187,7 @@ class GlmerEstimates:
         """A variance at zero or a correlation at +-1 (lme4's ``isSingular``)."""
         from lme2sm.engine.lmm import theta_lower
 
-        lower = theta_lower(self.frame.specs())
+        lower = theta_lower(term_specs(self.frame))
         return bool(np.any((lower == 0) & (self.engine_fit.theta < tol)))
 
     # ------------------------------------------------------------ likelihood
