@@ -36,7 +36,7 @@ class GlmerResult(GlmerEstimates):
 
         ``method="profile"`` (lme4's default): likelihood-ratio profile intervals for the
         random effects' sds (``sd_(Intercept)|herd``), correlations and the fixed
-        effects (:func:`lme2sm.inference.intervals.glmer_profile_confint`); ``parm``
+        effects (:func:`lme2sm.inference.glmer_profile.glmer_profile_confint`); ``parm``
         limits the rows. ``"Wald"``: the fixed effects' normal intervals.
         """
         if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
@@ -47,7 +47,7 @@ class GlmerResult(GlmerEstimates):
                 "and method='Wald'"
             )
         if method.lower() == "profile":
-            from lme2sm.inference.intervals import glmer_profile_confint
+            from lme2sm.inference.glmer_profile import glmer_profile_confint
 
             return glmer_profile_confint(self, level=level, parm=parm)
         z = stats.norm.ppf(0.5 + level / 2)
