@@ -13,6 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lme2sm.inference.coef_table import coef_table
+from lme2sm.large.predict import residual_quantiles
+from lme2sm.results.lmer import suffixed_groups
+
 if TYPE_CHECKING:
     from lme2sm.results.lmer import LmerEstimates
 
@@ -66,7 +70,6 @@ def random_effects_table(m: LmerEstimates) -> list[str]:
     """The "Random effects:" block: Groups, Name, Variance, Std.Dev., Corr."""
     terms = m.term_covariances
     names, groups, variances, sds, corr_rows = [], [], [], [], []
-    from lme2sm.results.lmer import suffixed_groups
 
     for grp, tc in zip(suffixed_groups(terms), terms):
         sd = np.sqrt(np.clip(np.diag(tc.cov), 0, None))
@@ -157,69 +160,14 @@ def format_summary(
     m: LmerEstimates, correlation: bool | None = None, ddf: str | None = "auto"
 ) -> str:
     """lme4's ``print(summary(m))`` as text."""
-    lines = []
-    how = "REML" if m.REML else "maximum likelihood "
-    extra_cols = None
-    skipped = None
-    kr_se = None
-    if ddf not in (None, "auto", "Satterthwaite", "Kenward-Roger", "lme4"):
-        raise ValueError(
-            f"ddf must be 'Satterthwaite', 'Kenward-Roger', None or 'auto', not {ddf!r}"
-        )
-    if ddf == "auto":
-        q = _n_random_effects(m)
-        ddf = "Satterthwaite" if q <= AUTO_DDF_MAX_RE else None
-        if ddf is None:
-            skipped = (
-                f"(Satterthwaite df not computed by default for {q} random effects: "
-                'use summary(ddf="Satterthwaite"))'
-            )
-    if ddf in ("Satterthwaite", "Kenward-Roger"):
-        from lme2sm.inference.coef_table import coef_table
-
-        table = coef_table(m, ddf)
-        if ddf == "Kenward-Roger":
-            kr_se = table["Std. Error"]
-        extra_cols = {
-            "df": [f"{v:.3f}" for v in table["df"]],
-            "Pr(>|t|)": [_pvalue(p) for p in table["Pr(>|t|)"]],
-            "": [_stars(p) for p in table["Pr(>|t|)"]],
-        }
-        lines.append(
-            f"Linear mixed model fit by {how}. t-tests use {ddf}'s method ['lmerModLmerTest']"
-        )
-    else:
-        lines.append(f"Linear mixed model fit by {how} ['lmerMod']")
-    lines.append(f"Formula: {m.formula}")
+    title, extra_cols, kr_se, skipped = _test_columns(m, ddf)
+    lines = [title, f"Formula: {m.formula}"]
     if m.data_name:
         lines.append(f"   Data: {m.data_name}")
     lines.append("")
-    if m.REML:
-        crit = f"{round(m.REMLcrit(), 1):.1f}".removesuffix(".0")
-        lines.append(f"REML criterion at convergence: {crit}")
-    else:
-        header = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
-        values = [round(v, 1) for v in (m.AIC(), m.BIC(), m.logLik(), m.deviance())]
-        cells = [f"{v:.1f}" for v in values] + [str(m.nobs - m.df)]
-        w = max(len(x) for x in [*header, *cells])
-        lines.append(" ".join(h.rjust(w) for h in header) + " ")
-        lines.append(" ".join(c.rjust(w) for c in cells) + " ")
+    lines += _criteria(m)
     lines.append("")
-    if getattr(m.frame, "lazy", False):  # rows beyond memory: one pass over the source
-        from lme2sm.large.predict import residual_quantiles
-
-        q = _zapsmall(np.asarray(residual_quantiles(m.frame, m.engine_fit)) / m.sigma, 5)
-    else:  # lme4's scaled Pearson residuals: sqrt(w) (y - fitted) / sigma
-        resid = m.residuals().to_numpy() / m.sigma
-        if m.frame.weights is not None:
-            resid = resid * np.sqrt(m.frame.weights)
-        q = _zapsmall(np.quantile(resid, [0, 0.25, 0.5, 0.75, 1]), 5)
-    qt = r_format(list(q), 4)
-    head = ["Min", "1Q", "Median", "3Q", "Max"]
-    w = [max(len(h), len(x)) for h, x in zip(head, qt)]
-    lines.append("Scaled residuals: ")
-    lines.append(" ".join(h.rjust(x) for h, x in zip(head, w)) + " ")
-    lines.append(" ".join(v.rjust(x) for v, x in zip(qt, w)) + " ")
+    lines += _scaled_residuals(m)
     lines.append("")
     lines.append("Random effects:")
     lines += random_effects_table(m)
@@ -238,19 +186,86 @@ def format_summary(
         lines.append("")
         lines.append("Correlation of Fixed Effects:")
         lines += correlation_table(m)
+    lines += _closing_messages(m)
+    return "\n".join(lines) + "\n"
+
+
+def _test_columns(m: LmerEstimates, ddf: str | None):
+    """The title line and, for lmerTest's tests, the df and p-value columns: (title,
+    columns or None, Kenward-Roger's standard errors or None, a note on skipped df)."""
+    how = "REML" if m.REML else "maximum likelihood "
+    skipped = None
+    if ddf not in (None, "auto", "Satterthwaite", "Kenward-Roger", "lme4"):
+        raise ValueError(
+            f"ddf must be 'Satterthwaite', 'Kenward-Roger', None or 'auto', not {ddf!r}"
+        )
+    if ddf == "auto":
+        q = _n_random_effects(m)
+        ddf = "Satterthwaite" if q <= AUTO_DDF_MAX_RE else None
+        if ddf is None:
+            skipped = (
+                f"(Satterthwaite df not computed by default for {q} random effects: "
+                'use summary(ddf="Satterthwaite"))'
+            )
+    if ddf not in ("Satterthwaite", "Kenward-Roger"):
+        return f"Linear mixed model fit by {how} ['lmerMod']", None, None, skipped
+    table = coef_table(m, ddf)
+    kr_se = table["Std. Error"] if ddf == "Kenward-Roger" else None
+    extra_cols = {
+        "df": [f"{v:.3f}" for v in table["df"]],
+        "Pr(>|t|)": [_pvalue(p) for p in table["Pr(>|t|)"]],
+        "": [_stars(p) for p in table["Pr(>|t|)"]],
+    }
+    title = f"Linear mixed model fit by {how}. t-tests use {ddf}'s method ['lmerModLmerTest']"
+    return title, extra_cols, kr_se, skipped
+
+
+def _criteria(m: LmerEstimates) -> list[str]:
+    """The REML criterion, or the ML fit's AIC, BIC, logLik, deviance and df.resid."""
+    if m.REML:
+        crit = f"{round(m.REMLcrit(), 1):.1f}".removesuffix(".0")
+        return [f"REML criterion at convergence: {crit}"]
+    header = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+    values = [round(v, 1) for v in (m.AIC(), m.BIC(), m.logLik(), m.deviance())]
+    cells = [f"{v:.1f}" for v in values] + [str(m.nobs - m.df)]
+    w = max(len(x) for x in [*header, *cells])
+    return [" ".join(h.rjust(w) for h in header) + " ", " ".join(c.rjust(w) for c in cells) + " "]
+
+
+def _scaled_residuals(m: LmerEstimates) -> list[str]:
+    """lme4's quantiles of the scaled Pearson residuals, sqrt(w) (y - fitted) / sigma."""
+    if getattr(m.frame, "lazy", False):  # rows beyond memory: one pass over the source
+        q = _zapsmall(np.asarray(residual_quantiles(m.frame, m.engine_fit)) / m.sigma, 5)
+    else:
+        resid = m.residuals().to_numpy() / m.sigma
+        if m.frame.weights is not None:
+            resid = resid * np.sqrt(m.frame.weights)
+        q = _zapsmall(np.quantile(resid, [0, 0.25, 0.5, 0.75, 1]), 5)
+    qt = r_format(list(q), 4)
+    head = ["Min", "1Q", "Median", "3Q", "Max"]
+    w = [max(len(h), len(x)) for h, x in zip(head, qt)]
+    return [
+        "Scaled residuals: ",
+        " ".join(h.rjust(x) for h, x in zip(head, w)) + " ",
+        " ".join(v.rjust(x) for v, x in zip(qt, w)) + " ",
+    ]
+
+
+def _closing_messages(m: LmerEstimates) -> list[str]:
+    """The singular-fit and convergence messages, and why MixedLM cannot hold the model."""
+    lines = []
     if m.isSingular():
         lines += [
             "optimizer (nloptwrap) convergence code: 0 (OK)",
             "boundary (singular) fit: see help('isSingular')",
         ]
-    for msg in m.outcome.messages:
-        lines.append(msg)
-    problem = m.statsmodels_problem
+    lines += list(m.outcome.messages)
+    problem = getattr(m, "statsmodels_problem", None)
     if problem is not None:
         lines.append(
             f"statsmodels cannot hold this model (.statsmodels is unavailable): {problem}"
         )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
