@@ -179,6 +179,36 @@ def emmeans(
     spec_vars, by_vars = _parse_specs(specs, by)
     frame = m.frame
     variables = _grid_variables(frame)
+    _apply_at(variables, at)
+    for v in [*spec_vars, *by_vars]:
+        if v not in variables:
+            raise ArgumentError(
+                f"{v!r} is not a variable of the fixed part "
+                f"({', '.join(variables) or 'none'}); emmeans' grid has only those"
+            )
+    named = [*spec_vars, *by_vars]
+    others = [v for v in variables if v not in named and variables[v][0] == "factor"]
+    cells = _expand_grid([variables[v][1] for v in named])
+    n_cells, n_comb, records = _grid_records(variables, named, others, cells)
+    X = _grid_matrix(frame, _grid_frame(frame, records, variables))
+    L = X.reshape(n_cells, n_comb, -1).mean(axis=1)
+    V = _vcov_for(m, ddf)
+    estimable = Estimability.of(frame, _grid_frame(frame, records, variables), n_cells, n_comb)
+    table = _means_table(m, L, V, ddf, level, estimable)
+    for pos, v in enumerate(named):
+        column = [c[pos] for c in cells]
+        if isinstance(variables[v][1][0], str):
+            column = pd.Categorical(column, categories=list(variables[v][1]))
+        table.insert(pos, v, column)
+    table.attrs["ddf"] = ddf
+    table.attrs["level"] = level
+    if others:
+        table.attrs["averaged_over"] = tuple(others)
+    return EMMeans(table, L, tuple(spec_vars), tuple(by_vars), ddf, level, m, V, estimable)
+
+
+def _apply_at(variables: dict[str, tuple], at: dict[str, Any] | None) -> None:
+    """emmeans' ``at``: the given values (or factor levels) replace a variable's grid."""
     for v, values in (at or {}).items():
         if v not in variables:
             raise ArgumentError(f"at: {v!r} is not a variable of the fixed part")
@@ -194,18 +224,12 @@ def emmeans(
         else:
             values = tuple(float(x) for x in values)
         variables[v] = ("factor", values)
-    for v in [*spec_vars, *by_vars]:
-        if v not in variables:
-            raise ArgumentError(
-                f"{v!r} is not a variable of the fixed part "
-                f"({', '.join(variables) or 'none'}); emmeans' grid has only those"
-            )
-    named = [*spec_vars, *by_vars]
-    others = [v for v in variables if v not in named and variables[v][0] == "factor"]
-    cell_values = [variables[v][1] for v in named]
-    other_values = [variables[v][1] for v in others]
-    cells = _expand_grid(cell_values)
-    combos = _expand_grid(other_values)
+
+
+def _grid_records(variables, named, others, cells) -> tuple[int, int, dict[str, list]]:
+    """The reference grid's columns: every cell of the named variables crossed with every
+    combination of the other factors (averaged over), the rest at their one value."""
+    combos = _expand_grid([variables[v][1] for v in others])
     n_cells, n_comb = len(cells), len(combos)
     records: dict[str, list] = {}
     for pos, v in enumerate(named):
@@ -215,35 +239,32 @@ def emmeans(
     for v, (_kind, values) in variables.items():
         if v not in records:
             records[v] = [values[0]] * (n_cells * n_comb)
-    grid = _grid_frame(frame, records, variables)
-    X = _grid_matrix(frame, grid)
-    L = X.reshape(n_cells, n_comb, -1).mean(axis=1)
+    return n_cells, n_comb, records
+
+
+def _means_table(m, L: np.ndarray, V: np.ndarray, ddf: str, level: float, estimable):
+    """emmean, SE, df and the confidence limits of each row of ``L`` (NaN where the
+    mean is not estimable)."""
+    frame = m.frame
     beta = np.asarray(m.fixef(), dtype=float)
-    V = _vcov_for(m, ddf)
     # an offset() enters every mean at its average over the model's rows (emmeans)
     est = L @ beta + (float(np.mean(frame.offset)) if frame.parsed.fixed_part.offsets else 0.0)
     se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", L, V, L), 0.0))
-    estimable = Estimability.of(frame, _grid_frame(frame, records, variables), n_cells, n_comb)
-    nonest = np.zeros(n_cells, dtype=bool) if estimable is None else ~estimable.rows_ok()
+    nonest = np.zeros(len(L), dtype=bool) if estimable is None else ~estimable.rows_ok()
     dfs = np.array([np.nan if bad else _df_for(m, ddf, ell) for ell, bad in zip(L, nonest)])
     crit = np.array(
         [np.nan if bad else _t_quantile(1 - (1 - level) / 2, d) for d, bad in zip(dfs, nonest)]
     )
     est[nonest] = se[nonest] = np.nan
-    table = pd.DataFrame({v: [c[pos] for c in cells] for pos, v in enumerate(named)})
-    for v in named:
-        if isinstance(variables[v][1][0], str):
-            table[v] = pd.Categorical(table[v], categories=list(variables[v][1]))
-    table["emmean"] = est
-    table["SE"] = se
-    table["df"] = dfs
-    table["lower.CL"] = est - crit * se
-    table["upper.CL"] = est + crit * se
-    table.attrs["ddf"] = ddf
-    table.attrs["level"] = level
-    if others:
-        table.attrs["averaged_over"] = tuple(others)
-    return EMMeans(table, L, tuple(spec_vars), tuple(by_vars), ddf, level, m, V, estimable)
+    return pd.DataFrame(
+        {
+            "emmean": est,
+            "SE": se,
+            "df": dfs,
+            "lower.CL": est - crit * se,
+            "upper.CL": est + crit * se,
+        }
+    )
 
 
 def _parse_specs(specs, by) -> tuple[list[str], list[str]]:
