@@ -85,6 +85,46 @@ def _warn_dropped(summary: PartitionSummary) -> None:
         )
 
 
+def _drop_aliased(cp: CrossProducts, pairs) -> tuple[CrossProducts, list[int], tuple]:
+    """lme4's rank-deficiency rule on the summed ``X'X``: the kept columns, the sums
+    without the dropped ones, and their names (with lme4's message)."""
+    keep = kept_columns_gram(cp.xy[:-1, :-1])
+    if len(keep) == len(pairs):
+        return cp, keep, ()
+    dropped = tuple(r for j, (_sm, r) in enumerate(pairs) if j not in keep)
+    n = len(dropped)
+    warnings.warn(
+        f"fixed-effect model matrix is rank deficient so dropping {n} "
+        f"column{'s' if n > 1 else ''} / coefficient{'s' if n > 1 else ''} "
+        f"({', '.join(dropped)})",
+        RankDeficiencyWarning,
+        stacklevel=4,
+    )
+    return _select_fixed(cp, keep), keep, dropped
+
+
+def _lazy_term(plan: ModelPlan, t, info, tpairs) -> RandomTermFrame:
+    """A random term of the frame without rows: names, levels and design, no codes or Z."""
+    factors = t.group_factors
+    if len(factors) == 1 and factors[0] not in plan.other_uses:
+        column = factors[0]
+    else:
+        column = t.group + (".grp" if len(factors) == 1 else "")
+        while column in plan.columns:
+            column += "_"
+    return RandomTermFrame(
+        term=t,
+        group=t.group,
+        column=column,
+        names=tuple(r for _, r in tpairs),
+        patsy_names=tuple(sm for sm, _ in tpairs),
+        levels=tuple(plan.levels[t.group]),
+        codes=None,
+        Z=None,
+        info=info,
+    )
+
+
 def build_lazy_frame(
     formula,
     source,
@@ -111,43 +151,12 @@ def build_lazy_frame(
     )
     d = plan.designs
     pairs = d["X_pairs"]
-    keep = kept_columns_gram(cp.xy[:-1, :-1])
-    if len(keep) < len(pairs):
-        dropped = tuple(r for j, (_sm, r) in enumerate(pairs) if j not in keep)
-        n = len(dropped)
-        warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping {n} "
-            f"column{'s' if n > 1 else ''} / coefficient{'s' if n > 1 else ''} "
-            f"({', '.join(dropped)})",
-            RankDeficiencyWarning,
-            stacklevel=3,
-        )
-        cp = _select_fixed(cp, keep)
-    else:
-        dropped = ()
+    cp, keep, dropped = _drop_aliased(cp, pairs)
     kept_pairs = [pairs[j] for j in keep]
-    raw_terms = []
-    for t, info, tpairs in zip(plan.parsed.random_terms, d["terms"], d["term_pairs"]):
-        factors = t.group_factors
-        if len(factors) == 1 and factors[0] not in plan.other_uses:
-            column = factors[0]
-        else:
-            column = t.group + (".grp" if len(factors) == 1 else "")
-            while column in plan.columns:
-                column += "_"
-        raw_terms.append(
-            RandomTermFrame(
-                term=t,
-                group=t.group,
-                column=column,
-                names=tuple(r for _, r in tpairs),
-                patsy_names=tuple(sm for sm, _ in tpairs),
-                levels=tuple(plan.levels[t.group]),
-                codes=None,
-                Z=None,
-                info=info,
-            )
-        )
+    raw_terms = [
+        _lazy_term(plan, t, info, tpairs)
+        for t, info, tpairs in zip(plan.parsed.random_terms, d["terms"], d["term_pairs"])
+    ]
     terms = tuple(raw_terms[i] for i in plan.term_order)
     _check_sizes(cp.n, terms)
     return LazyModelFrame(

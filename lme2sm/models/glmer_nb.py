@@ -89,49 +89,10 @@ def glmer_nb(
         response = glm_response(frame, poisson)
     except DataError as exc:
         raise DataError(str(exc).replace("Poisson", "negative binomial")) from None
-
-    def problem(fam: Family) -> GlmmProblem:
-        return GlmmProblem.from_frame(frame, response, fam)
-
     with blas_threads(1):
-        if theta is None:
-            pois = fit_glmm(problem(poisson), nAGQ, calc_derivs=False)
-            theta0 = theta_ml(response.y, pois.state.mu, response.weights)
-        else:
-            theta0 = negative_binomial(theta).theta
-
-        def deviance(log_theta: float) -> float:
-            fam = negative_binomial(math.exp(log_theta))
-            try:
-                return fit_glmm(problem(fam), nAGQ, calc_derivs=False).deviance
-            except Exception:  # noqa: BLE001 - a failed fit is not an admissible theta
-                return math.inf
-
-        centre = math.log(theta0)
-        best = optimize.minimize_scalar(
-            deviance,
-            bounds=(centre - 3.0, centre + 3.0),
-            method="bounded",
-            options={"xatol": LOG_THETA_TOL},
-        )
-        log_theta = float(best.x)
-        fam = negative_binomial(math.exp(log_theta))
-        pr = problem(fam)
-        fit = fit_glmm(pr, nAGQ)  # with the Hessian (the search's fits skip it)
+        fam, pr, fit, theta0, log_theta = _search_theta(frame, response, nAGQ, theta)
     result = GlmerNbResult(frame, response, fam, pr, fit, data_name)
-    messages = list(fit.warnings)
-    if log_theta - centre > 3.0 - 1e-3:
-        messages.append(
-            f"the NB theta search stopped at the upper end of its interval (theta = "
-            f"{fam.theta:.4g}, started at {theta0:.4g}): the counts show little "
-            "overdispersion beyond the random effects (theta -> infinity is the Poisson "
-            "glmer); pass theta= to search elsewhere"
-        )
-    elif centre - log_theta > 3.0 - 1e-3:
-        messages.append(
-            f"the NB theta search stopped at the lower end of its interval (theta = "
-            f"{fam.theta:.4g}, started at {theta0:.4g}); pass theta= nearer the optimum"
-        )
+    messages = list(fit.warnings) + _edge_messages(fam, theta0, log_theta)
     for message in messages:
         warnings.warn(message, ConvergenceWarning, stacklevel=2)
     if result.isSingular():
@@ -139,3 +100,63 @@ def glmer_nb(
             "boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=2
         )
     return result
+
+
+def _search_theta(frame, response, nAGQ: int, theta: float | None):
+    """lme4's search over ``log(theta)`` in ``log(theta0) +- 3``, each point a glmer fit at
+    that fixed theta scored by its Laplace deviance; the fit at the best theta (with its
+    Hessian), ``theta0`` and the best ``log(theta)``."""
+    poisson = get_family("poisson")
+
+    def problem(fam: Family) -> GlmmProblem:
+        return GlmmProblem.from_frame(frame, response, fam)
+
+    if theta is None:
+        pois = fit_glmm(problem(poisson), nAGQ, calc_derivs=False)
+        theta0 = theta_ml(response.y, pois.state.mu, response.weights)
+    else:
+        theta0 = negative_binomial(theta).theta
+
+    def deviance(log_theta: float) -> float:
+        fam = negative_binomial(math.exp(log_theta))
+        try:
+            return fit_glmm(problem(fam), nAGQ, calc_derivs=False).deviance
+        except Exception:  # noqa: BLE001 - a failed fit is not an admissible theta
+            return math.inf
+
+    centre = math.log(theta0)
+    best = optimize.minimize_scalar(
+        deviance,
+        bounds=(centre - 3.0, centre + 3.0),
+        method="bounded",
+        options={"xatol": LOG_THETA_TOL},
+    )
+    log_theta = float(best.x)
+    fam = negative_binomial(math.exp(log_theta))
+    pr = problem(fam)
+    return fam, pr, fit_glmm(pr, nAGQ), theta0, log_theta  # with the Hessian
+
+
+SEARCH_EDGE = 1e-2
+"""A best ``log(theta)`` this close to an end of the search interval is at that end. Toward
+the Poisson limit the deviance is flat to rounding, so Brent's search stops short of the
+end by an amount that depends on the last digits: 1.1e-3 on one machine's numpy/scipy
+(the old 1e-3 then missed the warning), 1e-4 on another."""
+
+
+def _edge_messages(fam, theta0: float, log_theta: float) -> list[str]:
+    """What a theta at either end of the search interval means."""
+    centre = math.log(theta0)
+    if log_theta - centre > 3.0 - SEARCH_EDGE:
+        return [
+            f"the NB theta search stopped at the upper end of its interval (theta = "
+            f"{fam.theta:.4g}, started at {theta0:.4g}): the counts show little "
+            "overdispersion beyond the random effects (theta -> infinity is the Poisson "
+            "glmer); pass theta= to search elsewhere"
+        ]
+    if centre - log_theta > 3.0 - SEARCH_EDGE:
+        return [
+            f"the NB theta search stopped at the lower end of its interval (theta = "
+            f"{fam.theta:.4g}, started at {theta0:.4g}); pass theta= nearer the optimum"
+        ]
+    return []
