@@ -103,6 +103,17 @@ def make_schools(seed: int = 20261125) -> pd.DataFrame:
         + noise
     )
 
+    return _schools_frame(
+        age, male, score, classroom_in_school, school_idx, province_idx, rater_idx, exam_idx
+    )
+
+
+def _schools_frame(
+    age, male, score, classroom_in_school, school_idx, province_idx, rater_idx, exam_idx
+) -> pd.DataFrame:
+    """The simulated schools as a DataFrame of R-style labels (no random draws here)."""
+    n = len(age)
+    n_schools = N_PROVINCES * SCHOOLS_PER_PROVINCE
     school_labels = np.array([f"S{i + 1:02d}" for i in range(n_schools)], dtype=object)
     province_labels = np.array([f"P{i + 1}" for i in range(N_PROVINCES)], dtype=object)
     classroom_labels = np.array([str(i + 1) for i in range(CLASSROOMS_PER_SCHOOL)], dtype=object)
