@@ -1,13 +1,23 @@
-"""lme2sm: fit R lme4 mixed-model formulas with statsmodels MixedLM.
+"""lme2sm: fit R lme4 mixed-model formulas in Python, with lme4's numbers and names and
+statsmodels objects.
 
-The pipeline, one public function per stage::
+The packages are the pipeline's stages, left to right (docs/architecture.md); each
+imports only from the ones before it::
 
-    parse(formula)            -> ParsedFormula   (pure text)
-    translate(formula, data)  -> Translation     (statsmodels arguments + term map)
-    fit(translation)          -> FitOutcome      (a statsmodels MixedLMResults)
-    lmer(formula, data)       -> LmerResult      (all of it, with lme4's names)
+    formula/    text -> ParsedFormula                        (lme4's expansions)
+    frame/      ParsedFormula + data -> ModelFrame           (X, Z, weights, offset, once)
+    engine/     ModelFrame -> CrossProducts -> LmmFit        (one PLS core, the optimiser)
+    glmm/       PIRLS and lme4's glmer stages on that core
+    large/      the same frame and sums for data beyond memory
+    results/    frame + record -> lme4-named estimates
+    inference/  Satterthwaite, Kenward-Roger, intervals, emmeans, simulate
+    faces/      statsmodels view, translate/code()/explain(), summaries, plots
+    models/     lmer, glmer, glmer_nb, anova and the result classes
+    cli         the ``lme2sm`` command
 
-``mixedlm`` is a drop-in for ``statsmodels.formula.api.mixedlm`` that reads lme4 terms.
+``translate(formula, data)`` gives the statsmodels MixedLM arguments a formula becomes,
+``fit(translation)`` fits them with statsmodels, and ``mixedlm`` is a drop-in for
+``statsmodels.formula.api.mixedlm`` that reads lme4 terms.
 """
 
 from lme2sm.errors import (
