@@ -10,7 +10,7 @@ import pandas as pd
 from lme2sm.errors import ArgumentError
 from lme2sm.faces.translation import translate
 from lme2sm.formula import parse
-from lme2sm.frame.naming import patsy_env
+from lme2sm.frame import design
 
 _OWN = ("groups", "re_formula", "vc_formula")
 
@@ -51,7 +51,7 @@ def mixedlm(formula: str, data: pd.DataFrame, *args: Any, **kwargs: Any):
     extra = {k: v for k, v in kwargs.items() if k != "eval_env"}
     model_kwargs = {**translation.model_kwargs(), **extra}
     model = smf.mixedlm(
-        translation.fixed_formula, translation.data, eval_env=patsy_env(), **model_kwargs
+        translation.fixed_formula, translation.data, eval_env=design.environment(), **model_kwargs
     )
     model.lme2sm_translation = translation
     free = translation.free()
@@ -67,9 +67,7 @@ def _caller_env(eval_env: Any):
     counts frames up from the caller (0, the default, is the caller's own namespace)."""
     if isinstance(eval_env, bool) or not isinstance(eval_env, int) or eval_env < 0:
         return eval_env  # -1 (an empty environment) or an EvalEnvironment: as given
-    import patsy
-
-    return patsy.EvalEnvironment.capture(eval_env + 2)
+    return design.caller_environment(eval_env + 2)
 
 
 def _clash_message(parsed, clashes: list[str], kwargs: dict[str, Any]) -> str:

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import patsy
 
 from lme2sm.errors import (
     ApproximationWarning,
@@ -32,8 +31,7 @@ from lme2sm.errors import (
 from lme2sm.formula import ParsedFormula, parse
 from lme2sm.formula.model import LinearPart, RandomTerm, Term
 from lme2sm.formula.patsy_text import name_to_patsy, part_to_patsy, response_to_patsy
-from lme2sm.frame import data_prep
-from lme2sm.frame.naming import column_name_pairs, patsy_env
+from lme2sm.frame import data_prep, design
 
 
 @dataclass(frozen=True)
@@ -149,7 +147,10 @@ class Translation:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning)
             return smf.mixedlm(
-                self.fixed_formula, self.data, eval_env=patsy_env(), **self.model_kwargs()
+                self.fixed_formula,
+                self.data,
+                eval_env=design.environment(),
+                **self.model_kwargs(),
             )
 
     def code(self) -> str:
@@ -266,8 +267,7 @@ def _translate(
 
     response = response_to_patsy(parsed.response_expr, parsed.fixed_part.offsets)
     fixed_formula = f"{response} ~ {part_to_patsy(parsed.fixed_part)}"
-    y, X = _fixed_matrices(fixed_formula, frame)
-    fixed_names = tuple(column_name_pairs(parsed.fixed_part, X.design_info))
+    y, X, fixed_names = _fixed_matrices(parsed, frame)
     _check_finite(y, X, dict(fixed_names))
     params = _param_labels(fixed_names, placements, re_blocks)
     return Translation(
@@ -294,22 +294,14 @@ def _translate(
     )
 
 
-def _fixed_matrices(fixed_formula: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The response and fixed-effects design, built once by patsy."""
-    try:
-        with np.errstate(all="ignore"):
-            y, X = patsy.dmatrices(
-                fixed_formula,
-                frame,
-                eval_env=patsy_env(),
-                NA_action="raise",
-                return_type="dataframe",
-            )
-    except patsy.PatsyError as exc:
-        raise DataError(f"could not build the model matrix: {exc.message}") from None
-    except (ValueError, TypeError) as exc:  # patsy's own checks on what a factor gave
-        raise DataError(f"could not build the model matrix: {exc}") from None
-    return y, X
+def _fixed_matrices(parsed: ParsedFormula, frame: pd.DataFrame):
+    """The response (offsets subtracted) and fixed-effects design with statsmodels'
+    names, columns in lme4's order, and the columns' ``(statsmodels, lme4)`` names."""
+    offsets = parsed.fixed_part.offsets
+    yd, (Xd,) = design.build(frame, [parsed.fixed_part], parsed.response_expr, offsets=offsets)
+    y = pd.DataFrame(yd.values, index=frame.index, columns=[yd.columns[0].statsmodels])
+    X = pd.DataFrame(Xd.values, index=frame.index, columns=[c.statsmodels for c in Xd.columns])
+    return y, X, tuple((c.statsmodels, c.lme4) for c in Xd.columns)
 
 
 def _check_finite(y: pd.DataFrame, X: pd.DataFrame, lme4_names: dict[str, str]) -> None:
@@ -342,25 +334,24 @@ def _choose_partition(partition: list[str], correlated: list[str], n_comp: int) 
 # ------------------------------------------------------------------------- the terms
 
 
-def _design_info(text: str, frame: pd.DataFrame) -> patsy.DesignInfo:
-    """patsy's DesignInfo for right-hand-side ``text`` on ``frame``, without the matrix."""
-    try:
-        return patsy.incr_dbuilder(text, lambda: iter([frame]), eval_env=patsy_env())
-    except patsy.PatsyError as exc:
-        raise DataError(
-            f"could not build the model matrix for {text.strip()!r}: {exc.message}"
-        ) from None
-    except (ValueError, TypeError) as exc:  # patsy's own checks on what a factor gave
-        raise DataError(f"could not build the model matrix for {text.strip()!r}: {exc}") from None
+def _design(part: LinearPart, frame: pd.DataFrame) -> design.Design:
+    """The design of right-hand side ``part`` on ``frame``."""
+    return design.build(frame, [part], where=[f" for {part_to_patsy(part)!r}"])[1][0]
+
+
+def _statsmodels_names(part: LinearPart, frame: pd.DataFrame) -> list[str]:
+    """statsmodels' names of ``part``'s columns, in statsmodels' (patsy's) order."""
+    d = _design(part, frame)
+    shown = {c.patsy: c.statsmodels for c in d.columns}
+    return [shown[n] for n in d.info.column_names]
 
 
 def _n_columns(term: RandomTerm, frame: pd.DataFrame) -> int:
-    return len(_design_info(part_to_patsy(term.effects_part), frame).column_names)
+    return len(_design(term.effects_part, frame).columns)
 
 
 def _term_columns(term: RandomTerm, frame: pd.DataFrame) -> list[tuple[str, str]]:
-    info = _design_info(part_to_patsy(term.effects_part), frame)
-    return column_name_pairs(term.effects_part, info)
+    return [(c.statsmodels, c.lme4) for c in _design(term.effects_part, frame).columns]
 
 
 def _vc_text(term: RandomTerm, group_col: str) -> str:
@@ -510,7 +501,7 @@ def _place_terms(resolved, frame, group_columns, group_name, n_levels, n_comp):
     if not re_terms:
         return placements, "0", vc, ()
     re_formula = part_to_patsy(_re_union(re_terms))
-    names = list(_design_info(re_formula, frame).column_names)
+    names = _statsmodels_names(_re_union(re_terms), frame)
     blocks: list[tuple[int, ...]] = []
     for p in placements:
         if p.slot != "re_formula":
@@ -540,7 +531,7 @@ def _place_terms(resolved, frame, group_columns, group_name, n_levels, n_comp):
 
 
 def _is_categorical(term: Term, frame: pd.DataFrame) -> bool:
-    info = _design_info(part_to_patsy(LinearPart(False, (term,))), frame)
+    info = _design(LinearPart(False, (term,)), frame).info
     return any(fi.type == "categorical" for fi in info.factor_infos.values())
 
 

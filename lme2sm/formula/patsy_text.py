@@ -7,6 +7,8 @@ as ``Q("name")``, so the user's names reach the data unchanged. R's ``^`` become
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lme2sm.formula.functions import FUNCTIONS, data_arguments
 from lme2sm.formula.model import (
     BinOp,
@@ -40,26 +42,34 @@ def name_to_patsy(name: str) -> str:
     return 'Q("' + name.replace("\\", "\\\\").replace('"', '\\"') + '")'
 
 
-def to_patsy(expr: Expr) -> str:
-    """patsy/Python text for one expression."""
+Names = Callable[[str], str]
+"""How a column name is written in the text: :func:`name_to_patsy` for the text users
+see (and statsmodels evaluates), or the model frame's internal names
+(:func:`lme2sm.frame.safe_names.safe_name`)."""
+
+
+def to_patsy(expr: Expr, names: Names = name_to_patsy) -> str:
+    """patsy/Python text for one expression, each column written by ``names``."""
+    if isinstance(expr, Call) and expr.func == "Q" and names is not name_to_patsy:
+        return names(data_arguments(expr)[0].name)  # the column itself, no Q() lookup
     if isinstance(expr, Name):
-        return name_to_patsy(expr.name)
+        return names(expr.name)
     if isinstance(expr, Number):
         return python_number(expr.text)
     if isinstance(expr, String):
         return expr.label
     if isinstance(expr, Paren):
-        return f"({to_patsy(expr.inner)})"
+        return f"({to_patsy(expr.inner, names)})"
     if isinstance(expr, UnaryOp):
-        return f"{expr.op}{to_patsy(expr.operand)}"
+        return f"{expr.op}{to_patsy(expr.operand, names)}"
     if isinstance(expr, BinOp):
-        return f"{to_patsy(expr.left)} {_PY_OPS[expr.op]} {to_patsy(expr.right)}"
+        return f"{to_patsy(expr.left, names)} {_PY_OPS[expr.op]} {to_patsy(expr.right, names)}"
     if isinstance(expr, Call):
         rule = FUNCTIONS[expr.func]
-        args = [to_patsy(a) for a in data_arguments(expr)] if expr.func != "Q" else []
+        args = [to_patsy(a, names) for a in data_arguments(expr)] if expr.func != "Q" else []
         return rule.render(args, expr)
     if isinstance(expr, Keyword):
-        return f"{expr.name}={to_patsy(expr.value)}"
+        return f"{expr.name}={to_patsy(expr.value, names)}"
     raise TypeError(f"not an expression: {expr!r}")
 
 
@@ -74,23 +84,25 @@ def option_to_patsy(expr: Expr) -> str:
     return to_patsy(expr)
 
 
-def term_to_patsy(term: Term) -> str:
+def term_to_patsy(term: Term, names: Names = name_to_patsy) -> str:
     """``recipe:temp`` → ``recipe:temp``; ``factor(g):x`` → ``C(g):x``."""
-    return ":".join(to_patsy(f) for f in term.factors)
+    return ":".join(to_patsy(f, names) for f in term.factors)
 
 
-def part_to_patsy(part: LinearPart) -> str:
+def part_to_patsy(part: LinearPart, names: Names = name_to_patsy) -> str:
     """A right-hand side as patsy text, intercept explicit: ``1 + x`` or ``0 + x``."""
     head = "1" if part.intercept else "0"
-    return " + ".join([head, *(term_to_patsy(t) for t in part.terms)])
+    return " + ".join([head, *(term_to_patsy(t, names) for t in part.terms)])
 
 
-def response_to_patsy(response: Expr, offsets: tuple[Expr, ...] = ()) -> str:
+def response_to_patsy(
+    response: Expr, offsets: tuple[Expr, ...] = (), names: Names = name_to_patsy
+) -> str:
     """The response, with any offsets subtracted (MixedLM has no offset argument)."""
-    text = to_patsy(response)
+    text = to_patsy(response, names)
     if isinstance(response, BinOp):  # arithmetic, not patsy's / and * operators
         text = f"I({text})"
     if not offsets:
         return text
     inner = text[2:-1] if text.startswith("I(") and text.endswith(")") else text
-    return "I(" + inner + "".join(f" - ({to_patsy(o)})" for o in offsets) + ")"
+    return "I(" + inner + "".join(f" - ({to_patsy(o, names)})" for o in offsets) + ")"

@@ -458,25 +458,10 @@ def _argument_values(call: Call, data: pd.DataFrame) -> np.ndarray:
         if isinstance(col, pd.DataFrame):
             raise DataError(f"the data have more than one column named {arg.name!r}")
     else:
-        import patsy
-
-        from lme2sm.formula.patsy_text import to_patsy
-        from lme2sm.frame.naming import patsy_env
+        from lme2sm.frame.design import evaluate
 
         text = arg.label
-        try:
-            with np.errstate(all="ignore"):
-                col = patsy.dmatrix(
-                    f"0 + I({to_patsy(arg)})",
-                    data,
-                    eval_env=patsy_env(),
-                    NA_action=patsy.NAAction(NA_types=[]),
-                    return_type="dataframe",
-                ).iloc[:, 0]
-        except patsy.PatsyError as exc:
-            raise DataError(f"could not evaluate {call.label}: {exc.message}") from None
-        except (ValueError, TypeError) as exc:  # patsy's checks on what the argument gave
-            raise DataError(f"could not evaluate {call.label}: {exc}") from None
+        col = pd.Series(evaluate(arg, data, call.label)[:, 0], index=data.index)
     if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
         raise DataError(
             f"{call.func}() needs numbers, but {text} holds {col.dtype} values (in {call.label})"

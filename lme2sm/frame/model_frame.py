@@ -7,7 +7,7 @@ rebuilds a design from the formula.
 
 What it does, in lme4's order: check columns; drop rows with a missing value in any
 variable the formula (or ``weights``) uses, and say how many; build the fixed-effects
-matrix with patsy, named as R names it; drop aliased columns as lme4 does (with one
+matrix (:mod:`.design`), named as R names it; drop aliased columns as lme4 does (with one
 message); build one ``(codes, Z)`` pair per random term, terms in lme4's order
 (decreasing number of levels), levels in R's order.
 """
@@ -16,24 +16,20 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import patsy
 
 from lme2sm.errors import DataError, FormulaError, RankDeficiencyWarning
 from lme2sm.formula import ParsedFormula, parse
 from lme2sm.formula.model import RandomTerm
-from lme2sm.formula.patsy_text import part_to_patsy, response_to_patsy, to_patsy
-from lme2sm.frame import data_prep
-from lme2sm.frame.naming import column_name_pairs, patsy_env
+from lme2sm.frame import data_prep, design
+
+if TYPE_CHECKING:
+    import patsy
 
 __all__ = ["ModelFrame", "RandomTermFrame", "build_model_frame", "lme4_term_order"]
-
-# rows with missing values are gone before patsy sees the frame; NaN made by a
-# transformation (log(0)) is caught by _check_finite. patsy's own per-value NA check
-# costs milliseconds per factor.
-_NO_NA_CHECK = patsy.NAAction(NA_types=[])
 
 RANK_TOL = 1e-7
 """R's ``qr()`` tolerance, which lme4's ``chkRank.drop.cols`` uses."""
@@ -51,6 +47,7 @@ class RandomTermFrame:
     names: tuple[str, ...]
     """lme4 names of the term's columns (``(Intercept)``, ``Days``)."""
     patsy_names: tuple[str, ...]
+    """patsy's names of the same columns in ``info`` (internal column names)."""
     levels: tuple[str, ...]
     """Levels in R's order (rows of ``ranef``)."""
     codes: np.ndarray
@@ -85,6 +82,7 @@ class ModelFrame:
     fixed_names: tuple[str, ...]
     """lme4 names of the kept fixed-effect columns."""
     fixed_patsy_names: tuple[str, ...]
+    """patsy's names of the kept columns in ``fixed_info`` (internal column names)."""
     dropped_fixed: tuple[str, ...]
     """Aliased columns dropped (lme4's rank-deficiency rule)."""
     fixed_info: patsy.DesignInfo = field(repr=False, compare=False)
@@ -158,12 +156,12 @@ def build_model_frame(
         data_prep.check_levels(frame, prepared.group_columns)
     data_prep.categorize_text(frame, sorted(other_uses), set(prepared.group_columns.values()))
 
-    env = patsy_env()
-    designs = _designs(parsed, frame, env, glm)
-    yf, Xf = designs[0], designs[1]
-    pairs = column_name_pairs(parsed.fixed_part, Xf.design_info)
-    y = np.asarray(yf[:, 0], dtype=float) if yf is not None else np.full(len(frame), np.nan)
-    X = _columns(Xf, [sm for sm, _ in pairs])
+    parts = [parsed.fixed_part] + [t.effects_part for t in parsed.random_terms]
+    where = [""] + [f" for ({t.text})" for t in parsed.random_terms]
+    yd, (Xd, *Ed) = design.build(frame, parts, None if glm else parsed.response_expr, where)
+    pairs = [(c.patsy, c.lme4) for c in Xd.columns]
+    y = yd.values[:, 0] if yd is not None else np.full(len(frame), np.nan)
+    X = Xd.values
     if not glm:
         _check_finite("the response", y)
     for (_sm, r), col in zip(pairs, X.T):
@@ -187,9 +185,7 @@ def build_model_frame(
         w = frame[weights_name].to_numpy(dtype=float)
         frame = frame.drop(columns=[weights_name])
 
-    raw_terms = [
-        _term_frame(term, E, frame, prepared) for term, E in zip(parsed.random_terms, designs[2:])
-    ]
+    raw_terms = [_term_frame(term, E, frame, prepared) for term, E in zip(parsed.random_terms, Ed)]
     order = lme4_term_order([t.n_levels for t in raw_terms])
     terms = tuple(raw_terms[i] for i in order)
     if not glm:
@@ -199,9 +195,7 @@ def build_model_frame(
         parsed=parsed,
         data=frame,
         n_dropped=n_dropped,
-        response_name=(
-            yf.design_info.column_names[0] if yf is not None else parsed.response_expr.label
-        ),
+        response_name=yd.columns[0].statsmodels if yd is not None else parsed.response_expr.label,
         y=y,
         offset=offset,
         weights=w,
@@ -209,7 +203,7 @@ def build_model_frame(
         fixed_names=tuple(r for _, r in pairs),
         fixed_patsy_names=tuple(sm for sm, _ in pairs),
         dropped_fixed=dropped,
-        fixed_info=Xf.design_info,
+        fixed_info=Xd.info,
         terms=terms,
         group_columns=dict(prepared.group_columns),
         level_order=dict(prepared.level_order),
@@ -266,13 +260,7 @@ def _offset(parsed: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
     offsets = parsed.fixed_part.offsets
     if not offsets:
         return np.zeros(len(frame))
-    text = " + ".join(f"I({to_patsy(o)})" for o in offsets)
-    try:
-        with np.errstate(all="ignore"):
-            values = np.asarray(patsy.dmatrix("0 + " + text, frame, eval_env=patsy_env()))
-    except patsy.PatsyError as exc:
-        raise DataError(f"could not compute the offset: {exc.message}") from None
-    total = values.sum(axis=1)
+    total = sum(design.evaluate(o, frame, "the offset").sum(axis=1) for o in offsets)
     _check_finite("the offset", total)
     return total
 
@@ -305,71 +293,10 @@ def kept_columns(X: np.ndarray, tol: float = RANK_TOL) -> list[int]:
     return keep
 
 
-def _designs(parsed: ParsedFormula, frame: pd.DataFrame, env, glm: bool) -> list:
-    """y (None for glmer), X and each random term's model matrix, in one patsy pass.
-
-    patsy evaluates a variable once however many terms use it when the term lists go
-    through one ``design_matrix_builders`` call (as ``dmatrices`` does for y and X);
-    one call per random term evaluated and checked ``Days`` again for ``(Days|Subject)``.
-    """
-    texts = [part_to_patsy(t.effects_part) for t in parsed.random_terms]
-    fixed = part_to_patsy(parsed.fixed_part)
-    try:
-        desc = patsy.ModelDesc.from_formula(
-            f"{response_to_patsy(parsed.response_expr)} ~ {fixed}" if not glm else fixed
-        )
-        lists = ([desc.lhs_termlist] if not glm else []) + [desc.rhs_termlist]
-        lists += [patsy.ModelDesc.from_formula(text).rhs_termlist for text in texts]
-        # patsy counts rows from an evaluated variable or a DataFrame's index; with
-        # intercepts alone (glmer's ``1 + (1 | herd)``) only the DataFrame has them
-        trivial = not any(term.factors for terms in lists for term in terms)
-        source = frame if trivial else patsy_source(frame)
-        with np.errstate(all="ignore"):
-            infos = patsy.design_matrix_builders(
-                lists, lambda: iter([source]), eval_env=env, NA_action=_NO_NA_CHECK
-            )
-            mats = patsy.build_design_matrices(infos, source, NA_action=_NO_NA_CHECK)
-    except patsy.PatsyError as exc:
-        # say which part failed: the fixed part alone, then each term alone
-        _one_design(fixed, frame, env, "")
-        for term, text in zip(parsed.random_terms, texts):
-            _one_design(text, frame, env, f" for ({term.text})")
-        raise DataError(f"could not build the model matrix: {exc.message}") from None
-    return ([None] if glm else []) + list(mats)
-
-
-def patsy_source(frame: pd.DataFrame) -> dict[str, object]:
-    """The frame's columns as a dict of arrays (Categoricals kept), for patsy.
-
-    patsy looks each variable up in its data by name; through a DataFrame every lookup
-    and every evaluated expression goes through pandas' indexing and Series machinery.
-    On sleepstudy's ``Reaction ~ Days`` plus ``1 + Days`` the design pass took 6.5 ms
-    from a DataFrame and 1.4 ms from a dict of the same columns' arrays.
-    """
-    return {
-        name: col.array if isinstance(col.dtype, pd.CategoricalDtype) else col.to_numpy()
-        for name, col in frame.items()
-    }
-
-
-def _one_design(text: str, frame, env, where: str) -> None:
-    try:
-        with np.errstate(all="ignore"):
-            patsy.dmatrix(text, frame, eval_env=env, NA_action=_NO_NA_CHECK)
-    except patsy.PatsyError as exc:
-        raise DataError(f"could not build the model matrix{where}: {exc.message}") from None
-
-
-def _columns(design, patsy_names: list[str]) -> np.ndarray:
-    """The named columns of a patsy design matrix, as a float array."""
-    index = design.design_info.column_name_indexes
-    return np.asarray(design, dtype=float)[:, [index[name] for name in patsy_names]]
-
-
-def _term_frame(term: RandomTerm, E, frame: pd.DataFrame, prepared) -> RandomTermFrame:
-    info = E.design_info
-    pairs = column_name_pairs(term.effects_part, info)
-    Z = _columns(E, [sm for sm, _ in pairs])
+def _term_frame(
+    term: RandomTerm, E: design.Design, frame: pd.DataFrame, prepared
+) -> RandomTermFrame:
+    Z = E.values
     _check_finite(f"the random-effects matrix of ({term.text})", Z)
     col = prepared.group_columns[term.group]
     levels = tuple(prepared.level_order[term.group])
@@ -380,12 +307,12 @@ def _term_frame(term: RandomTerm, E, frame: pd.DataFrame, prepared) -> RandomTer
         term=term,
         group=term.group,
         column=col,
-        names=tuple(r for _, r in pairs),
-        patsy_names=tuple(sm for sm, _ in pairs),
+        names=tuple(c.lme4 for c in E.columns),
+        patsy_names=E.patsy_names,
         levels=levels,
         codes=codes,
         Z=Z,
-        info=info,
+        info=E.info,
     )
 
 

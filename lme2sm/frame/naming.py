@@ -9,39 +9,32 @@ varies fastest), so the two names are built side by side from patsy's
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-
-import patsy
-from patsy.eval import EvalFactor
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, NamedTuple
 
 from lme2sm.formula.model import Expr, LinearPart
-from lme2sm.formula.patsy_text import to_patsy
+from lme2sm.frame.safe_names import user_text
+
+if TYPE_CHECKING:
+    import patsy
 
 INTERCEPT = "(Intercept)"
 
-
-def patsy_env() -> patsy.EvalEnvironment:
-    """The only names patsy may see besides its own built-ins and the data: ``np`` and
-    R's ``poly()`` helpers (:mod:`lme2sm.frame.rfunctions`).
-
-    Never the caller's frame, so formula text cannot reach the caller's variables.
-    """
-    import numpy
-
-    from lme2sm.frame.rfunctions import HELPERS
-
-    return patsy.EvalEnvironment([{"np": numpy, **HELPERS, "C": _categorical}])
+FactorCodes = Callable[[Expr], tuple[str, str]]
+"""A formula factor → patsy's normalised code of it, as the design was built (internal
+column names) and as a user's statsmodels formula writes it
+(:func:`lme2sm.frame.design.factor_codes`)."""
 
 
-def _categorical(data, contrast=None, levels=None):
-    """patsy's ``C()``, reading a numpy array of numbers as Python numbers, as patsy
-    reads a pandas column: the model frame hands patsy plain arrays, and numpy's scalars
-    would name the levels ``np.float64(2.5)`` instead of ``2.5``."""
-    import numpy
+class Column(NamedTuple):
+    """One model-matrix column's three names."""
 
-    if isinstance(data, numpy.ndarray) and data.dtype.kind in "iuf":
-        data = numpy.array(data.tolist(), dtype=object)
-    return patsy.builtins.C(data, contrast, levels)
+    patsy: str
+    """patsy's name in the design lme2sm built (internal column names)."""
+    statsmodels: str
+    """The name statsmodels gives it from the user's formula (``C(recipe)[T.B]:temp``)."""
+    lme4: str
+    """R's ``model.matrix`` name (``recipeB:temp``)."""
 
 
 def _level(suffix: str) -> str:
@@ -57,44 +50,35 @@ def _r_level(level: str) -> str:
     return {"True": "TRUE", "False": "FALSE"}.get(level, level)
 
 
-def _labels_by_code(part: LinearPart) -> dict[str, str]:
-    """patsy's normalised code for each factor of ``part`` → its lme4 label."""
-    out: dict[str, str] = {}
-    for term in part.terms:
-        for factor in term.factors:
-            out[EvalFactor(to_patsy(factor)).code] = _factor_label(factor)
-    return out
-
-
-def _factor_label(factor: Expr) -> str:
-    return factor.label
-
-
-def column_name_pairs(part: LinearPart, info: patsy.DesignInfo) -> list[tuple[str, str]]:
-    """``(patsy name, lme4 name)`` for every column of ``info``, in lme4's order.
+def column_names(part: LinearPart, info: patsy.DesignInfo, codes: FactorCodes) -> list[Column]:
+    """The three names of every column of ``info``, in lme4's order.
 
     lme4's order is the intercept, then the formula's terms in R's order, each
     term's columns in patsy's (= R's) order.
     """
-    labels = _labels_by_code(part)
-    by_term: dict[frozenset[str], list[tuple[str, str]]] = {}
+    labels: dict[str, tuple[str, str]] = {}
+    for term in part.terms:
+        for factor in term.factors:
+            internal, shown = codes(factor)
+            labels[internal] = (shown, factor.label)
+    by_term: dict[frozenset[str], list[Column]] = {}
     for term, codings in info.term_codings.items():
         key = frozenset(f.code for f in term.factors)
-        by_term[key] = list(_term_pairs(codings, info, labels))
-    ordered: list[tuple[str, str]] = []
+        by_term[key] = list(_term_columns(codings, info, labels))
+    ordered: list[Column] = []
     if frozenset() in by_term:
         ordered += by_term.pop(frozenset())
     for term in part.terms:
-        key = frozenset(EvalFactor(to_patsy(f)).code for f in term.factors)
+        key = frozenset(codes(f)[0] for f in term.factors)
         ordered += by_term.pop(key, [])
     for rest in by_term.values():  # anything patsy added that R would not name: keep it
         ordered += rest
     return ordered
 
 
-def _term_pairs(
-    codings, info: patsy.DesignInfo, labels: dict[str, str]
-) -> Iterator[tuple[str, str]]:
+def _term_columns(
+    codings, info: patsy.DesignInfo, labels: dict[str, tuple[str, str]]
+) -> Iterator[Column]:
     for subterm in codings:
         widths = []
         for factor in subterm.factors:
@@ -105,22 +89,21 @@ def _term_pairs(
                 widths.append(subterm.contrast_matrices[factor].matrix.shape[1])
         for reversed_combo in itertools.product(*(range(w) for w in reversed(widths))):
             combo = reversed_combo[::-1]
-            sm_pieces, r_pieces = [], []
+            pieces: list[tuple[str, str, str]] = []
             for factor, idx in zip(subterm.factors, combo):
                 fi = info.factor_infos[factor]
-                label = labels.get(factor.code, factor.name())
+                name = factor.name()
+                shown, label = labels.get(factor.code) or (user_text(name),) * 2
                 if fi.type == "numerical":
                     if fi.num_columns > 1:
-                        sm_pieces.append(f"{factor.name()}[{idx}]")
-                        r_pieces.append(f"{label}{idx + 1}")
+                        pieces.append((f"{name}[{idx}]", f"{shown}[{idx}]", f"{label}{idx + 1}"))
                     else:
-                        sm_pieces.append(factor.name())
-                        r_pieces.append(label)
+                        pieces.append((name, shown, label))
                 else:
                     suffix = subterm.contrast_matrices[factor].column_suffixes[idx]
-                    sm_pieces.append(f"{factor.name()}{suffix}")
-                    r_pieces.append(label + _r_level(_level(suffix)))
-            if sm_pieces:
-                yield ":".join(sm_pieces), ":".join(r_pieces)
+                    level = _r_level(_level(suffix))
+                    pieces.append((name + suffix, shown + suffix, label + level))
+            if pieces:
+                yield Column(*(":".join(p[i] for p in pieces) for i in range(3)))
             else:
-                yield "Intercept", INTERCEPT
+                yield Column("Intercept", "Intercept", INTERCEPT)

@@ -12,12 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import patsy
 
 from lme2sm.errors import DataError
-from lme2sm.formula.patsy_text import to_patsy
+from lme2sm.frame import design
 from lme2sm.frame.model_frame import ModelFrame
-from lme2sm.frame.naming import patsy_env
 from lme2sm.glmm.family import Family
 
 __all__ = ["GlmResponse", "glm_response"]
@@ -52,14 +50,7 @@ def _evaluate(expr, frame: pd.DataFrame, what: str) -> np.ndarray:
                     f"{what} is NaN or infinite in {int((~np.isfinite(values)).sum())} rows"
                 )
             return values
-    try:
-        with np.errstate(all="ignore"):
-            m = patsy.dmatrix(
-                f"0 + I({to_patsy(expr)})", frame, eval_env=patsy_env(), NA_action="raise"
-            )
-    except patsy.PatsyError as exc:
-        raise DataError(f"could not compute {what}: {exc.message}") from None
-    values = np.asarray(m, dtype=float)
+    values = design.evaluate(expr, frame, what)
     if values.shape[1] != 1:
         raise DataError(f"{what} must be numeric, one number per row")
     values = values[:, 0]

@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import patsy
 from scipy import stats
 
 from lme2sm.errors import ArgumentError
+from lme2sm.frame import design
+from lme2sm.frame.safe_names import columns_in
 
 __all__ = ["EMMeans", "emmeans"]
 
@@ -305,11 +306,7 @@ def _grid_variables(frame) -> dict[str, tuple[str, tuple]]:
         elif pd.api.types.is_bool_dtype(col):
             out[v] = ("factor", (False, True))
         elif pd.api.types.is_numeric_dtype(col):
-            wrapped = [
-                cats
-                for code, cats in categorical_codes
-                if re.search(rf"(?<![\w.]){re.escape(v)}(?![\w.])", code)
-            ]
+            wrapped = [cats for code, cats in categorical_codes if v in columns_in(code)]
             if wrapped:  # factor(x) of a numeric column
                 out[v] = ("factor", tuple(wrapped[0]))
             else:
@@ -336,8 +333,7 @@ def _grid_frame(frame, records: dict[str, list], variables) -> pd.DataFrame:
 
 
 def _grid_matrix(frame, grid: pd.DataFrame) -> np.ndarray:
-    (Xg,) = patsy.build_design_matrices([frame.fixed_info], grid, return_type="dataframe")
-    return Xg[list(frame.fixed_patsy_names)].to_numpy(dtype=float)
+    return design.rows(frame.fixed_info, grid, frame.fixed_patsy_names)
 
 
 @dataclass
@@ -355,8 +351,9 @@ class Estimability:
             return None
         import scipy.linalg as sla
 
-        (X_all,) = patsy.build_design_matrices([frame.fixed_info], frame.data)
-        (X_grid,) = patsy.build_design_matrices([frame.fixed_info], grid)
+        names = frame.fixed_info.column_names
+        X_all = design.rows(frame.fixed_info, frame.data, names)
+        X_grid = design.rows(frame.fixed_info, grid, names)
         L_full = np.asarray(X_grid).reshape(n_cells, n_comb, -1).mean(axis=1)
         null = sla.null_space(np.asarray(X_all))
         return cls(L_full, null, 1e-6 * max(1.0, float(np.max(np.abs(L_full)))))

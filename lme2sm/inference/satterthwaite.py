@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lme2sm.frame.naming import patsy_env
+from lme2sm.frame import design
 from lme2sm.inference import _numderiv
 from lme2sm.inference._design import LmmDesign, one_blas_thread
 
@@ -245,9 +245,6 @@ class FixedTermInfo:
 
 def fixed_terms(m: LmerEstimates) -> list[FixedTermInfo]:
     """The fixed part's terms, their ``fixef()`` columns and their factors' values."""
-    from patsy.eval import EvalFactor
-
-    from lme2sm.formula.patsy_text import to_patsy
     from lme2sm.frame.naming import _r_level
 
     frame = m.frame
@@ -257,7 +254,7 @@ def fixed_terms(m: LmerEstimates) -> list[FixedTermInfo]:
     patsy_terms = {frozenset(f.code for f in term.factors): term for term in info.terms}
     out = []
     for term in frame.parsed.fixed_part.terms:
-        codes = [EvalFactor(to_patsy(f)).code for f in term.factors]
+        codes = [design.factor_codes(f)[0] for f in term.factors]
         pterm = patsy_terms.get(frozenset(codes))
         if pterm is None:
             raise NotImplementedError(f"cannot find the columns of fixed term {term.label}")
@@ -400,10 +397,4 @@ def anova_table(m: LmerEstimates, type: int | str = 3) -> pd.DataFrame:
 
 def _factor_columns(factor, data) -> np.ndarray:
     """The model-matrix columns of one formula factor, full (no intercept absorbed)."""
-    import patsy
-
-    from lme2sm.formula.patsy_text import to_patsy
-
-    return patsy.dmatrix(
-        "0 + " + to_patsy(factor), data, eval_env=patsy_env(), return_type="dataframe"
-    ).to_numpy()
+    return design.factor_matrix(factor, data)

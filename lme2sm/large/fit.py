@@ -19,6 +19,7 @@ from lme2sm.engine.crossprod import CrossProducts
 from lme2sm.engine.frame_input import profiled_of
 from lme2sm.engine.lmm import LmmFit, ProfiledLMM
 from lme2sm.errors import DroppedRowsWarning, RankDeficiencyWarning
+from lme2sm.frame import design
 from lme2sm.frame.model_frame import RANK_TOL, RandomTermFrame, _check_sizes
 from lme2sm.large.frame import LazyModelFrame
 from lme2sm.large.plan import ModelPlan, PartitionSummary
@@ -163,7 +164,7 @@ def build_lazy_frame(
         formula=plan.parsed.formula,
         parsed=plan.parsed,
         n_dropped=summary.n_rows - summary.n_complete,
-        response_name=d["y"].column_names[0],
+        response_name=design.factor_codes(plan.parsed.response_expr)[1],
         fixed_names=tuple(r for _, r in kept_pairs),
         fixed_patsy_names=tuple(sm for sm, _ in kept_pairs),
         dropped_fixed=dropped,

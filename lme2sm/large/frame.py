@@ -10,14 +10,15 @@ the n-sized attributes (``data``, ``y``, ``offset``, ``weights``, ``X`` and each
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import patsy
+from typing import TYPE_CHECKING, Any
 
 from lme2sm.engine.crossprod import CrossProducts
 from lme2sm.errors import RowsNotInMemoryError
 from lme2sm.formula import ParsedFormula
 from lme2sm.frame.model_frame import RandomTermFrame
+
+if TYPE_CHECKING:
+    import patsy
 
 __all__ = ["LazyModelFrame", "RowsNotInMemoryError"]
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-import patsy
 
 from lme2sm.engine.crossprod import CrossProducts, TermRows, cross_products
 from lme2sm.engine.frame_input import response_shift
@@ -31,10 +30,9 @@ from lme2sm.errors import DataError, FormulaError
 from lme2sm.formula import ParsedFormula, parse
 from lme2sm.formula.expand import walk
 from lme2sm.formula.model import Call, LinearPart
-from lme2sm.formula.patsy_text import part_to_patsy, response_to_patsy
-from lme2sm.frame import data_prep
+from lme2sm.formula.patsy_text import part_to_patsy
+from lme2sm.frame import data_prep, design
 from lme2sm.frame.model_frame import _check_finite, _offset, lme4_term_order
-from lme2sm.frame.naming import column_name_pairs, patsy_env
 
 __all__ = ["ModelPlan", "PartitionSummary", "PartitionDesign"]
 
@@ -377,29 +375,15 @@ class ModelPlan:
     def designs(self) -> dict:
         """patsy designs (response, fixed, each term's left-hand side), made once."""
         if self._designs is None:
-            env = patsy_env()
-            proto = self.prototype
-            fixed = f"{response_to_patsy(self.parsed.response_expr)} ~ "
-            fixed += part_to_patsy(self.parsed.fixed_part)
-            try:
-                y_info, x_info = patsy.incr_dbuilders(fixed, lambda: iter([proto]), eval_env=env)
-                term_infos = [
-                    patsy.incr_dbuilder(
-                        part_to_patsy(t.effects_part), lambda: iter([proto]), eval_env=env
-                    )
-                    for t in self.parsed.random_terms
-                ]
-            except patsy.PatsyError as exc:
-                raise DataError(f"could not build the model matrix: {exc.message}") from None
+            terms = self.parsed.random_terms
+            parts = [self.parsed.fixed_part] + [t.effects_part for t in terms]
+            yd, (xd, *eds) = design.build(self.prototype, parts, self.parsed.response_expr)
             self._designs = {
-                "y": y_info,
-                "X": x_info,
-                "X_pairs": column_name_pairs(self.parsed.fixed_part, x_info),
-                "terms": term_infos,
-                "term_pairs": [
-                    column_name_pairs(t.effects_part, info)
-                    for t, info in zip(self.parsed.random_terms, term_infos)
-                ],
+                "y": yd.info,
+                "X": xd.info,
+                "X_pairs": [(c.patsy, c.lme4) for c in xd.columns],
+                "terms": [e.info for e in eds],
+                "term_pairs": [[(c.patsy, c.lme4) for c in e.columns] for e in eds],
             }
         return self._designs
 
@@ -416,21 +400,10 @@ class ModelPlan:
                     "weights must be positive and finite (lme4 refuses negative weights "
                     "too); drop the rows with zero weight instead"
                 )
-        try:
-            with np.errstate(all="ignore"):
-                if with_response:
-                    Y, X = patsy.build_design_matrices(
-                        [d["y"], d["X"]], frame, NA_action="raise", return_type="dataframe"
-                    )
-                else:
-                    (X,) = patsy.build_design_matrices(
-                        [d["X"]], frame, NA_action="raise", return_type="dataframe"
-                    )
-                    Y = None
-        except patsy.PatsyError as exc:
-            raise DataError(f"could not build the model matrix: {exc.message}") from None
-        y = Y.iloc[:, 0].to_numpy(dtype=float) if Y is not None else np.empty(0)
-        Xa = X[[sm for sm, _ in d["X_pairs"]]].to_numpy(dtype=float)
+        y = np.empty(0)
+        if with_response:
+            y = design.rows(d["y"], frame, d["y"].column_names[:1])[:, 0]
+        Xa = design.rows(d["X"], frame, [sm for sm, _ in d["X_pairs"]])
         if with_response:
             _check_finite("the response", y)
         for (_sm, r), col in zip(d["X_pairs"], Xa.T):
@@ -438,8 +411,7 @@ class ModelPlan:
         offset = _offset(self.parsed, frame)
         raw = []
         for t, info, pairs in zip(self.parsed.random_terms, d["terms"], d["term_pairs"]):
-            (E,) = patsy.build_design_matrices([info], frame, return_type="dataframe")
-            Z = E[[sm for sm, _ in pairs]].to_numpy(dtype=float)
+            Z = design.rows(info, frame, [sm for sm, _ in pairs])
             _check_finite(f"the random-effects matrix of ({t.text})", Z)
             codes = self._level_codes(frame, t.group)
             raw.append(TermRows(codes, len(self.levels[t.group]), Z))

@@ -15,21 +15,18 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-import patsy
 from scipy import stats
 
 from lme2sm.engine.frame_input import term_specs
 from lme2sm.engine.lmm import unpack_theta
 from lme2sm.errors import ArgumentError, DataError
-from lme2sm.formula.patsy_text import to_patsy
-from lme2sm.frame import data_prep
+from lme2sm.frame import data_prep, design
 from lme2sm.frame.model_frame import ModelFrame
-from lme2sm.frame.naming import patsy_env
 from lme2sm.glmm.family import Family
 from lme2sm.glmm.fit import GlmmFit
 from lme2sm.glmm.pirls import GlmmProblem
 from lme2sm.glmm.response import GlmResponse
-from lme2sm.results.lmer import _design_for_newdata, r_make_names
+from lme2sm.results.lmer import r_make_names
 
 __all__ = ["GlmerEstimates", "anova"]
 
@@ -263,8 +260,8 @@ class GlmerEstimates:
                 )
         else:
             data = self._prepare_newdata(newdata)
-            (X,) = _design_for_newdata(self.frame.fixed_info, data)
-            eta = X[list(self.frame.fixed_patsy_names)].to_numpy() @ fe + self._offset(data)
+            X = design.rows(self.frame.fixed_info, data, self.frame.fixed_patsy_names)
+            eta = X @ fe + self._offset(data)
             if re_form is None:
                 eta = eta + self._random_part(data, allow_new_levels)
         values = eta if type == "link" else self.family.link.inverse(eta)
@@ -274,8 +271,7 @@ class GlmerEstimates:
         offsets = self.frame.parsed.fixed_part.offsets
         if not offsets:
             return np.zeros(len(data))
-        text = " + ".join(f"I({to_patsy(o)})" for o in offsets)
-        return np.asarray(patsy.dmatrix("0 + " + text, data, eval_env=patsy_env())).sum(axis=1)
+        return sum(design.evaluate(o, data, "the offset").sum(axis=1) for o in offsets)
 
     def _prepare_newdata(self, newdata: pd.DataFrame) -> pd.DataFrame:
         parsed = self.frame.parsed
@@ -302,8 +298,7 @@ class GlmerEstimates:
                     f"({', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}); pass "
                     "allow_new_levels=True to predict them at the population level"
                 )
-            (Z,) = _design_for_newdata(t.info, data)
-            Zm = Z[list(t.patsy_names)].to_numpy()
+            Zm = design.rows(t.info, data, t.patsy_names)
             b = u @ T.T
             ok = codes.notna().to_numpy()
             idx = codes.fillna(0).astype(int).to_numpy()

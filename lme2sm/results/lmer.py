@@ -20,10 +20,10 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-import patsy
 
 from lme2sm.engine.lmm import LOG_2PI, LmmFit, ProfiledLMM
 from lme2sm.errors import ArgumentError, DataError, SingularFitWarning
+from lme2sm.frame import design
 from lme2sm.frame.model_frame import ModelFrame, lme4_term_order
 
 SINGULAR_TOL = 1e-4
@@ -273,10 +273,6 @@ class LmerEstimates:
 
         return _offset(self.frame.parsed, data)
 
-    @property
-    def _fixed_info(self) -> patsy.DesignInfo:
-        return self.frame.fixed_info
-
     def predict(
         self,
         newdata: pd.DataFrame | None = None,
@@ -306,8 +302,7 @@ class LmerEstimates:
             )
         data = self._prepare_newdata(newdata)
         f = self.frame
-        (X,) = _design_for_newdata(f.fixed_info, data)
-        pred = X[list(f.fixed_patsy_names)].to_numpy() @ self.engine_fit.beta
+        pred = design.rows(f.fixed_info, data, f.fixed_patsy_names) @ self.engine_fit.beta
         pred = pred + self._offset(data)
         if re_form is None:
             pred = pred + self._random_part(data, allow_new_levels)
@@ -343,31 +338,13 @@ class LmerEstimates:
                     f"({', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}); pass "
                     "allow_new_levels=True to predict them at the population level"
                 )
-            (Z,) = _design_for_newdata(t.info, data)
-            Z = Z[list(t.patsy_names)].to_numpy()
+            Z = design.rows(t.info, data, t.patsy_names)
             values = np.where((codes >= 0)[:, None], np.asarray(b)[np.maximum(codes, 0)], 0.0)
             total += np.sum(values * Z, axis=1)
         return total
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.formula!r} logLik={self.logLik():.4f}>"
-
-
-def _design_for_newdata(info: patsy.DesignInfo, data: pd.DataFrame):
-    """patsy's design for new rows; a level the model never saw is a DataError."""
-    try:
-        with np.errstate(all="ignore"):
-            return patsy.build_design_matrices(
-                [info], data, return_type="dataframe", NA_action="raise"
-            )
-    except patsy.PatsyError as exc:
-        text = exc.message
-        if "does not match any of the expected levels" in text:
-            text = (
-                "newdata has a factor level the model was not fitted with: "
-                + text.split("categorical: ", 1)[-1]
-            )
-        raise DataError(text) from None
 
 
 def _lme4_term_order(n_levels) -> list[int]:
