@@ -160,12 +160,15 @@ def build(
     response: Expr | None = None,
     where: Sequence[str] = (),
     offsets: tuple[Expr, ...] = (),
+    plain: bool = True,
 ) -> tuple[Design | None, list[Design]]:
     """The response's design (None without ``response``; ``offsets`` subtracted, as
     statsmodels' formula needs) and one design per part.
 
     One pass: patsy evaluates a variable once however many parts use it. ``where``
-    names each part in a failure message (``" for (Days | Subject)"``).
+    names each part in a failure message (``" for (Days | Subject)"``). With
+    ``plain=False`` patsy evaluates plain columns too (the reference the numpy path
+    is tested and timed against).
     """
     lists = [_term_list(part_text(p), False) for p in parts]
     variables = [v for p in parts for v in p.variables()]
@@ -173,7 +176,7 @@ def build(
         lists.insert(0, _term_list(response_text(response, offsets), True))
         variables += [v for e in (response, *offsets) for v in e.variables()]
     arrays = source(data, variables)
-    built = _plain_build(lists, arrays, len(data))
+    built = _plain_build(lists, arrays, len(data)) if plain else None
     if built is None:
         built = _patsy_build(lists, arrays, data, parts, where)
     infos, matrices = built
