@@ -39,8 +39,12 @@ def frames(draw):
         elif kind == "bool":
             data[name] = np.asarray(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
         else:
-            words = draw(st.lists(st.sampled_from(["b", "a", "Zed", "c c", "é"]), min_size=n, max_size=n))
-            data[name] = pd.Categorical(words) if kind == "category" else np.asarray(words, dtype=object)
+            words = draw(
+                st.lists(st.sampled_from(["b", "a", "Zed", "c c", "é"]), min_size=n, max_size=n)
+            )
+            data[name] = (
+                pd.Categorical(words) if kind == "category" else np.asarray(words, dtype=object)
+            )
         names.append((name, kind))
     return pd.DataFrame(data), names
 
