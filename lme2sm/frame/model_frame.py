@@ -24,7 +24,7 @@ import pandas as pd
 from lme2sm.errors import DataError, FormulaError, RankDeficiencyWarning
 from lme2sm.formula import ParsedFormula, parse
 from lme2sm.formula.model import RandomTerm
-from lme2sm.frame import data_prep, design
+from lme2sm.frame import data_prep, design, grouping
 
 if TYPE_CHECKING:
     import patsy
@@ -143,7 +143,7 @@ def build_model_frame(
         _refuse_cbind(parsed)
         data_prep.check_response(frame, parsed.response_expr.variables())
 
-    prepared, other_uses = data_prep.formula_group_columns(frame, parsed)
+    prepared, other_uses = grouping.formula_group_columns(frame, parsed)
     frame = prepared.frame
     if glm:
         for name, col in prepared.group_columns.items():
@@ -153,7 +153,7 @@ def build_model_frame(
                     "random effect needs at least two levels (lme4 refuses this too)"
                 )
     else:
-        data_prep.check_levels(frame, prepared.group_columns)
+        grouping.check_levels(frame, prepared.group_columns)
     data_prep.categorize_text(frame, sorted(other_uses), set(prepared.group_columns.values()))
 
     parts = [parsed.fixed_part] + [t.effects_part for t in parsed.random_terms]
