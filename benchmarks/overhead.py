@@ -5,21 +5,30 @@ optimiser), lme2sm's whole pipeline (parse, translate, robust fit, relabel), and
 log-likelihood each reached against lme4's (from the committed fixtures). Prints the
 time ratio lme2sm / statsmodels per model.
 
-    python benchmarks/overhead.py [--repeat 3]
+First, the model frame's time per fit (``build_model_frame``: checks, complete rows,
+grouping columns, X, y, Z): the median of ``--frame-runs`` runs with plain columns read
+by numpy (the default) and, side by side, with patsy evaluating every factor (the path
+before the numpy one; ``design._plain_build`` switched off), and their ratio.
+
+    python benchmarks/overhead.py [--repeat 3] [--frame-runs 300] [--frame-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import statsmodels.formula.api as smf
 
 import lme2sm
 from lme2sm.datasets import load
+from lme2sm.frame import design
+from lme2sm.frame.model_frame import build_model_frame
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "models"
 
@@ -48,11 +57,50 @@ def best_of(fn, repeat: int) -> tuple[float, object]:
     return best, out
 
 
+def median_ms(fn, runs: int) -> float:
+    for _ in range(5):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def frame_times(runs: int) -> None:
+    """The model frame per fit, numpy path versus patsy's evaluation, interleaved."""
+    print(f"{'model frame':24} {'numpy ms':>9} {'patsy ms':>9} {'ratio':>6}  formula")
+    for name in MODELS:
+        fx = json.loads((FIXTURES / f"{name}.json").read_text())
+        data = load(fx["dataset"])
+
+        def frame(fx=fx, data=data):
+            return build_model_frame(fx["formula"], data)
+
+        def frame_patsy(fx=fx, data=data):
+            with mock.patch.object(design, "_plain_build", lambda *a: None):
+                return build_model_frame(fx["formula"], data)
+
+        ours, ref = [], []
+        for _ in range(3):  # interleaved rounds, so both see the same machine load
+            ours.append(median_ms(frame, runs // 3))
+            ref.append(median_ms(frame_patsy, runs // 3))
+        t_np, t_patsy = min(ours), min(ref)
+        print(f"{name:24} {t_np:9.2f} {t_patsy:9.2f} {t_np / t_patsy:6.2f}  {fx['formula']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--frame-runs", type=int, default=300)
+    parser.add_argument("--frame-only", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    frame_times(args.frame_runs)
+    if args.frame_only:
+        return
+    print()
     print(
         f"{'model':24} {'sm s':>8} {'lme2sm s':>9} {'ratio':>6} {'sm logLik':>12} "
         f"{'lme2sm logLik':>14} {'lme4 logLik':>12} engine"

@@ -163,9 +163,14 @@ def categorize_text(frame: pd.DataFrame, columns: Sequence[str], keep: set[str])
             pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)
         ):
             continue
-        if not all(isinstance(v, str) for v in col.unique()):
+        codes, uniques = pd.factorize(col, sort=False)  # one hash pass over the rows
+        levels = list(uniques)
+        if not all(isinstance(v, str) for v in levels):
             continue
-        frame[name] = pd.Categorical(col, categories=sorted(col.unique()))
+        order = sorted(range(len(levels)), key=levels.__getitem__)
+        rank = np.empty(len(levels), dtype=codes.dtype)
+        rank[order] = np.arange(len(levels))
+        frame[name] = pd.Categorical.from_codes(rank[codes], [levels[i] for i in order])
 
 
 # ------------------------------------------------------------------ R's order of evaluation

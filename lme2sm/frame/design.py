@@ -269,9 +269,9 @@ def rows(info: patsy.DesignInfo, data: pd.DataFrame, names: Sequence[str]) -> np
     except patsy.PatsyError as exc:
         text = user_text(exc.message)
         if "does not match any of the expected levels" in text:
-            where = f" of {user_text(exc.origin.relevant_code())}" if exc.origin else ""
+            where = f" (in {user_text(exc.origin.relevant_code())})" if exc.origin else ""
             text = (
-                f"newdata has a level{where} the model was not fitted with: "
+                f"newdata has a factor level the model was not fitted with{where}: "
                 + text.split("categorical: ", 1)[-1]
             )
         raise DataError(text) from None

@@ -100,7 +100,8 @@ def add_group_columns(
 def _component_rank(col: pd.Series) -> dict[str, int]:
     """Rank of each level as R's ``factor()`` orders it: categories, numbers, or text."""
     if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = [c for c in col.cat.categories if c in set(col.dropna())]
+        used = np.unique(col.cat.codes.to_numpy())  # the categories some row holds
+        cats = col.cat.categories[used[used >= 0]]
         return {s: i for i, s in enumerate(level_strings(pd.Series(cats)))}
     if pd.api.types.is_object_dtype(col.dtype):  # numbers in an object column sort as numbers
         values = pd.Series(col.dropna().unique())
