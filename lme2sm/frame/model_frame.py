@@ -131,13 +131,7 @@ def build_model_frame(
     data_prep.check_columns(data, variables, parsed.formula)
     # scale() and poly() take their numbers from the whole columns, as R's model.frame
     parsed = data_prep.bind_transforms(parsed, data)
-    weights_name, weight_values = _weights_column(weights, data)
-    source = data
-    if weight_values is not None:
-        source = data.loc[:, list(dict.fromkeys(variables))].copy()
-        weights_name = _fresh(source, weights_name or "(weights)")
-        source[weights_name] = weight_values
-        variables = [*variables, weights_name]
+    source, variables, weights_name, weight_values = _with_weights(data, variables, weights)
     frame, n_dropped = data_prep.drop_missing(source, variables)
     if not glm:
         _refuse_cbind(parsed)
@@ -146,12 +140,7 @@ def build_model_frame(
     prepared, other_uses = grouping.formula_group_columns(frame, parsed)
     frame = prepared.frame
     if glm:
-        for name, col in prepared.group_columns.items():
-            if frame[col].nunique() < 2:
-                raise DataError(
-                    f"the grouping factor {name!r} has only one level in the data used; a "
-                    "random effect needs at least two levels (lme4 refuses this too)"
-                )
+        _check_two_levels(frame, prepared.group_columns)
     else:
         grouping.check_levels(frame, prepared.group_columns)
     data_prep.categorize_text(frame, sorted(other_uses), set(prepared.group_columns.values()))
@@ -167,18 +156,7 @@ def build_model_frame(
     for (_sm, r), col in zip(pairs, X.T):
         _check_finite(r, col)
     offset = _offset(parsed, frame)
-    keep = kept_columns(X)
-    dropped = tuple(r for j, (_sm, r) in enumerate(pairs) if j not in keep)
-    if dropped:
-        warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
-            f"column{'s' if len(dropped) > 1 else ''} / coefficient"
-            f"{'s' if len(dropped) > 1 else ''} ({', '.join(dropped)})",
-            RankDeficiencyWarning,
-            stacklevel=3,
-        )
-        X = X[:, keep]
-        pairs = [pairs[j] for j in keep]
+    X, pairs, dropped = _drop_aliased(X, pairs)
 
     w = None
     if weight_values is not None:
@@ -209,6 +187,45 @@ def build_model_frame(
         level_order=dict(prepared.level_order),
         weights_name=None if weights is None or not isinstance(weights, str) else weights,
     )
+
+
+def _with_weights(data: pd.DataFrame, variables: list[str], weights):
+    """The data (with the weights as a column of a copy, if any), the variables to check
+    for missing values, the weights' column and values."""
+    weights_name, weight_values = _weights_column(weights, data)
+    if weight_values is None:
+        return data, variables, weights_name, None
+    source = data.loc[:, list(dict.fromkeys(variables))].copy()
+    weights_name = _fresh(source, weights_name or "(weights)")
+    source[weights_name] = weight_values
+    return source, [*variables, weights_name], weights_name, weight_values
+
+
+def _check_two_levels(frame: pd.DataFrame, group_columns: dict[str, str]) -> None:
+    """glmer's check: every grouping factor has two levels (one per row is allowed)."""
+    for name, col in group_columns.items():
+        if frame[col].nunique() < 2:
+            raise DataError(
+                f"the grouping factor {name!r} has only one level in the data used; a "
+                "random effect needs at least two levels (lme4 refuses this too)"
+            )
+
+
+def _drop_aliased(X: np.ndarray, pairs: list[tuple[str, str]]):
+    """X and its ``(patsy, lme4)`` names without the aliased columns, and the lme4
+    names of those dropped (lme4's rank-deficiency rule, with its one message)."""
+    keep = kept_columns(X)
+    dropped = tuple(r for j, (_sm, r) in enumerate(pairs) if j not in keep)
+    if not dropped:
+        return X, pairs, dropped
+    warnings.warn(
+        f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+        f"column{'s' if len(dropped) > 1 else ''} / coefficient"
+        f"{'s' if len(dropped) > 1 else ''} ({', '.join(dropped)})",
+        RankDeficiencyWarning,
+        stacklevel=4,
+    )
+    return X[:, keep], [pairs[j] for j in keep], dropped
 
 
 def _refuse_cbind(parsed: ParsedFormula) -> None:
