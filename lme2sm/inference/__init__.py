@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from lme2sm.errors import ArgumentError
-from lme2sm.inference.coef_table import coef_table
 from lme2sm.inference.bootstrap import boot_confint, bootstrap_samples
+from lme2sm.inference.coef_table import coef_table
 from lme2sm.inference.intervals import profile_confint
 from lme2sm.inference.kenward_roger import kenward_roger_model, vcov_adj
 from lme2sm.inference.satterthwaite import (
