@@ -54,8 +54,6 @@ def _numpy_passthrough(name: str) -> FunctionRule:
 
 
 def _c_render(args: list[str], call: Call) -> str:
-    from lme2sm.formula.patsy_text import option_to_patsy
-
     extra = [option_to_patsy(a) for a in call.args[1:]]
     return "C(" + ", ".join([args[0], *extra]) + ")"
 
@@ -210,13 +208,29 @@ CONTRASTS = {"Treatment", "Sum", "Helmert", "Poly", "Diff"}
 """patsy contrast names allowed as ``C()``'s second argument."""
 
 
-def data_arguments(call: Call) -> tuple[Expr, ...]:
-    """The arguments of ``call`` that read data columns (``Q("x")`` reads ``x``)."""
-    if call.func == "Q" and call.args and isinstance(call.args[0], String):
-        return (Name(call.args[0].value),)
-    rule = FUNCTIONS.get(call.func)
-    n = rule.data_args if rule else len(call.args)
-    return tuple(a for a in call.args[:n] if not isinstance(a, Keyword))
+def data_argument_count(func: str) -> int | None:
+    """How many leading arguments of ``func`` read data (None for an unknown function)."""
+    rule = FUNCTIONS.get(func)
+    return rule.data_args if rule else None
+
+
+def option_to_patsy(expr: Expr) -> str:
+    """A non-data argument (a contrast such as ``Treatment("b")``) as patsy text."""
+    if isinstance(expr, Name):
+        return expr.name
+    if isinstance(expr, Call):
+        return f"{expr.func}(" + ", ".join(option_to_patsy(a) for a in expr.args) + ")"
+    if isinstance(expr, Keyword):
+        return f"{expr.name}={option_to_patsy(expr.value)}"
+    if isinstance(expr, Number):
+        return python_number(expr.text)
+    if isinstance(expr, String):
+        return expr.label
+    if isinstance(expr, UnaryOp):
+        return f"{expr.op}{option_to_patsy(expr.operand)}"
+    if isinstance(expr, Paren):
+        return f"({option_to_patsy(expr.inner)})"
+    raise TypeError(f"not an option: {expr!r}")
 
 
 def check_call(call: Call) -> str | None:

@@ -182,16 +182,24 @@ class Call:
     baked: tuple[float, ...] = field(default=(), compare=False, repr=False)
     """Numbers computed from the whole data column (``scale``'s mean and sd, ``poly``'s
     coefficients), set by ``data_prep.bind_transforms``; written into the patsy text."""
+    n_data: int | None = field(default=None, compare=False, repr=False)
+    """How many leading arguments read data (the rest are options such as a contrast),
+    set by the parser from the function's rule; None: every argument."""
 
     @property
     def label(self) -> str:
         return f"{self.func}({', '.join(a.label for a in self.args)})"
 
-    def variables(self) -> tuple[str, ...]:
-        from lme2sm.formula.functions import data_arguments
+    def data_arguments(self) -> tuple[Expr, ...]:
+        """The arguments that read data columns (``Q("x")`` reads ``x``)."""
+        if self.func == "Q" and self.args and isinstance(self.args[0], String):
+            return (Name(self.args[0].value),)
+        n = len(self.args) if self.n_data is None else self.n_data
+        return tuple(a for a in self.args[:n] if not isinstance(a, Keyword))
 
+    def variables(self) -> tuple[str, ...]:
         out: list[str] = []
-        for arg in data_arguments(self):
+        for arg in self.data_arguments():
             for v in arg.variables():
                 if v not in out:
                     out.append(v)

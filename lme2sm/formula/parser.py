@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from lme2sm.errors import FormulaError
 from lme2sm.formula.expand import BARS, nobars, random_terms, walk
-from lme2sm.formula.functions import check_call, data_arguments, known_functions_text
+from lme2sm.formula.functions import check_call, known_functions_text
 from lme2sm.formula.model import BinOp, Call, Expr, Keyword, Name, Paren, ParsedFormula, UnaryOp
 from lme2sm.formula.syntax import operator_span, parse_syntax
 from lme2sm.formula.terms import linear_part
@@ -134,7 +134,7 @@ def _check_call(call: Call, formula: str) -> None:
                 name_span,
             )
         raise FormulaError(f"{problem}", formula, call.span)
-    for arg in data_arguments(call):
+    for arg in call.data_arguments():
         _check_argument(arg, call, formula)
 
 

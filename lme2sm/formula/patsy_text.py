@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lme2sm.formula.functions import FUNCTIONS, data_arguments
+from lme2sm.formula.functions import FUNCTIONS
 from lme2sm.formula.model import (
     BinOp,
     Call,
@@ -51,7 +51,7 @@ see (and statsmodels evaluates), or the model frame's internal names
 def to_patsy(expr: Expr, names: Names = name_to_patsy) -> str:
     """patsy/Python text for one expression, each column written by ``names``."""
     if isinstance(expr, Call) and expr.func == "Q" and names is not name_to_patsy:
-        return names(data_arguments(expr)[0].name)  # the column itself, no Q() lookup
+        return names(expr.data_arguments()[0].name)  # the column itself, no Q() lookup
     if isinstance(expr, Name):
         return names(expr.name)
     if isinstance(expr, Number):
@@ -66,22 +66,11 @@ def to_patsy(expr: Expr, names: Names = name_to_patsy) -> str:
         return f"{to_patsy(expr.left, names)} {_PY_OPS[expr.op]} {to_patsy(expr.right, names)}"
     if isinstance(expr, Call):
         rule = FUNCTIONS[expr.func]
-        args = [to_patsy(a, names) for a in data_arguments(expr)] if expr.func != "Q" else []
+        args = [to_patsy(a, names) for a in expr.data_arguments()] if expr.func != "Q" else []
         return rule.render(args, expr)
     if isinstance(expr, Keyword):
         return f"{expr.name}={to_patsy(expr.value, names)}"
     raise TypeError(f"not an expression: {expr!r}")
-
-
-def option_to_patsy(expr: Expr) -> str:
-    """A non-data argument (a contrast such as ``Treatment("b")``) as patsy text."""
-    if isinstance(expr, Name):
-        return expr.name
-    if isinstance(expr, Call):
-        return f"{expr.func}(" + ", ".join(option_to_patsy(a) for a in expr.args) + ")"
-    if isinstance(expr, Keyword):
-        return f"{expr.name}={option_to_patsy(expr.value)}"
-    return to_patsy(expr)
 
 
 def term_to_patsy(term: Term, names: Names = name_to_patsy) -> str:

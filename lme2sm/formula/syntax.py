@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lme2sm.errors import FormulaError
+from lme2sm.formula.functions import data_argument_count
 from lme2sm.formula.model import (
     CONSTANTS,
     BinOp,
@@ -287,7 +288,12 @@ class _Parser:
                 self.take()
         self.in_call -= 1
         close = self.close(open_token)
-        return Call(token.value, tuple(args), (token.span[0], close.span[1]))
+        return Call(
+            token.value,
+            tuple(args),
+            (token.span[0], close.span[1]),
+            n_data=data_argument_count(token.value),
+        )
 
     def argument(self) -> Expr:
         token = self.peek()
