@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from lme2sm.faces.statsmodels_fit import fit_steps
 
 if TYPE_CHECKING:
-    from lme2sm.faces.translation import Translation
+    from lme2sm.faces.translation_data import TranslationData
 
 
 def _q(text: str) -> str:
@@ -23,7 +23,7 @@ def _comment(text: str) -> list[str]:
     return ["# " + line.rstrip() for line in text.splitlines() or [""]]
 
 
-def _prep_lines(t: Translation) -> list[str]:
+def _prep_lines(t: TranslationData) -> list[str]:
     used = list(t.parsed.variables())
     lines = [
         "# lme4 drops rows with a missing value in any variable the model uses (na.omit)",
@@ -58,12 +58,12 @@ def _prep_lines(t: Translation) -> list[str]:
     return lines
 
 
-def _uses_helpers(t: Translation) -> bool:
+def _uses_helpers(t: TranslationData) -> bool:
     texts = [t.fixed_formula, t.re_formula, *t.vc_formula.values()]
     return any("r_poly" in text for text in texts)
 
 
-def _model_lines(t: Translation) -> list[str]:
+def _model_lines(t: TranslationData) -> list[str]:
     args = [_q(t.fixed_formula), "df", f"groups={_q(t.groups)}", f"re_formula={_q(t.re_formula)}"]
     if _uses_helpers(t):
         # statsmodels 0.14's mixedlm does not look in the calling namespace by itself
@@ -76,7 +76,7 @@ def _model_lines(t: Translation) -> list[str]:
     return ["model = smf.mixedlm(", *(f"    {a}," for a in args), ")"]
 
 
-def _free_lines(t: Translation) -> list[str]:
+def _free_lines(t: TranslationData) -> list[str]:
     if len(t.re_blocks) <= 1:
         return []
     k = t.k_re
@@ -94,7 +94,7 @@ def _free_lines(t: Translation) -> list[str]:
     ]
 
 
-def _fit_lines(t: Translation) -> list[str]:
+def _fit_lines(t: TranslationData) -> list[str]:
     extra = ", free=free" if len(t.re_blocks) > 1 else ""
     reml = "True" if t.reml else "False"
     steps = [method for method, _start in fit_steps(t)]
@@ -115,7 +115,7 @@ def _fit_lines(t: Translation) -> list[str]:
     ]
 
 
-def translation_code(t: Translation) -> str:
+def translation_code(t: TranslationData) -> str:
     """Runnable Python: with ``data`` bound, builds the model and leaves the fit in ``result``."""
     imports = ["import numpy as np", "import statsmodels.formula.api as smf"]
     if len(t.re_blocks) > 1:
@@ -138,7 +138,7 @@ def translation_code(t: Translation) -> str:
     return "\n".join(body) + "\n"
 
 
-def translation_explanation(t: Translation) -> str:
+def translation_explanation(t: TranslationData) -> str:
     """Term-by-term: lme4 term → statsmodels slot → why."""
     lines = [f"lme4 formula: {t.formula}", ""]
     lines.append(f"fixed part  {t.parsed.fixed}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lme2sm.errors import ConvergenceWarning, FitError
-from lme2sm.faces.translation import Translation
+from lme2sm.faces.translation_data import TranslationData
 
 FIT_STEPS: tuple[tuple[str, str | None], ...] = (
     ("lbfgs", None),
@@ -35,7 +35,7 @@ FIT_STEPS_PINNED: tuple[tuple[str, str | None], ...] = (
 the gradient only, so derivative-free methods (Powell) would move pinned values."""
 
 
-def fit_steps(translation: Translation) -> tuple[tuple[str, str | None], ...]:
+def fit_steps(translation: TranslationData) -> tuple[tuple[str, str | None], ...]:
     """The optimiser sequence for ``translation``."""
     return FIT_STEPS_PINNED if len(translation.re_blocks) > 1 else FIT_STEPS
 
@@ -59,7 +59,7 @@ class FitOutcome:
     """Warnings about the optimum, worded as lme4 words them."""
 
 
-def fit(translation: Translation, reml: bool | None = None) -> FitOutcome:
+def fit(translation: TranslationData, reml: bool | None = None) -> FitOutcome:
     """Fit ``translation`` with statsmodels' own optimisers; the best result found.
 
     This is the statsmodels path (``lmer(..., engine="statsmodels")``, and the steps
@@ -67,7 +67,7 @@ def fit(translation: Translation, reml: bool | None = None) -> FitOutcome:
 
     Parameters
     ----------
-    translation : Translation
+    translation : TranslationData
     reml : bool, optional
         Defaults to ``translation.reml``.
     """

@@ -19,14 +19,14 @@ import numpy as np
 from lme2sm.errors import NotExpressibleError
 
 if TYPE_CHECKING:
-    from lme2sm.faces.translation import Translation
+    from lme2sm.faces.translation_data import TranslationData
     from lme2sm.frame.model_frame import ModelFrame
     from lme2sm.results.lmer import LmerEstimates
 
 __all__ = ["results_at", "statsmodels_params", "theta_from_statsmodels"]
 
 
-def _term_index(frame: ModelFrame, translation: Translation) -> dict[int, int]:
+def _term_index(frame: ModelFrame, translation: TranslationData) -> dict[int, int]:
     """Placement index → index of the same lme4 term in ``frame.terms``."""
     out: dict[int, int] = {}
     used: set[int] = set()
@@ -41,7 +41,7 @@ def _term_index(frame: ModelFrame, translation: Translation) -> dict[int, int]:
     return out
 
 
-def statsmodels_params(m: LmerEstimates, translation: Translation) -> np.ndarray:
+def statsmodels_params(m: LmerEstimates, translation: TranslationData) -> np.ndarray:
     """The fit's parameters packed as statsmodels packs them (``use_sqrt=False``)."""
     frame = m.frame
     if frame.dropped_fixed:
@@ -126,7 +126,7 @@ def results_at(m: LmerEstimates):
     return MixedLMResultsWrapper(results)
 
 
-def theta_from_statsmodels(frame: ModelFrame, translation: Translation, result) -> np.ndarray:
+def theta_from_statsmodels(frame: ModelFrame, translation: TranslationData, result) -> np.ndarray:
     """lme4's theta from a statsmodels fit of ``translation`` (lme4's term order)."""
     from lme2sm.inference._design import lower_tri, semidefinite_cholesky
 

@@ -16,8 +16,6 @@ becomes a ``vc_formula`` entry: ``(1|g)`` → ``"0 + C(g)"``, ``(0 + x|g)`` →
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,130 +26,20 @@ from lme2sm.errors import (
     DataError,
     NotExpressibleError,
 )
+from lme2sm.faces.codegen import translation_code, translation_explanation
+from lme2sm.faces.translation_data import ParamLabel, Placement, TranslationData
 from lme2sm.formula import ParsedFormula, parse
 from lme2sm.formula.model import LinearPart, RandomTerm, Term
 from lme2sm.formula.patsy_text import name_to_patsy, part_to_patsy, response_to_patsy
 from lme2sm.frame import data_prep, design
 
 
-@dataclass(frozen=True)
-class Placement:
-    """Where one lme4 random term went in the statsmodels call, and why."""
-
-    term: RandomTerm
-    slot: str
-    """``"re_formula"`` or ``"vc_formula"``."""
-    key: str | None
-    """The ``vc_formula`` key (its variance is named ``"<key> Var"``), None for re_formula."""
-    statsmodels_text: str
-    """The re_formula part (``"1 + Days"``) or the vc_formula value (``"0 + C(plate)"``)."""
-    columns: tuple[tuple[str, str], ...]
-    """``(statsmodels name, lme4 name)`` of the term's random-effect columns."""
-    reason: str
-    n_levels: int
-    approximated_from: str | None = None
-    """The user's original term text when ``approximate=True`` split it."""
-
-    @property
-    def lme4_text(self) -> str:
-        return f"({self.term.text})"
-
-
-@dataclass(frozen=True)
-class ParamLabel:
-    """One statsmodels parameter and the lme4 quantity it is."""
-
-    statsmodels: str
-    kind: str
-    """``"fixed"``, ``"var"`` (a variance) or ``"cov"`` (a covariance)."""
-    group: str | None = None
-    """lme4 grouping factor (``Subject``, ``cask:batch``); None for fixed effects."""
-    var1: str | None = None
-    var2: str | None = None
-    term_index: int | None = None
-
-
-@dataclass(frozen=True)
-class Translation:
+class Translation(TranslationData):
     """statsmodels MixedLM arguments for an lme4 formula, and the term-by-term map.
 
     Build it with :func:`translate`; ``model()`` returns the unfitted MixedLM,
     ``code()`` the same call as plain statsmodels code and ``explain()`` the reasoning.
     """
-
-    formula: str
-    parsed: ParsedFormula
-    data: pd.DataFrame
-    fixed_formula: str
-    groups: str
-    re_formula: str
-    vc_formula: dict[str, str]
-    placements: tuple[Placement, ...]
-    params: tuple[ParamLabel, ...]
-    fixed_names: tuple[tuple[str, str], ...]
-    """``(statsmodels name, lme4 name)`` of the fixed effects, in lme4's order."""
-    re_blocks: tuple[tuple[int, ...], ...]
-    """Index sets of ``re_formula`` columns that share a correlation block."""
-    n_groups: int
-    n_dropped: int
-    reml: bool = True
-    use_sparse: bool = False
-    group_columns: dict[str, str] = field(default_factory=dict)
-    created_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    level_order: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """lme4 grouping-factor name → levels in R's order (rows of ``ranef``)."""
-    fixed_matrices: tuple[pd.DataFrame, pd.DataFrame] | None = field(
-        default=None, repr=False, compare=False
-    )
-    """patsy's response and fixed-effects design (built once, reused by the engine)."""
-    group_kind: str = "factor"
-    """How ``groups`` was found: ``"factor"`` (a grouping factor is the partition),
-    ``"single"`` (one group for all rows), ``"components"`` (connected components)."""
-
-    # ------------------------------------------------------------------ statsmodels
-
-    @property
-    def k_re(self) -> int:
-        return sum(len(p.columns) for p in self.placements if p.slot == "re_formula")
-
-    def free(self):
-        """The ``fit(free=...)`` mask pinning cross-block covariances to zero, or None."""
-        if len(self.re_blocks) <= 1:
-            return None
-        from statsmodels.regression.mixed_linear_model import MixedLMParams
-
-        k = self.k_re
-        mask = np.zeros((k, k))
-        for block in self.re_blocks:
-            for i in block:
-                for j in block:
-                    mask[i, j] = 1.0
-        k_fe = len(self.fixed_names)
-        return MixedLMParams.from_components(
-            fe_params=np.ones(k_fe), cov_re=mask, vcomp=np.ones(len(self.vc_formula))
-        )
-
-    def model_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``statsmodels.formula.api.mixedlm`` (besides formula/data)."""
-        kwargs: dict[str, Any] = {"groups": self.groups, "re_formula": self.re_formula}
-        if self.vc_formula:
-            kwargs["vc_formula"] = dict(self.vc_formula)
-        if self.use_sparse:
-            kwargs["use_sparse"] = True
-        return kwargs
-
-    def model(self):
-        """The unfitted statsmodels ``MixedLM`` this translation describes."""
-        import statsmodels.formula.api as smf
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=FutureWarning)
-            return smf.mixedlm(
-                self.fixed_formula,
-                self.data,
-                eval_env=design.environment(),
-                **self.model_kwargs(),
-            )
 
     def code(self) -> str:
         """Plain Python (pandas + statsmodels only) building and fitting this model.
@@ -159,14 +47,10 @@ class Translation:
         Run with ``data`` bound to the caller's data frame, it leaves the fit in
         ``result``.
         """
-        from lme2sm.faces.codegen import translation_code
-
         return translation_code(self)
 
     def explain(self) -> str:
         """A term-by-term explanation: lme4 term → statsmodels slot → why."""
-        from lme2sm.faces.codegen import translation_explanation
-
         return translation_explanation(self)
 
     def __str__(self) -> str:
@@ -501,7 +385,17 @@ def _place_terms(resolved, frame, group_columns, group_name, n_levels, n_comp):
     if not re_terms:
         return placements, "0", vc, ()
     re_formula = part_to_patsy(_re_union(re_terms))
-    names = _statsmodels_names(_re_union(re_terms), frame)
+    blocks = _re_blocks(placements, _statsmodels_names(_re_union(re_terms), frame))
+    groups_col = group_columns[group_name]
+    placements = [
+        _with_re_names(p, groups_col) if p.slot == "re_formula" else p for p in placements
+    ]
+    return placements, re_formula, vc, tuple(blocks)
+
+
+def _re_blocks(placements: list[Placement], names: list[str]) -> list[tuple[int, ...]]:
+    """Each re_formula term's columns among the shared covariance matrix's ``names``
+    (refused when sharing would change a term's columns or repeat one)."""
     blocks: list[tuple[int, ...]] = []
     for p in placements:
         if p.slot != "re_formula":
@@ -523,11 +417,7 @@ def _place_terms(resolved, frame, group_columns, group_name, n_levels, n_comp):
                 "the formula without the repeated term",
             )
         blocks.append(idx)
-    groups_col = group_columns[group_name]
-    placements = [
-        _with_re_names(p, groups_col) if p.slot == "re_formula" else p for p in placements
-    ]
-    return placements, re_formula, vc, tuple(blocks)
+    return blocks
 
 
 def _is_categorical(term: Term, frame: pd.DataFrame) -> bool:
