@@ -27,7 +27,8 @@
 # var.dispersion, var.intercept {group: v}, var.slope {group.term: v}), null_fixef (the
 # intercept of insight::null_model, the refit with the same random effects and only an
 # intercept (and offset), from which the lognormal approximation takes mu for Poisson and
-# Gamma; null for gaussian and binomial), warnings, messages.
+# Gamma; null for gaussian and binomial) and its logLik (null_logLik), fixef, sigma and term_cov (each VarCorr term's
+# {names, cov} in lme4's order: the fit the numbers are computed at), warnings, messages.
 #
 # robust keys: name, dataset, data_path, factors, formula, REML, cluster (the grouping
 # factor clubSandwich clusters on: the outermost one), n_clusters, and for each of CR0,
@@ -143,6 +144,9 @@ r2_fixture <- function(spec) {
     ICC_adjusted = x$ic$ICC_adjusted, ICC_unadjusted = x$ic$ICC_unadjusted,
     icc_by_group = if (is.null(x$icg)) NULL else setNames(as.list(x$icg$ICC), x$icg$Group),
     variance = vv, null_fixef = if (is.null(x$nm)) NULL else named_list(fixef(x$nm)),
+    null_logLik = if (is.null(x$nm)) NULL else as.numeric(logLik(x$nm)),
+    fixef = named_list(fixef(m)), sigma = sigma(m),
+    term_cov = lapply(VarCorr(m), function(v) list(names = I(colnames(v)), cov = rows_of(as.matrix(v)))),
     messages = I(cap$messages), warnings = I(unique(cap$warnings))))
 }
 
