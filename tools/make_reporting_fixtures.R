@@ -35,8 +35,8 @@
 # CR1, CR2: vcov (rows; coefficient order vcov_names), and for CR0, CR2: coef_test rows
 # {coef, beta, SE, tstat, df, p} (test = "Satterthwaite"). model_vcov: vcov(m).
 #
-# predict_se keys: name, kind, dataset, data_path, factors, formula, REML, family, link,
-# newdata_path (CSV), newdata_factors, new_level (per row: TRUE where some grouping level
+# predict_se (glmer models fitted with tight NLopt tolerances, lme4's best optimum) keys: name, kind, dataset, data_path, factors, formula, REML, family, link,
+# newdata_path (CSV), newdata_factors, fixef, vcov (rows), sigma, new_level (per row: TRUE where some grouping level
 # is unseen), fit (predict(m, newdata, allow.new.levels = TRUE), link scale), fit_fixed
 # (re.form = NA), se_fixed (sqrt(diag(X vcov(m) X')), X the newdata's fixed-effects
 # design), var_re_marginal (per row, sum over terms of z' Sigma_term z: every term's
@@ -100,13 +100,20 @@ GLMER <- list(
   list(name = "gamma_log", dataset = "gamma_sim", family = 'Gamma(link = "log")', formula = "y_log ~ x + (1 | g)")
 )
 
-fit_spec <- function(spec) {
+NLOPT_TIGHT <- list(xtol_rel = 1e-12, xtol_abs = 1e-12, ftol_abs = 1e-12, ftol_rel = 1e-14, maxeval = 1e5)
+
+# tight = TRUE: glmer with NLopt's BOBYQA at tight tolerances and PIRLS converged to
+# tolPwrss = 1e-12 (as tools/make_glmer_tight_refs.R: lme4's Hessian, so its vcov, is then
+# accurate; at the default 1e-7 it is off by up to 1 %); lme4's default also stops short
+# on cbpp by 1e-4 in fixef
+fit_spec <- function(spec, tight = FALSE) {
   data <- DATA[[spec$dataset]]
   env <- list2env(list(.data = data), parent = globalenv())
   if (is.null(spec$family)) {
     call <- call("lmer", as.formula(spec$formula), data = quote(.data), REML = !isFALSE(spec$REML))
   } else {
     call <- call("glmer", as.formula(spec$formula), data = quote(.data), family = str2lang(spec$family))
+    if (tight) call$control <- glmerControl(optimizer = "nloptwrap", optCtrl = NLOPT_TIGHT, tolPwrss = 1e-12)
   }
   m <- eval(call, env)
   # performance / clubSandwich re-evaluate the call: keep the data under its name
@@ -214,7 +221,7 @@ term_designs <- function(m, nd) {
 }
 
 predict_fixture <- function(spec, newdata_dir) {
-  m <- fit_spec(spec)
+  m <- fit_spec(spec, tight = TRUE)
   data <- DATA[[spec$dataset]]
   path <- file.path(newdata_dir, paste0(spec$name, "_newdata.csv"))
   write_csv_data(make_newdata(m, data), path)
@@ -259,6 +266,7 @@ predict_fixture <- function(spec, newdata_dir) {
   q <- qnorm(0.975)
   out <- c(base_keys(spec, m), list(
     newdata_path = path, newdata_factors = I(ds$factors), new_level = I(new_level),
+    fixef = named_list(fixef(m)), vcov = rows_of(V), sigma = sigma(m),
     fit = I(unname(fit)), fit_fixed = I(unname(fit_fixed)), se_fixed = I(unname(se_fixed)),
     var_re_marginal = I(var_marg), var_re_conditional = I(var_cond), sigma2 = s2,
     ci_lower = I(unname(fit_fixed - q * se_fixed)), ci_upper = I(unname(fit_fixed + q * se_fixed))))
