@@ -15,7 +15,13 @@
 #   tests/fixtures/robust/<name>.json    vcovCR CR0/CR1/CR2 and coef_test (Satterthwaite)
 #   tests/fixtures/predict_se/<name>.json  predictions for a newdata with seen and new levels
 #   tests/fixtures/predict_se/data/<name>_newdata.csv  that newdata
-#   tests/fixtures/{r2,robust,predict_se}/_session.json
+#   tests/fixtures/tidy/<name>.json      broom.mixed's tidy(m, conf.int = TRUE) and glance(m)
+#   tests/fixtures/{r2,robust,predict_se,tidy}/_session.json
+#
+# tidy keys: the r2 keys' first nine, tidy_columns and tidy (rows {effect, group, term,
+# estimate, std.error, statistic, [p.value,] conf.low, conf.high}; NA -> null),
+# glance_columns and glance ({nobs, sigma, logLik, AIC, BIC, REMLcrit or deviance,
+# df.residual}).
 #
 # Every fit reads its data back from the CSV (factor levels sorted in the C locale).
 #
@@ -50,6 +56,7 @@ suppressPackageStartupMessages({
   library(lme4)
   library(performance)
   library(clubSandwich)
+  library(broom.mixed)
 })
 source("tools/fixture_helpers.R")
 
@@ -278,6 +285,18 @@ predict_fixture <- function(spec, newdata_dir) {
 }
 
 # ---------------------------------------------------------------------------------
+# broom.mixed's tidy and glance
+# ---------------------------------------------------------------------------------
+
+tidy_fixture <- function(spec) {
+  m <- fit_spec(spec)
+  td <- as.data.frame(tidy(m, conf.int = TRUE))
+  gl <- as.data.frame(glance(m))
+  c(base_keys(spec, m), list(tidy_columns = I(names(td)), tidy = df_rows(td),
+                             glance_columns = I(names(gl)), glance = df_rows(gl)[[1]]))
+}
+
+# ---------------------------------------------------------------------------------
 # run
 # ---------------------------------------------------------------------------------
 
@@ -301,6 +320,11 @@ run_kind <- function(kind, specs, maker, ...) {
 run_kind("r2", c(LMER, GLMER), r2_fixture)
 NESTED <- Filter(function(s) !(s$name %in% c("penicillin")), LMER)
 run_kind("robust", NESTED, robust_fixture)
+TIDY <- c(Filter(function(s) s$name %in% c("sleepstudy_corr", "sleepstudy_uncorr", "sleepstudy_ml", "penicillin",
+                                           "pastes_nested", "orthodont"), LMER),
+          list(list(name = "machines_factor_slope", dataset = "Machines", formula = "score ~ Machine + (Machine | Worker)")),
+          Filter(function(s) s$name %in% c("cbpp_binomial", "grouseticks_nested"), GLMER))
+run_kind("tidy", TIDY, tidy_fixture)
 PRED <- c(Filter(function(s) s$name %in% c("sleepstudy_corr", "sleepstudy_int", "orthodont", "penicillin",
                                            "pastes_nested", "machines_uncorr_factor"), LMER),
           Filter(function(s) s$name %in% c("cbpp_binomial", "poisson_offset"), GLMER))
