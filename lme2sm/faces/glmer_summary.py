@@ -82,6 +82,9 @@ def _random_effects(m: GlmerEstimates) -> list[str]:
                 row.append(" ".join(c.rjust(5) for c in corr))
             rows.append(row)
             pos += 1
+    if m.family.has_dispersion:
+        row = [" Residual", "", variances[pos].strip(), sds[pos].strip()]
+        rows.append(row + ([""] if has_corr else []))
     return _table(header, rows, [True] * len(header))
 
 
@@ -89,12 +92,13 @@ def _fixed_effects(m: GlmerEstimates) -> list[str]:
     tab = m.coef_table()
     est, se = list(tab["Estimate"]), list(tab["Std. Error"])
     both = r_format(est + se, 4)
-    z = [f"{v:.3f}" for v in tab["z value"]]
+    stat = "t value" if "t value" in tab else "z value"
+    z = [f"{v:.3f}" for v in tab[stat]]
     ps = list(tab["Pr(>|z|)"])
     pv = _pvalues(ps)
     stars = [_stars(p) for p in ps]
     names = list(tab.index)
-    header = ["", "Estimate", "Std. Error", "z value", "Pr(>|z|)", ""]
+    header = ["", "Estimate", "Std. Error", stat, "Pr(>|z|)", ""]
     k = len(names)
     rows = [
         [names[i], both[i].strip(), both[k + i].strip(), z[i], pv[i], stars[i].ljust(3)]
@@ -153,7 +157,7 @@ def format_summary(m: GlmerEstimates, correlation: bool | None = None) -> str:
     lines.append(" ".join(n.rjust(w) for n, w in zip(names, widths)) + " ")
     lines.append(" ".join(v.rjust(w) for v, w in zip(values, widths)) + " ")
     lines.append("")
-    res = m.residuals("pearson").to_numpy()
+    res = m.residuals("pearson").to_numpy() / m.sigma  # lme4: scaled = TRUE
     q = _zapsmall(np.quantile(res, [0, 0.25, 0.5, 0.75, 1]), 5)
     qs = r_format(list(q), 4)
     w = max(len(s) for s in qs + ["Median"])

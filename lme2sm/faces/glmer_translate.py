@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lme2sm.errors import ArgumentError
 from lme2sm.formula import ParsedFormula, parse
 from lme2sm.formula.patsy_text import part_to_patsy, to_patsy
 from lme2sm.frame import data_prep
@@ -105,6 +106,12 @@ def translate_glmer(formula: str | ParsedFormula, family="binomial") -> GlmerTra
             "(1 | obs), a column numbering the rows, is added to stand in for it."
         )
         fam = get_family("poisson")
+    if fam.name not in ("binomial", "poisson"):
+        raise ArgumentError(
+            f"the {fam.name} family is not supported by statsmodels' mixed GLMs (it has "
+            "BinomialBayesMixedGLM and PoissonBayesMixedGLM only): lme2sm.glmer fits it, "
+            "but there is no statsmodels translation"
+        )
     notes = [
         f"statsmodels has no maximum-likelihood GLMM; {'Binomial' if fam.name == 'binomial' else 'Poisson'}"
         "BayesMixedGLM fits the same linear predictor by variational Bayes (fit_vb) or the "

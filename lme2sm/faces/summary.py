@@ -32,13 +32,30 @@ def _decimals(x: float, digits: int) -> int:
 
 
 def r_format(values: Sequence[float], digits: int = 4) -> list[str]:
-    """R's ``format(values, digits=digits)``: common decimals, right-aligned."""
+    """R's ``format(values, digits=digits)``: common decimals, right-aligned; in
+    scientific notation (one mantissa width) when that is narrower than the fixed
+    notation, as R's ``formatReal`` chooses with ``scipen = 0`` (``7.479e-08``)."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
     dec = max((_decimals(v, digits) for v in finite), default=0)
     dec = min(dec, 15)
     texts = ["NA" if v is None or not math.isfinite(v) else f"{v:.{dec}f}" for v in values]
+    sci = _r_scientific(values, finite, digits)
+    if sci is not None and max(map(len, sci)) < max(map(len, texts)):
+        texts = sci
     width = max((len(s) for s in texts), default=0)
     return [s.rjust(width) for s in texts]
+
+
+def _r_scientific(values, finite, digits: int) -> list[str] | None:
+    """The values as R writes them in scientific notation: the fewest significant digits
+    (at most ``digits``) that show every value to ``digits``, two exponent digits."""
+    if not finite:
+        return None
+    sig = 1
+    for v in finite:
+        mant = f"{abs(v):.{digits - 1}e}".split("e")[0].replace(".", "").rstrip("0")
+        sig = max(sig, len(mant) or 1)
+    return ["NA" if v is None or not math.isfinite(v) else f"{v:.{sig - 1}e}" for v in values]
 
 
 def r_abbreviate(name: str, minlength: int = 6) -> str:

@@ -1,4 +1,5 @@
-r"""GLM families for glmer: binomial (logit, probit, cloglog) and Poisson (log).
+r"""GLM families for glmer: binomial (logit, probit, cloglog), Poisson (log), Gamma
+(inverse, log, identity) and inverse Gaussian (1/mu^2, log, inverse, identity).
 
 Each family gives what PIRLS and the Laplace deviance need, written as R's
 ``family()`` objects (and lme4's C++ copies of them) write them, clamps included:
@@ -9,8 +10,16 @@ Each family gives what PIRLS and the Laplace deviance need, written as R's
 * ``aic``: :math:`-2 \log p(y \mid \mu)` with every constant, which lme4 adds to
   :math:`\|u\|^2 + \log|L_\theta|^2` for the Laplace deviance.
 
-``family`` may be a string (``"binomial"``, ``"poisson"``, ``"binomial(link='probit')"``)
-or a statsmodels family instance (``sm.families.Binomial(sm.families.links.Probit())``).
+Gamma and the inverse Gaussian have a dispersion (:attr:`Family.has_dispersion`): their
+``aic`` is R's, with the dispersion estimated as ``deviance / sum(weights)`` inside it
+(R's ``Gamma()$aic`` and ``inverse.gaussian()$aic``, and lme4's C++ copies, include the
+``+ 2`` for that parameter), so lme4's Laplace deviance -- and this one -- depends on
+:math:`\mu` through the dispersion too; lme4 then reports
+:math:`\sigma = \sqrt{(\sum_i a_i (y_i-\mu_i)^2 / V(\mu_i) + \|u\|^2) / n}`.
+
+``family`` may be a string (``"binomial"``, ``"poisson"``, ``"binomial(link='probit')"``,
+``"Gamma(link='log')"``, ``"inverse.gaussian"``) or a statsmodels family instance
+(``sm.families.Binomial(sm.families.links.Probit())``, ``sm.families.Gamma(...)``).
 """
 
 from __future__ import annotations
@@ -35,6 +44,12 @@ class Link:
     name: str
 
     def link(self, mu: np.ndarray) -> np.ndarray:
+        if self.name == "identity":
+            return np.asarray(mu, dtype=float)
+        if self.name == "inverse":
+            return 1.0 / mu
+        if self.name == "1/mu^2":
+            return 1.0 / (mu * mu)
         if self.name == "logit":
             return np.log(mu / (1.0 - mu))
         if self.name == "probit":
@@ -44,6 +59,12 @@ class Link:
         return np.log(mu)
 
     def inverse(self, eta: np.ndarray) -> np.ndarray:
+        if self.name == "identity":
+            return np.asarray(eta, dtype=float)
+        if self.name == "inverse":
+            return 1.0 / eta
+        if self.name == "1/mu^2":
+            return 1.0 / np.sqrt(eta)
         if self.name == "logit":  # R clamps eta at +-30, which is expit's [eps, 1 - eps]
             return np.clip(special.expit(eta), EPS, 1.0 - EPS)
         if self.name == "probit":
@@ -54,6 +75,12 @@ class Link:
         return np.maximum(np.exp(np.minimum(eta, 700.0)), EPS)
 
     def mu_eta(self, eta: np.ndarray) -> np.ndarray:
+        if self.name == "identity":
+            return np.ones_like(np.asarray(eta, dtype=float))
+        if self.name == "inverse":
+            return -1.0 / (eta * eta)
+        if self.name == "1/mu^2":
+            return -1.0 / (2.0 * np.power(eta, 1.5))
         if self.name == "logit":
             mu = special.expit(eta)
             return np.maximum(mu * (1.0 - mu), EPS)
@@ -65,7 +92,14 @@ class Link:
         return np.maximum(np.exp(np.minimum(eta, 700.0)), EPS)
 
 
-LINKS = {"binomial": ("logit", "probit", "cloglog"), "poisson": ("log",)}
+LINKS = {
+    "binomial": ("logit", "probit", "cloglog"),
+    "poisson": ("log",),
+    "Gamma": ("inverse", "log", "identity"),
+    "inverse.gaussian": ("1/mu^2", "log", "inverse", "identity"),
+}
+DISPERSION = ("Gamma", "inverse.gaussian")
+"""Families lme4 fits with a scale parameter (``sigma(m)``, a Residual row in VarCorr)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +112,11 @@ class Family:
     @property
     def link_name(self) -> str:
         return self.link.name
+
+    @property
+    def has_dispersion(self) -> bool:
+        """Whether lme4 estimates a scale (Gamma, inverse Gaussian)."""
+        return self.name in DISPERSION
 
     def __str__(self) -> str:
         return f"{self.name}({self.link.name})"
@@ -100,6 +139,10 @@ class Family:
     def variance(self, mu: np.ndarray) -> np.ndarray:
         if self.name == "binomial":
             return mu * (1.0 - mu)
+        if self.name == "Gamma":
+            return mu * mu
+        if self.name == "inverse.gaussian":
+            return mu * mu * mu
         return mu
 
     def dev_resids(
@@ -107,6 +150,16 @@ class Family:
     ) -> np.ndarray:
         """Each row's contribution to the deviance (R's ``family$dev.resids``);
         ``ylogy`` (:meth:`saturated`) saves the terms that do not depend on ``mu``."""
+        if self.has_dispersion:
+            # a mean outside (0, inf) (a step of the inverse or identity link past 0)
+            # counts as an infinite deviance, so PIRLS halves the step (R's validmu)
+            with np.errstate(all="ignore"):
+                if self.name == "Gamma":  # R: -2 wt (log(ifelse(y == 0, 1, y/mu)) - (y-mu)/mu)
+                    ratio = np.where(y == 0, 1.0, y / mu)
+                    d = -2.0 * wt * (np.log(ratio) - (y - mu) / mu)
+                else:
+                    d = wt * ((y - mu) ** 2) / (y * mu * mu)
+            return np.where((mu > 0) & np.isfinite(mu), d, np.inf)
         if ylogy is not None:
             if self.name == "binomial" and ylogy.dtype == bool:  # 0/1 answers: one log
                 out = np.log(np.where(ylogy, mu, 1.0 - mu))
@@ -127,6 +180,8 @@ class Family:
             if np.all((y == 0) | (y == 1)):
                 return y == 1  # boolean: dev_resids takes the one-log path
             return special.xlogy(y, y) + special.xlogy(1 - y, 1 - y)
+        if self.has_dispersion:
+            return np.zeros_like(y)  # unused: dev_resids computes these families whole
         return special.xlogy(y, y) - y
 
     def aic(self, y: np.ndarray, trials: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> float:
@@ -140,12 +195,23 @@ class Family:
             k = np.round(m * y)
             ll = stats.binom.logpmf(k, np.round(m), mu)
             return float(-2.0 * np.sum(np.where(m > 0, wt / m, 0.0) * ll))
+        if self.has_dispersion:
+            nn = float(np.sum(wt))
+            disp = float(np.sum(self.dev_resids(y, mu, wt))) / nn
+            if self.name == "Gamma":
+                ll = stats.gamma.logpdf(y, 1.0 / disp, scale=mu * disp)
+                return float(-2.0 * np.sum(ll * wt) + 2.0)
+            return float(
+                nn * (np.log(disp * 2 * np.pi) + 1.0) + 3.0 * np.sum(np.log(y) * wt) + 2.0
+            )
         return float(-2.0 * np.sum(stats.poisson.logpmf(y, mu) * wt))
 
     def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
         """R's ``family$initialize`` starting means."""
         if self.name == "binomial":
             return (wt * y + 0.5) / (wt + 1.0)
+        if self.has_dispersion:
+            return np.asarray(y, dtype=float).copy()
         return y + 0.1
 
 
@@ -155,27 +221,42 @@ def get_family(family) -> Family:
         return family
     if isinstance(family, str):
         text = family.strip().replace(" ", "")
-        match = re.fullmatch(r"(\w+)(?:\((?:link=)?[\"']?(\w*)[\"']?\))?", text)
+        match = re.fullmatch(r"([\w.]+)(?:\((?:link=)?[\"']?([\w/^]*)[\"']?\))?", text)
         if not match:
             raise ArgumentError(f"family {family!r} is not understood; write e.g. 'binomial'")
-        name, link = match.group(1).lower(), (match.group(2) or "").lower()
-        return _checked(name, link, family)
+        name, link = (
+            _NAMES.get(match.group(1).lower(), match.group(1).lower()),
+            match.group(2) or "",
+        )
+        return _checked(name, link if link == "1/mu^2" else link.lower(), family)
     cls = type(family).__name__.lower()
-    if hasattr(family, "link") and cls in ("binomial", "poisson"):
+    if hasattr(family, "link") and cls in ("binomial", "poisson", "gamma", "inversegaussian"):
         link = type(family.link).__name__.lower()
-        link = {"loglog": "loglog", "cloglog": "cloglog", "logit": "logit"}.get(link, link)
-        return _checked(cls, link, family)
+        link = _SM_LINKS.get(link, link)
+        return _checked(_NAMES[cls], link, family)
     raise ArgumentError(
         f"family {family!r} is not supported: glmer fits 'binomial' (logit, probit, "
-        "cloglog links) and 'poisson' (log link)"
+        "cloglog links), 'poisson' (log link), 'Gamma' (inverse, log, identity) and "
+        "'inverse.gaussian' (1/mu^2, log, inverse, identity)"
     )
+
+
+_NAMES = {
+    "binomial": "binomial",
+    "poisson": "poisson",
+    "gamma": "Gamma",
+    "inverse.gaussian": "inverse.gaussian",
+    "inversegaussian": "inverse.gaussian",
+}
+_SM_LINKS = {"inversepower": "inverse", "inversesquared": "1/mu^2", "cloglog": "cloglog"}
 
 
 def _checked(name: str, link: str, original) -> Family:
     if name not in LINKS:
         raise ArgumentError(
-            f"family {original!r} is not supported: glmer fits 'binomial' and 'poisson' "
-            "(Gaussian models are lmer's; other families are not implemented)"
+            f"family {original!r} is not supported: glmer fits 'binomial', 'poisson', 'Gamma' "
+            "and 'inverse.gaussian' (Gaussian models are lmer's; other families are not "
+            "implemented)"
         )
     link = link or LINKS[name][0]
     if link not in LINKS[name]:

@@ -139,8 +139,12 @@ class GlmmProblem:
         self._ylogy = family.saturated(y)
         # aic(mu) - sum(dev_resid(mu)) does not depend on mu (-2 x the saturated
         # log-likelihood): computed once, the Laplace deviance needs only deviance residuals
-        self._aic_offset = family.aic(y, trials, mu0, weights) - float(
-            family.dev_resids(y, mu0, weights).sum()
+        # (not so with a dispersion estimated from the deviance: aic() computes it whole)
+        self._aic_offset = (
+            0.0
+            if getattr(family, "has_dispersion", False)
+            else family.aic(y, trials, mu0, weights)
+            - float(family.dev_resids(y, mu0, weights).sum())
         )
         if solver == "sparse":
             self.pls = SparsePLS(rows, specs)
@@ -179,7 +183,10 @@ class GlmmProblem:
         return self.family.dev_resids(self.y, mu, self.wts, self._ylogy)
 
     def aic(self, mu: np.ndarray) -> float:
-        """-2 log p(y | mu), all constants included (the family's ``aic``)."""
+        """-2 log p(y | mu), all constants included (the family's ``aic``; with a
+        dispersion estimated from the deviance it is not deviance + a constant)."""
+        if getattr(self.family, "has_dispersion", False):
+            return self.family.aic(self.y, self.trials, mu, self.wts)
         return float(self.dev_resid(mu).sum()) + self._aic_offset
 
     # ---------------------------------------------------------------- PIRLS
@@ -284,6 +291,8 @@ class GlmmProblem:
 
     def laplace(self, state: PirlsState) -> float:
         """lme4's Laplace deviance: aic + ||u||^2 + log|L|^2."""
+        if getattr(self.family, "has_dispersion", False):
+            return self.aic(state.mu) + state.sqrL + state.ldL2
         return float(state.dev_resid.sum()) + self._aic_offset + state.sqrL + state.ldL2
 
     def agq(self, state: PirlsState, nAGQ: int) -> float:

@@ -92,7 +92,8 @@ def glm_response(mf: ModelFrame, family: Family) -> GlmResponse:
     column = frame[expr.name] if hasattr(expr, "name") and expr.name in frame.columns else None
     if column is not None and not pd.api.types.is_numeric_dtype(column):
         if family.name != "binomial":
-            raise DataError(f"the {family.name} response {label} must be numeric counts")
+            kind = "positive numbers" if family.has_dispersion else "numeric counts"
+            raise DataError(f"the {family.name} response {label} must be {kind}")
         cats = (
             list(column.cat.categories)
             if isinstance(column.dtype, pd.CategoricalDtype)
@@ -135,6 +136,14 @@ def glm_response(mf: ModelFrame, family: Family) -> GlmResponse:
                 )
         # R: with weights, n = weights and the glm weights are the weights
         return GlmResponse(y, prior.copy(), prior.copy(), np.ones(n), label)
+    if family.has_dispersion:  # R: Gamma / inverse.gaussian()$initialize
+        if np.any(y <= 0):
+            bad = y[y <= 0][0]
+            raise DataError(
+                f"the {family.name} response {label} has non-positive values (e.g. {bad:g}); "
+                f"the {family.name} family needs y > 0"
+            )
+        return GlmResponse(y, np.ones(n), prior.copy(), prior, label)
     if np.any(y < 0):
         raise DataError(f"negative counts in the Poisson response {label}")
     if np.any(np.abs(y - np.round(y)) > INT_TOL):

@@ -17,7 +17,11 @@ glmer fits (lme4's ``simulate`` with the family's ``simulate``): the random effe
 :math:`\Lambda_{\hat\theta} u`, :math:`u \sim N(0, I)` (no scale), the means
 :math:`\mu = g^{-1}(\eta)`, then binomial draws ``Binomial(w, mu) / w`` with ``w`` the
 prior weights times the trials (R's ``prior.weights``: 1 for a 0/1 or factor response,
-the trials of ``cbind(successes, failures)``), Poisson draws ``Poisson(mu)``. Binomial
+the trials of ``cbind(successes, failures)``), Poisson draws ``Poisson(mu)``, Gamma
+draws with lme4's ``Gamma_simfun`` parameters (shape ``sigma(m) * w``, rate ``shape /
+mu``: lme4 takes sigma itself as the shape, not 1/sigma^2, and so does this module),
+inverse Gaussian draws with mean ``mu`` and shape ``w / sigma(m)`` (lme4's, through
+statmod's ``rinvgauss``). Binomial
 columns are proportions of successes (the 0/1 response itself for Bernoulli rows;
 multiply by ``m.response.trials`` for the counts lme4 returns as ``cbind`` matrices).
 """
@@ -132,7 +136,16 @@ def _simulate_glmm(m: Any, nsim: int, rng: np.random.Generator, new: bool) -> pd
         values = rng.binomial(size[:, None], np.clip(mu, 0.0, 1.0)) / size[:, None]
     elif m.family.name == "poisson":
         values = rng.poisson(mu).astype(float)
-    else:  # pragma: no cover - glmer has binomial and Poisson only
+    elif m.family.name == "Gamma":
+        # lme4's Gamma_simfun, as it is: shape = sigma(m) * weights, rate = shape / mu
+        # (so the draws' variance is mu^2 / (sigma w), not sigma^2 mu^2)
+        shape = (m.sigma * np.asarray(m.response.prior, dtype=float))[:, None]
+        values = rng.gamma(np.broadcast_to(shape, mu.shape), mu / shape)
+    elif m.family.name == "inverse.gaussian":
+        # lme4's inverse.gaussian_simfun: statmod::rinvgauss(mean = mu, shape = w / sigma)
+        lam = (np.asarray(m.response.prior, dtype=float) / m.sigma)[:, None]
+        values = rng.wald(mu, np.broadcast_to(lam, mu.shape))
+    else:  # pragma: no cover - glmer has the four families above
         raise ArgumentError(f"simulate() does not know the {m.family.name} family")
     return pd.DataFrame(
         values, index=frame.data.index, columns=[f"sim_{i + 1}" for i in range(nsim)]

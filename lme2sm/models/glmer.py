@@ -1,4 +1,5 @@
-"""``glmer``: generalised linear mixed models by lme4's Laplace approximation, and its result.
+"""``glmer``: generalised linear mixed models (binomial, Poisson, Gamma, inverse Gaussian) by
+lme4's Laplace approximation, and its result.
 
 The stages, as lme4's ``glFormula`` -> ``mkGlmerDevfun`` -> ``optimizeGlmer`` ->
 ``mkMerMod``: the model frame (shared with lmer), the response as R's family reads it
@@ -100,7 +101,9 @@ def glmer(
         ``weights=`` the numbers of trials; ``offset(log(exposure))`` is allowed.
     data : pandas.DataFrame
     family : str or statsmodels family
-        ``"binomial"`` (logit; ``"binomial(link='probit')"``, cloglog) or ``"poisson"``,
+        ``"binomial"`` (logit; ``"binomial(link='probit')"``, cloglog), ``"poisson"``,
+        ``"Gamma"`` (inverse; ``"Gamma(link='log')"``, identity), ``"inverse.gaussian"``
+        (1/mu^2; log, inverse, identity) -- the last two with lme4's dispersion --
         or e.g. ``sm.families.Binomial(sm.families.links.Probit())``.
     weights : column name or array, optional
         Prior weights (binomial: numbers of trials for a proportion response).
@@ -116,6 +119,11 @@ def glmer(
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, int | np.integer) or nAGQ < 0:
         raise ArgumentError(f"nAGQ must be a whole number >= 0, not {nAGQ!r}")
     nAGQ = int(nAGQ)
+    if nAGQ > 1 and fam.has_dispersion:
+        raise ArgumentError(
+            f"nAGQ > 1 is not available for the {fam.name} family here (its Laplace "
+            "deviance carries the dispersion estimate); use nAGQ=1"
+        )
     frame = build_model_frame(formula, data, weights=weights, glm=True)
     if nAGQ > 1 and (len(frame.terms) != 1 or frame.terms[0].k != 1):
         raise ArgumentError(

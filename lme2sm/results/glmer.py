@@ -75,6 +75,17 @@ class GlmerEstimates:
     def warnings(self) -> tuple[str, ...]:
         return self.engine_fit.warnings
 
+    @property
+    def sigma(self) -> float:
+        """lme4's ``sigma(m)``: 1 for binomial and Poisson; for Gamma and the inverse
+        Gaussian sqrt((Pearson chi-square + ||u||^2) / n), lme4's ``sigmaML``."""
+        if not self.family.has_dispersion:
+            return 1.0
+        st, r = self.engine_fit.state, self.response
+        wrss = float(np.sum(r.weights * (r.y - st.mu) ** 2 / self.family.variance(st.mu)))
+        ussq = float(sum(np.sum(np.asarray(u) ** 2) for u in st.u))
+        return math.sqrt((wrss + ussq) / self.frame.n)
+
     def fixef(self) -> pd.Series:
         return pd.Series(self.engine_fit.beta, index=list(self.frame.fixed_names), name="fixef")
 
@@ -98,7 +109,7 @@ class GlmerEstimates:
         pr, st = self.problem, self.engine_fit.state
         pr.pls.set_theta(st.theta)
         pr.pls.solve(st.weights, np.zeros(pr.n), pr.X)
-        return np.linalg.inv(pr.pls.last_S)
+        return self.sigma**2 * np.linalg.inv(pr.pls.last_S)  # lme4: sigma^2 unsc()
 
     def vcov(self) -> pd.DataFrame:
         names = list(self.frame.fixed_names)
@@ -121,9 +132,13 @@ class GlmerEstimates:
         return names if len(set(names)) == len(names) else r_make_names(names)
 
     def VarCorr(self) -> pd.DataFrame:
-        """Variance components as R's ``as.data.frame(VarCorr(m))`` (no residual row)."""
+        """Variance components as R's ``as.data.frame(VarCorr(m))``: no residual row for
+        binomial and Poisson; for Gamma and the inverse Gaussian, as lme4, every term's
+        covariance times sigma^2 and a ``Residual`` row (sigma^2, sigma)."""
         rows = []
-        for grp, t, cov in zip(self._group_names(), self.frame.terms, self._covariances()):
+        scale = self.sigma**2
+        covs = [scale * c for c in self._covariances()]
+        for grp, t, cov in zip(self._group_names(), self.frame.terms, covs):
             sd = np.sqrt(np.clip(np.diag(cov), 0, None))
             for i, name in enumerate(t.names):
                 rows.append((grp, name, None, cov[i, i], sd[i]))
@@ -139,6 +154,8 @@ class GlmerEstimates:
                             cov[i, j] / denom if denom else np.nan,
                         )
                     )
+        if self.family.has_dispersion:
+            rows.append(("Residual", None, None, scale, self.sigma))
         out = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
         for c, col in enumerate(("grp", "var1", "var2")):
             out[col] = pd.Series([r[c] for r in rows], dtype=object)
@@ -190,7 +207,8 @@ class GlmerEstimates:
     # ------------------------------------------------------------ likelihood
 
     def df(self) -> int:
-        return self.frame.p + len(self.engine_fit.theta)
+        """Parameters: fixed effects, theta and (Gamma, inverse Gaussian) sigma."""
+        return self.frame.p + len(self.engine_fit.theta) + int(self.family.has_dispersion)
 
     def logLik(self) -> float:
         return -0.5 * self.engine_fit.deviance
@@ -308,14 +326,15 @@ class GlmerEstimates:
     # ------------------------------------------------------------ inference
 
     def coef_table(self) -> pd.DataFrame:
-        """Estimate, Std. Error, z value, Pr(>|z|)."""
+        """Estimate, Std. Error, z value (``t value`` for Gamma and the inverse Gaussian,
+        as lme4 names it), Pr(>|z|)."""
         fe, se = self.fixef(), self.se()
         z = fe / se
         return pd.DataFrame(
             {
                 "Estimate": fe,
                 "Std. Error": se,
-                "z value": z,
+                "t value" if self.family.has_dispersion else "z value": z,
                 "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z)),
             }
         )
