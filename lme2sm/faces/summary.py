@@ -174,10 +174,18 @@ def _n_random_effects(m: LmerEstimates) -> int:
 
 
 def format_summary(
-    m: LmerEstimates, correlation: bool | None = None, ddf: str | None = "auto"
+    m: LmerEstimates,
+    correlation: bool | None = None,
+    ddf: str | None = "auto",
+    vcov: str | None = None,
 ) -> str:
-    """lme4's ``print(summary(m))`` as text."""
-    title, extra_cols, kr_se, skipped = _test_columns(m, ddf)
+    """lme4's ``print(summary(m))`` as text; ``vcov="CR2"`` (or CR0, CR1): the fixed
+    effects' standard errors, df and p-values cluster-robust, as clubSandwich's
+    ``coef_test(m, vcov, test = "Satterthwaite")``."""
+    if vcov is not None:
+        title, extra_cols, kr_se, skipped = _robust_columns(m, vcov)
+    else:
+        title, extra_cols, kr_se, skipped = _test_columns(m, ddf)
     lines = [title, f"Formula: {m.formula}"]
     if m.data_name:
         lines.append(f"   Data: {m.data_name}")
@@ -235,6 +243,25 @@ def _test_columns(m: LmerEstimates, ddf: str | None):
     }
     title = f"Linear mixed model fit by {how}. t-tests use {ddf}'s method ['lmerModLmerTest']"
     return title, extra_cols, kr_se, skipped
+
+
+def _robust_columns(m: LmerEstimates, vcov: str):
+    """The title and columns of a summary with clubSandwich's cluster-robust tests."""
+    from lme2sm.inference.robust import coef_test
+
+    table = coef_test(m, vcov)
+    how = "REML" if m.REML else "maximum likelihood "
+    extra_cols = {
+        "df": [f"{v:.3f}" for v in table["df"]],
+        "Pr(>|t|)": [_pvalue(p) for p in table["Pr(>|t|)"]],
+        "": [_stars(p) for p in table["Pr(>|t|)"]],
+    }
+    title = (
+        f"Linear mixed model fit by {how}. t-tests use {table.attrs['vcov']} cluster-robust "
+        f"standard errors (cluster: {table.attrs['cluster']}) and Satterthwaite df, as "
+        "clubSandwich's coef_test"
+    )
+    return title, extra_cols, table["Std. Error"], None
 
 
 def _criteria(m: LmerEstimates) -> list[str]:

@@ -23,14 +23,29 @@ from lme2sm.glmm.family import get_family
 from lme2sm.glmm.fit import fit_glmm
 from lme2sm.glmm.pirls import GlmmProblem
 from lme2sm.glmm.response import glm_response
+from lme2sm.models.reporting import ReportingMixin
 from lme2sm.results.glmer import GlmerEstimates
 
 __all__ = ["glmer", "GlmerResult"]
 
 
-class GlmerResult(GlmerEstimates):
+class GlmerResult(ReportingMixin, GlmerEstimates):
     """A generalised linear mixed model fitted as lme4's ``glmer``: the estimates with
-    profile intervals, the statsmodels translation, lme4's summary and simulate."""
+    profile intervals, the statsmodels translation, lme4's summary, simulate and the
+    reporting methods (R², ICC, tidy, glance, predictions with standard errors)."""
+
+    def _null_intercept(self) -> float | None:
+        """insight's null model for the Poisson R²: the refit with only an intercept,
+        the offsets and the same random terms, on the rows used."""
+        from lme2sm.inference.r2 import needs_null_model, null_formula
+
+        if not needs_null_model(self):
+            return None
+        f = self.frame
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            null = glmer(null_formula(self), f.data, self.family, weights=f.weights)
+        return float(null.fixef().iloc[0])
 
     def confint(self, level: float = 0.95, method: str = "profile", parm=None) -> pd.DataFrame:
         """Confidence intervals as lme4's ``confint(m, oldNames = FALSE)``.

@@ -16,12 +16,13 @@ import pandas as pd
 from scipy import stats
 
 from lme2sm.errors import ArgumentError, DataError
+from lme2sm.models.reporting import ReportingMixin
 from lme2sm.results.lmer import LmerEstimates
 
 __all__ = ["LmerResult"]
 
 
-class LmerResult(LmerEstimates):
+class LmerResult(ReportingMixin, LmerEstimates):
     """A fitted linear mixed model with lme4's accessors.
 
     Built by :func:`lme2sm.lmer`. ``.frame`` is the model frame, ``.engine_fit`` the
@@ -107,18 +108,21 @@ class LmerResult(LmerEstimates):
 
     # --------------------------------------------------------------------- print
 
-    def summary(self, ddf: str | None = "auto", correlation: bool | None = None) -> str:
+    def summary(
+        self, ddf: str | None = "auto", correlation: bool | None = None, vcov: str | None = None
+    ) -> str:
         """The text of ``summary(lmer(...))``, by default as lmerTest prints it.
 
         ``ddf="Satterthwaite"`` adds lmerTest's df and ``Pr(>|t|)`` columns;
         ``ddf=None`` prints lme4's own summary (t values only). The default
         ``"auto"`` is Satterthwaite unless the model has more than
         :data:`lme2sm.faces.summary.AUTO_DDF_MAX_RE` random effects, where those numerical
-        derivatives get slow; the summary then says so.
+        derivatives get slow; the summary then says so. ``vcov="CR2"`` (or ``"CR0"``,
+        ``"CR1"``): cluster-robust standard errors with clubSandwich's Satterthwaite df.
         """
         from lme2sm.faces.summary import format_summary
 
-        return format_summary(self, correlation=correlation, ddf=ddf)
+        return format_summary(self, correlation=correlation, ddf=ddf, vcov=vcov)
 
     def __str__(self) -> str:
         return self.summary()
@@ -127,13 +131,30 @@ class LmerResult(LmerEstimates):
     # simulate; thin wrappers over lme2sm.inference.coef_table / kenward_roger,
     # lme2sm.inference.emmeans and lme2sm.inference.simulate.
 
-    def coef_table(self, ddf: str | None = "Satterthwaite") -> pd.DataFrame:
+    def coef_table(
+        self,
+        ddf: str | None = "Satterthwaite",
+        vcov: str | None = None,
+        cluster: str | None = None,
+    ) -> pd.DataFrame:
         """lmerTest's ``coef(summary(m, ddf = ddf))``: ``Estimate``, ``Std. Error``,
         ``df``, ``t value``, ``Pr(>|t|)`` (ddf ``"Satterthwaite"``, ``"Kenward-Roger"``;
-        ``"lme4"`` for lme4's three columns)."""
+        ``"lme4"`` for lme4's three columns). ``vcov="CR2"`` (``"CR0"``, ``"CR1"``):
+        clubSandwich's ``coef_test(m, vcov, test = "Satterthwaite")`` instead, clustered
+        on ``cluster`` (default: the outermost grouping factor)."""
+        if vcov is not None:
+            from lme2sm.inference.robust import coef_test
+
+            return coef_test(self, vcov, cluster)
         from lme2sm.inference.coef_table import coef_table
 
         return coef_table(self, ddf=ddf)
+
+    def vcovCR(self, type: str = "CR2", cluster: str | None = None) -> pd.DataFrame:
+        """clubSandwich's ``vcovCR(m, type)``: the fixed effects' cluster-robust covariance."""
+        from lme2sm.inference.robust import vcov_cr
+
+        return vcov_cr(self, type, cluster)
 
     def vcovAdj(self) -> pd.DataFrame:
         """pbkrtest's ``vcovAdj(m)``: the Kenward-Roger-adjusted ``vcov``."""

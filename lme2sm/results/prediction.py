@@ -32,8 +32,7 @@ import scipy.sparse.linalg as spla
 from scipy import stats
 
 from lme2sm.errors import ArgumentError
-from lme2sm.frame import data_prep
-from lme2sm.results.lmer import _design_for_newdata
+from lme2sm.frame import data_prep, design
 
 __all__ = ["PredictionParts", "prediction_parts", "predict_with_se", "conditional_variances"]
 
@@ -161,8 +160,7 @@ def prediction_parts(
     fit = np.asarray(m.predict(newdata, re_form=re_form, allow_new_levels=allow_new_levels))
     data = m._prepare_newdata(newdata)
     f = m.frame
-    (X,) = _design_for_newdata(f.fixed_info, data)
-    X = X[list(f.fixed_patsy_names)].to_numpy()
+    X = design.rows(f.fixed_info, data, f.fixed_patsy_names)
     V = m.vcov().to_numpy()
     se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", X, V, X), 0.0, None))
     n = len(data)
@@ -170,8 +168,7 @@ def prediction_parts(
     new = np.zeros(n, dtype=bool) | population
     codes, Zs = [], []
     for t in f.terms:
-        (Z,) = _design_for_newdata(t.info, data)
-        Zs.append(Z[list(t.patsy_names)].to_numpy())
+        Zs.append(design.rows(t.info, data, t.patsy_names))
         c = np.full(n, -1) if population else _level_codes(t, data)
         codes.append(c)
         new |= c < 0
