@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lme2sm.engine.lmm import TermSpec, pack_theta, unpack_theta
+from lme2sm.engine.theta import TermSpec, pack_theta, unpack_theta
 
 __all__ = ["ThetaCoordinates"]
 

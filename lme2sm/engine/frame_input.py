@@ -12,7 +12,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from lme2sm.engine.crossprod import CrossProducts, TermRows, cross_products, term_matrix
-from lme2sm.engine.lmm import ProfiledLMM, TermSpec
+from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.engine.theta import TermSpec
 from lme2sm.errors import RowsNotInMemoryError
 
 __all__ = [

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lme2sm.engine.lmm import theta_lower, theta_start
 from lme2sm.engine.optimize import minimize_theta
+from lme2sm.engine.theta import theta_lower, theta_start
 from lme2sm.glmm.pirls import GlmmProblem, PirlsState
 
 __all__ = ["GlmmFit", "fit_glmm", "deriv12", "hessian"]

@@ -35,7 +35,7 @@ import numpy as np
 
 from lme2sm.engine.crossprod import TermRows
 from lme2sm.engine.frame_input import term_rows, term_specs
-from lme2sm.engine.lmm import TermSpec, unpack_theta
+from lme2sm.engine.theta import TermSpec, unpack_theta
 from lme2sm.errors import FitError
 from lme2sm.glmm.family import Family
 from lme2sm.glmm.pls import EnginePLS, SparsePLS

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from lme2sm.engine.crossprod import TermRows
-from lme2sm.engine.lmm import TermSpec, unpack_theta
+from lme2sm.engine.theta import TermSpec, unpack_theta
 
 __all__ = ["SparsePLS", "EnginePLS", "SCHUR_MAX"]
 

@@ -186,19 +186,19 @@ class LmmDesign:
         return m.theta
 
     def _specs(self):
-        from lme2sm.engine.lmm import TermSpec
+        from lme2sm.engine.theta import TermSpec
 
         return [TermSpec(t.n_levels, t.k) for t in self.terms]
 
     def factors(self, theta: np.ndarray) -> list[np.ndarray]:
         """Each term's lower-triangular T_j from theta (the engine's own unpacking)."""
-        from lme2sm.engine.lmm import unpack_theta
+        from lme2sm.engine.theta import unpack_theta
 
         return unpack_theta(np.asarray(theta, dtype=float), self._specs())
 
     def theta_lower(self) -> np.ndarray:
         """lme4's lower bounds on theta: 0 on each factor's diagonal, -inf elsewhere."""
-        from lme2sm.engine.lmm import theta_lower
+        from lme2sm.engine.theta import theta_lower
 
         return theta_lower(self._specs())
 

@@ -63,7 +63,7 @@ class _GlmmTerms:
     """What the sd/cor conversions read from a glmer fit: its terms and theta's factors."""
 
     def __init__(self, frame):
-        from lme2sm.engine.lmm import TermSpec, unpack_theta
+        from lme2sm.engine.theta import TermSpec, unpack_theta
 
         self.terms = tuple(frame.terms)
         self._specs = [TermSpec(t.n_levels, t.k) for t in frame.terms]

@@ -57,7 +57,7 @@ from lme2sm.engine.frame_input import frame_Zt
 from lme2sm.errors import ArgumentError
 
 if TYPE_CHECKING:
-    from lme2sm.engine.lmm import LmmFit
+    from lme2sm.engine.record import LmmFit
     from lme2sm.frame.model_frame import ModelFrame
 
 __all__ = [

@@ -115,7 +115,7 @@ def _lambda(frame, factors) -> sp.csr_matrix:
 
 def _simulate_glmm(m: Any, nsim: int, rng: np.random.Generator, new: bool) -> pd.DataFrame:
     """glmer: new (or fitted) random effects, the family's draws around the means."""
-    from lme2sm.engine.lmm import unpack_theta
+    from lme2sm.engine.theta import unpack_theta
 
     frame, fit = m.frame, m.engine_fit
     n = frame.n

@@ -17,7 +17,8 @@ import numpy as np
 
 from lme2sm.engine.crossprod import CrossProducts
 from lme2sm.engine.frame_input import profiled_of
-from lme2sm.engine.lmm import LmmFit, ProfiledLMM
+from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.engine.record import LmmFit
 from lme2sm.errors import DroppedRowsWarning, RankDeficiencyWarning
 from lme2sm.frame import design
 from lme2sm.frame.model_frame import RANK_TOL, RandomTermFrame, _check_sizes

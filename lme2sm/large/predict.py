@@ -15,7 +15,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from lme2sm.engine.lmm import LmmFit
+from lme2sm.engine.record import LmmFit
 from lme2sm.large.frame import LazyModelFrame
 from lme2sm.large.plan import ModelPlan
 

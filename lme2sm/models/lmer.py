@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from lme2sm.engine.frame_input import frame_crossprods, profiled_of, term_specs
-from lme2sm.engine.lmm import LmmFit, ProfiledLMM
+from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.engine.record import LmmFit
 from lme2sm.engine.threads import blas_threads
 from lme2sm.errors import ArgumentError, ConvergenceWarning, FitError
 from lme2sm.frame.model_frame import ModelFrame, build_model_frame

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from lme2sm.engine.frame_input import term_specs
-from lme2sm.engine.lmm import unpack_theta
+from lme2sm.engine.theta import unpack_theta
 from lme2sm.errors import ArgumentError, DataError
 from lme2sm.frame import data_prep, design
 from lme2sm.frame.model_frame import ModelFrame
@@ -199,7 +199,7 @@ class GlmerEstimates:
 
     def isSingular(self, tol: float = SINGULAR_TOL) -> bool:
         """A variance at zero or a correlation at +-1 (lme4's ``isSingular``)."""
-        from lme2sm.engine.lmm import theta_lower
+        from lme2sm.engine.theta import theta_lower
 
         lower = theta_lower(term_specs(self.frame))
         return bool(np.any((lower == 0) & (self.engine_fit.theta < tol)))

@@ -21,7 +21,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from lme2sm.engine.lmm import LOG_2PI, LmmFit, ProfiledLMM
+from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.engine.record import LOG_2PI, LmmFit
 from lme2sm.errors import ArgumentError, DataError, SingularFitWarning
 from lme2sm.frame import design
 from lme2sm.frame.model_frame import ModelFrame, lme4_term_order
