@@ -11,7 +11,9 @@ subjects (random intercepts, 5 answers each).
   response as the proportion with ``weights=`` the trials; its nAGQ = 9 logLik on cbpp
   is -91.98 where lme4's is -50.01, a different scale, not checked further).
 
-Each line shows the fit time and logLik. Usage: ``python benchmarks/glmer.py
+Each line shows the fit time, logLik and the optimiser's deviance evaluations (lme2sm:
+both stages, the Hessian's not counted; lme4: ``optinfo$feval``, its second stage only)
+and lme2sm's PLS solves (PIRLS iterations, the Hessian's included). Usage: ``python benchmarks/glmer.py
 [--skip-r] [--skip-mixedlm] [--only NAME]``.
 """
 
@@ -57,6 +59,12 @@ MODELS = {
         "binomial",
         1,
     ),
+    "verbagg_corr": (
+        "VerbAgg",
+        "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 + Gender | item)",
+        "binomial",
+        1,
+    ),
     "binary_20000": ("binary_20000", "y ~ x + (1 | subject)", "binomial", 1),
 }
 
@@ -85,8 +93,8 @@ for (f in spec$factors) d[[f]] <- factor(d[[f]])
 fam <- get(spec$family)()
 tm <- system.time(m <- suppressWarnings(glmer(as.formula(spec$formula), d, fam,
                                               nAGQ = spec$nAGQ)))
-cat(jsonlite::toJSON(list(seconds = unname(tm["elapsed"]), logLik = as.numeric(logLik(m))),
-                     auto_unbox = TRUE, digits = NA))
+cat(jsonlite::toJSON(list(seconds = unname(tm["elapsed"]), logLik = as.numeric(logLik(m)),
+                          evals = m@optinfo$feval), auto_unbox = TRUE, digits = NA))
 """
 
 
@@ -147,7 +155,7 @@ def main() -> None:
     parser.add_argument("--skip-mixedlm", action="store_true")
     parser.add_argument("--only", default=None)
     args = parser.parse_args()
-    print(f"{'model':14s} {'engine':8s} {'seconds':>8s} {'logLik':>14s}")
+    print(f"{'model':14s} {'engine':8s} {'seconds':>8s} {'logLik':>14s} {'evals':>6s} {'pls':>6s}")
     for name, (dataset, formula, family, nagq) in MODELS.items():
         if args.only and name != args.only:
             continue
@@ -157,7 +165,18 @@ def main() -> None:
             t = time.perf_counter()
             m = lme2sm.glmer(formula, data, family, nAGQ=nagq)
             seconds = time.perf_counter() - t
-        rows = [("lme2sm", {"seconds": seconds, "logLik": m.logLik()})]
+        fit = m.engine_fit
+        rows = [
+            (
+                "lme2sm",
+                {
+                    "seconds": seconds,
+                    "logLik": m.logLik(),
+                    "evals": fit.n_evals,
+                    "pls": m.problem.evaluations,
+                },
+            )
+        ]
         if not args.skip_r:
             rows.append(("lme4", run_lme4(name, data, formula, family, nagq)))
         if not args.skip_mixedlm:
@@ -168,7 +187,12 @@ def main() -> None:
             elif "error" in res:
                 print(f"{name:14s} {engine:8s} error: {res['error'][0]}")
             else:
-                print(f"{name:14s} {engine:8s} {res['seconds']:8.2f} {res['logLik']:14.4f}")
+                evals = f"{res['evals']:6d}" if "evals" in res else f"{'':6s}"
+                pls = f"{res['pls']:6d}" if "pls" in res else ""
+                print(
+                    f"{name:14s} {engine:8s} {res['seconds']:8.2f} {res['logLik']:14.4f} "
+                    f"{evals} {pls}"
+                )
         sys.stdout.flush()
 
 

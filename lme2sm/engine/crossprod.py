@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["TermRows", "CrossProducts", "cross_products", "term_matrix"]
+__all__ = ["TermRows", "CrossProducts", "cross_products", "level_blocks", "term_matrix"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,26 @@ def _same_shift(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     return bool(np.array_equal(a, b))
 
 
+def _level_products(term: TermRows, values: np.ndarray) -> np.ndarray:
+    """Per level ``l``, the k x k sums of ``values_a values_b`` over the level's rows."""
+    k = term.k
+    block = np.empty((term.n_levels, k, k))
+    for a in range(k):
+        for b in range(a + 1):
+            s = np.bincount(
+                term.codes, weights=values[:, a] * values[:, b], minlength=term.n_levels
+            )
+            block[:, a, b] = s
+            block[:, b, a] = s
+    return block
+
+
+def level_blocks(term: TermRows, weights: np.ndarray | None = None) -> np.ndarray:
+    """The term's per-level blocks of :math:`Z_j'WZ_j`, ``(q_j, k_j, k_j)``."""
+    values = term.Z if weights is None else term.Z * np.sqrt(weights)[:, None]
+    return _level_products(term, values)
+
+
 def cross_products(
     terms: Sequence[TermRows],
     X: np.ndarray,
@@ -164,13 +184,7 @@ def cross_products(
     for t, Zm in zip(terms, mats):
         k = t.k
         values = t.Z if sqrt_w is None else t.Z * sqrt_w[:, None]
-        block = np.empty((t.n_levels, k, k))
-        for a in range(k):
-            for b in range(a + 1):
-                s = np.bincount(t.codes, weights=values[:, a] * values[:, b], minlength=t.n_levels)
-                block[:, a, b] = s
-                block[:, b, a] = s
-        diag.append(block)
+        diag.append(_level_products(t, values))
         zxy.append(np.asarray((Zm.T @ Xy).T).reshape(Xy.shape[1], t.n_levels, k))
     off = {}
     pattern = {}

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lme2sm.engine.coordinates import ThetaCoordinates
+from lme2sm.engine.crossprod import level_blocks
 from lme2sm.engine.optimize import minimize_theta
 from lme2sm.engine.theta import theta_lower, theta_start
 from lme2sm.glmm.pirls import GlmmProblem, PirlsState
@@ -61,6 +63,8 @@ class GlmmFit:
     seconds: float
     stage1_theta: np.ndarray
     warnings: tuple[str, ...] = field(default=())
+    stage_evals: tuple[int, int] = (0, 0)
+    """Deviance evaluations of stage 1 and stage 2 (``n_evals`` is their sum)."""
 
 
 def deriv12(fun, x: np.ndarray, delta: float = DELTA) -> tuple[np.ndarray, np.ndarray]:
@@ -159,14 +163,66 @@ def _pirls_from(problem: GlmmProblem, theta, beta, start_u, fallback=None) -> Pi
 
 
 def fit_glmm(problem: GlmmProblem, nAGQ: int = 1, calc_derivs: bool = True) -> GlmmFit:
-    """Fit by lme4's two stages; ``nAGQ = 0`` stops after the first."""
-    t0 = time.perf_counter()
-    specs = problem.specs
-    lower = theta_lower(specs)
-    nth = len(lower)
-    evals = 0
+    """Fit by lme4's two stages; ``nAGQ = 0`` stops after the first.
 
-    # stage 1: theta only, (beta, u) by PIRLS, each solve started from the last modes
+    Both stages move ``theta`` in the engine's :class:`ThetaCoordinates` (a vector
+    term's columns orthonormal under the prior weights, as lmer's optimiser sees them);
+    the Hessian and the record are in lme4's ``theta``."""
+    t0 = time.perf_counter()
+    coords = glmm_coordinates(problem)
+    opt1, st1, last = _stage1(problem, coords)
+    theta1 = coords.to_theta(opt1.x)
+    g, H = np.zeros(0), np.zeros((0, 0))
+    if nAGQ == 0:
+        state, opt = st1, opt1
+        theta, beta = theta1, st1.beta
+        dev = problem.laplace(st1)
+        n_evals = opt1.n_evals
+    else:
+        devfun_u, start_u, warm = _stage2_deviance(problem, nAGQ, st1)
+        opt = _stage2(problem, coords, devfun_u, st1, theta1)
+        n_evals = opt1.n_evals + opt.n_evals
+        theta, beta = opt.x[: len(theta1)], opt.x[len(theta1) :]
+        state = _pirls_from(problem, theta, beta, warm[0], start_u)
+        dev = problem.laplace(state) if nAGQ == 1 else problem.agq(state, nAGQ)
+        if calc_derivs:
+            g, H = hessian(devfun_u, opt.x, dev, state.u_flat)
+    warn = check_convergence(g, H) if len(g) else ()
+    return GlmmFit(
+        theta=np.asarray(theta, dtype=float),
+        beta=np.asarray(beta, dtype=float),
+        nAGQ=nAGQ,
+        deviance=float(dev),
+        state=state,
+        gradient=g,
+        hessian=H,
+        n_evals=n_evals,
+        converged=opt.converged,
+        message=opt.message,
+        seconds=time.perf_counter() - t0,
+        stage1_theta=theta1,
+        warnings=warn,
+        stage_evals=(opt1.n_evals, n_evals - opt1.n_evals),
+    )
+
+
+ORTHONORMAL = True
+"""Optimise ``theta`` in :class:`ThetaCoordinates` (False: lme4's own ``theta``)."""
+
+
+def glmm_coordinates(problem: GlmmProblem) -> ThetaCoordinates:
+    """The optimiser's coordinates for ``theta``: each vector term's columns made
+    orthonormal on average under the prior weights (lme4's own for scalar terms)."""
+    if not ORTHONORMAL:
+        return ThetaCoordinates.identity(problem.specs)
+    blocks = [level_blocks(t, problem.wts) for t in problem.rows]
+    return ThetaCoordinates.from_blocks(problem.specs, blocks, float(np.sum(problem.wts)))
+
+
+def _stage1(problem: GlmmProblem, coords: ThetaCoordinates):
+    """lme4's nAGQ = 0 stage: theta alone, (beta, u) by PIRLS, each solve started from
+    the last modes. The optimum in the optimiser's coordinates, PIRLS there, the modes."""
+    specs = problem.specs
     last: list = [None]
 
     def dev0(theta):
@@ -180,84 +236,63 @@ def fit_glmm(problem: GlmmProblem, nAGQ: int = 1, calc_derivs: bool = True) -> G
         last[0] = (st.beta, st.u)
         return problem.laplace(st)
 
-    opt1 = _minimize(dev0, theta_start(specs), lower, STAGE1_TOL)
-    evals += opt1.n_evals
-    theta1 = opt1.x
-    st1 = _pirls_from(problem, theta1, None, last[0])
-    if nAGQ == 0:
-        state = st1
-        theta, beta = theta1, st1.beta
-        dev = problem.laplace(st1)
-        converged, message = opt1.converged, opt1.message
-        g = np.zeros(0)
-        H = np.zeros((0, 0))
-    else:
-        start_u = st1.u_flat
-        warm = [start_u]
+    objective = dev0 if coords.is_identity else (lambda phi: dev0(coords.to_theta(phi)))
+    opt1 = _minimize(objective, theta_start(specs), theta_lower(specs), STAGE1_TOL)
+    st1 = _pirls_from(problem, coords.to_theta(opt1.x), None, last[0])
+    return opt1, st1, last
 
-        def devfun_u(pars, start=None):
-            """The deviance at (theta, beta) and the modes there (None if PIRLS fails);
-            PIRLS starts from ``start`` or the last modes."""
-            th, be = pars[:nth], pars[nth:]
+
+def _stage2_deviance(problem: GlmmProblem, nAGQ: int, st1: PirlsState):
+    """Stage 2's deviance at (theta, beta) and the modes there (None if PIRLS fails);
+    PIRLS starts from ``start`` or the last modes (``warm``)."""
+    nth = len(st1.theta)
+    start_u = st1.u_flat
+    warm = [start_u]
+
+    def devfun_u(pars, start=None):
+        th, be = pars[:nth], pars[nth:]
+        try:
+            st = problem.pirls(th, be, start=(be, warm[0] if start is None else start))
+        except Exception:  # noqa: BLE001 - PIRLS failure: not an admissible point
             try:
-                st = problem.pirls(th, be, start=(be, warm[0] if start is None else start))
-            except Exception:  # noqa: BLE001 - PIRLS failure: not an admissible point
-                try:
-                    st = problem.pirls(th, be, start=(be, start_u))
-                except Exception:  # noqa: BLE001
-                    return np.inf, None
-            u = st.u_flat
-            warm[0] = u
-            return (problem.laplace(st) if nAGQ == 1 else problem.agq(st, nAGQ)), u
+                st = problem.pirls(th, be, start=(be, start_u))
+            except Exception:  # noqa: BLE001
+                return np.inf, None
+        u = st.u_flat
+        warm[0] = u
+        return (problem.laplace(st) if nAGQ == 1 else problem.agq(st, nAGQ)), u
 
-        def devfun(pars):
-            return devfun_u(pars)[0]
+    return devfun_u, start_u, warm
 
-        # beta whitened by stage 1's R_X (beta = beta1 + R_X^-1 z): an uncentred covariate
-        # makes intercept and slope nearly collinear, which stalls BOBYQA's steps
-        R = _rx(problem, st1)
-        beta1 = st1.beta
 
-        def to_beta(z):
-            return beta1 + (np.linalg.solve(R, z) if problem.p else z)
+def _stage2(problem: GlmmProblem, coords: ThetaCoordinates, devfun_u, st1, theta1):
+    """BOBYQA over (theta, beta) from stage 1's optimum; the result's ``x`` in lme4's
+    (theta, beta)."""
+    nth = len(theta1)
+    lower = theta_lower(problem.specs)
+    # beta whitened by stage 1's R_X (beta = beta1 + R_X^-1 z): an uncentred covariate
+    # makes intercept and slope nearly collinear, which stalls BOBYQA's steps
+    R = _rx(problem, st1)
+    beta1 = st1.beta
 
-        # theta in units of THETA_STEP: BOBYQA's first steps (0.2) are then 0.02 in theta,
-        # lme4's stage-2 step, and 0.2 standard errors in beta
-        step = THETA_STEP * _theta_scale(problem, theta1)
+    def to_beta(z):
+        return beta1 + (np.linalg.solve(R, z) if problem.p else z)
 
-        def devfun_w(pars):
-            th = pars[:nth] * step
-            return devfun(np.concatenate([th, to_beta(pars[nth:])]))
+    # theta in units of THETA_STEP: BOBYQA's first steps (0.2) are then 0.02 in theta,
+    # lme4's stage-2 step, and 0.2 standard errors in beta
+    step = THETA_STEP * _theta_scale(problem, theta1)
 
-        lower2 = np.concatenate([lower / step, np.full(problem.p, -np.inf)])
-        start2 = np.concatenate([theta1 / step, np.zeros(problem.p)])
-        opt2 = _minimize(devfun_w, start2, lower2, STAGE2_TOL)
-        evals += opt2.n_evals
-        theta, beta = opt2.x[:nth] * step, to_beta(opt2.x[nth:])
-        opt2.x = np.concatenate([theta, beta])
-        state = _pirls_from(problem, theta, beta, warm[0], start_u)
-        dev = problem.laplace(state) if nAGQ == 1 else problem.agq(state, nAGQ)
-        converged, message = opt2.converged, opt2.message
-        if calc_derivs:
-            g, H = hessian(devfun_u, opt2.x, dev, state.u_flat)
-        else:
-            g, H = np.zeros(0), np.zeros((0, 0))
-    warn = check_convergence(g, H) if len(g) else ()
-    return GlmmFit(
-        theta=np.asarray(theta, dtype=float),
-        beta=np.asarray(beta, dtype=float),
-        nAGQ=nAGQ,
-        deviance=float(dev),
-        state=state,
-        gradient=g,
-        hessian=H,
-        n_evals=evals,
-        converged=converged,
-        message=message,
-        seconds=time.perf_counter() - t0,
-        stage1_theta=theta1,
-        warnings=warn,
-    )
+    def to_theta(scaled):
+        return coords.to_theta(scaled * step)
+
+    def devfun_w(pars):
+        return devfun_u(np.concatenate([to_theta(pars[:nth]), to_beta(pars[nth:])]))[0]
+
+    lower2 = np.concatenate([lower / step, np.full(problem.p, -np.inf)])
+    start2 = np.concatenate([coords.from_theta(theta1) / step, np.zeros(problem.p)])
+    opt2 = _minimize(devfun_w, start2, lower2, STAGE2_TOL)
+    opt2.x = np.concatenate([to_theta(opt2.x[:nth]), to_beta(opt2.x[nth:])])
+    return opt2
 
 
 def _theta_scale(problem: GlmmProblem, theta1: np.ndarray) -> float:

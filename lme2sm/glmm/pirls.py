@@ -211,21 +211,7 @@ class GlmmProblem:
             fixed = self.offset + self.X @ b if joint else base
             return fixed + pls.random_part(u)
 
-        if start is not None:
-            cur_beta = np.asarray(start[0], dtype=float) if joint else beta
-            su = start[1]
-            cur_u = np.concatenate([a.ravel() for a in su]) if isinstance(su, list) else su.copy()
-            eta = linpred(cur_beta, cur_u)
-            mu = fam.link.inverse(eta)
-            dr = self.dev_resid(mu)
-            old_pdev = float(dr.sum() + cur_u @ cur_u)
-        else:
-            cur_beta = np.zeros(self.p) if joint else beta
-            cur_u = np.zeros(pls.Q)
-            eta = self.eta0.copy()
-            mu = fam.link.inverse(eta)
-            dr = None
-            old_pdev = np.inf
+        cur_beta, cur_u, eta, mu, dr, old_pdev = self._start(beta, start, linpred)
         converged = False
         n_small = 0
         for it in range(1, MAX_ITER + 1):
@@ -257,25 +243,9 @@ class GlmmProblem:
                 )
             if not joint:
                 new_beta = beta
-            step = 1.0
-            for _ in range(MAX_HALVINGS + 1):
-                cand_u = cur_u + step * (new_u - cur_u)
-                cand_beta = cur_beta + step * (new_beta - cur_beta) if joint else beta
-                cand_eta = linpred(cand_beta, cand_u)
-                cand_mu = fam.link.inverse(cand_eta)
-                cand_dr = self.dev_resid(cand_mu)
-                pdev = float(cand_dr.sum() + cand_u @ cand_u)
-                if np.isfinite(pdev) and (
-                    not np.isfinite(old_pdev) or pdev <= old_pdev + ROUNDOFF * (1 + abs(old_pdev))
-                ):
-                    break
-                step /= 2.0
-            else:
-                if not np.isfinite(pdev) or pdev - old_pdev > 1e-8 * (1 + abs(old_pdev)):
-                    raise FitError(
-                        "PIRLS step-halvings failed to reduce the deviance (lme4's "
-                        "pwrssUpdate error)"
-                    )
+            cand_u, cand_beta, cand_eta, cand_mu, cand_dr, pdev = self._halve(
+                (cur_u, cur_beta), (new_u, new_beta), old_pdev, joint, linpred
+            )
             moved = float(np.max(np.abs(cand_u - cur_u), initial=0.0))
             if joint and self.p:
                 moved = max(moved, float(np.max(np.abs(cand_beta - cur_beta))))
@@ -286,6 +256,46 @@ class GlmmProblem:
             cur_u, cur_beta, eta, old_pdev = cand_u, cand_beta, cand_eta, pdev
             mu, dr = cand_mu, cand_dr
         raise FitError(f"PIRLS did not converge in {MAX_ITER} iterations")
+
+    def _start(self, beta, start, linpred):
+        """PIRLS's first point: ``start`` = (beta, u) if given, else u = 0 at R's
+        ``mustart`` (its penalised deviance unknown: any first step is accepted)."""
+        joint = beta is None
+        if start is not None:
+            cur_beta = np.asarray(start[0], dtype=float) if joint else beta
+            su = start[1]
+            cur_u = np.concatenate([a.ravel() for a in su]) if isinstance(su, list) else su.copy()
+            eta = linpred(cur_beta, cur_u)
+            mu = self.family.link.inverse(eta)
+            dr = self.dev_resid(mu)
+            return cur_beta, cur_u, eta, mu, dr, float(dr.sum() + cur_u @ cur_u)
+        cur_beta = np.zeros(self.p) if joint else beta
+        eta = self.eta0.copy()
+        return cur_beta, np.zeros(self.pls.Q), eta, self.family.link.inverse(eta), None, np.inf
+
+    def _halve(self, current, proposed, old_pdev: float, joint: bool, linpred):
+        """The PLS step from ``current`` (u, beta) towards ``proposed``, halved until
+        the penalised deviance does not rise (lme4's ``pwrssUpdate``)."""
+        (cur_u, cur_beta), (new_u, new_beta) = current, proposed
+        step = 1.0
+        for _ in range(MAX_HALVINGS + 1):
+            cand_u = cur_u + step * (new_u - cur_u)
+            cand_beta = cur_beta + step * (new_beta - cur_beta) if joint else new_beta
+            cand_eta = linpred(cand_beta, cand_u)
+            cand_mu = self.family.link.inverse(cand_eta)
+            cand_dr = self.dev_resid(cand_mu)
+            pdev = float(cand_dr.sum() + cand_u @ cand_u)
+            if np.isfinite(pdev) and (
+                not np.isfinite(old_pdev) or pdev <= old_pdev + ROUNDOFF * (1 + abs(old_pdev))
+            ):
+                break
+            step /= 2.0
+        else:
+            if not np.isfinite(pdev) or pdev - old_pdev > 1e-8 * (1 + abs(old_pdev)):
+                raise FitError(
+                    "PIRLS step-halvings failed to reduce the deviance (lme4's pwrssUpdate error)"
+                )
+        return cand_u, cand_beta, cand_eta, cand_mu, cand_dr, pdev
 
     # ------------------------------------------------------------ deviances
 

@@ -62,81 +62,96 @@ def _evaluate(expr, frame: pd.DataFrame, what: str) -> np.ndarray:
 def glm_response(mf: ModelFrame, family: Family) -> GlmResponse:
     """R's ``y``, ``n`` and weights for ``family`` from the model frame's data."""
     expr = mf.parsed.response_expr
-    label = expr.label
     frame = mf.data
-    n = len(frame)
-    prior = np.ones(n) if mf.weights is None else np.asarray(mf.weights, dtype=float)
-    levels = None
+    prior = np.ones(len(frame)) if mf.weights is None else np.asarray(mf.weights, dtype=float)
     if getattr(expr, "func", None) == "cbind":
-        if family.name != "binomial":
-            raise DataError(
-                f"cbind(successes, failures) is a binomial response, not a {family.name} one"
-            )
-        s = _evaluate(expr.args[0], frame, f"the successes {expr.args[0].label}")
-        f = _evaluate(expr.args[1], frame, f"the failures {expr.args[1].label}")
-        if np.any(s < 0) or np.any(f < 0):
-            raise DataError(
-                f"negative counts in {label}: successes and failures must be >= 0 "
-                "(is the second column failures, e.g. size - incidence?)"
-            )
-        if np.any(np.abs(s - np.round(s)) > INT_TOL) or np.any(np.abs(f - np.round(f)) > INT_TOL):
-            raise DataError(f"non-integer counts in {label}: successes and failures must be whole")
-        trials = s + f
-        if np.any(trials == 0):
-            raise DataError(
-                f"{int((trials == 0).sum())} rows have no trials (successes + failures = 0); "
-                "they carry no information: drop them"
-            )
-        y = s / trials
-        return GlmResponse(y, trials, prior * trials, prior, label)
+        return _cbind_response(expr, frame, family, prior)
     column = frame[expr.name] if hasattr(expr, "name") and expr.name in frame.columns else None
     if column is not None and not pd.api.types.is_numeric_dtype(column):
-        if family.name != "binomial":
-            kind = "positive numbers" if family.has_dispersion else "numeric counts"
-            raise DataError(f"the {family.name} response {label} must be {kind}")
-        cats = (
-            list(column.cat.categories)
-            if isinstance(column.dtype, pd.CategoricalDtype)
-            else sorted(pd.unique(column.astype(str)))
-        )
-        if isinstance(column.dtype, pd.CategoricalDtype):
-            values = column.astype(object)
-        else:
-            values = column.astype(str)
-        if len(cats) > 2:
-            raise DataError(
-                f"the binomial response {label} is a factor with {len(cats)} levels "
-                f"({', '.join(map(str, cats[:5]))}{', ...' if len(cats) > 5 else ''}); "
-                "it needs two (the first is failure, as in R)"
-            )
-        y = (values != cats[0]).to_numpy(dtype=float)
-        levels = (str(cats[0]), str(cats[-1]))
-        return GlmResponse(y, np.ones(n), prior.copy(), prior, label, levels)
-    y = _evaluate(expr, frame, f"the response {label}")
+        return _factor_response(column, expr.label, family, prior)
+    y = _evaluate(expr, frame, f"the response {expr.label}")
     if family.name == "binomial":
-        if np.any(y < 0) or np.any(y > 1):
+        return _binomial_numbers(y, expr.label, prior, mf.weights is not None)
+    return _positive_response(y, expr.label, family, prior)
+
+
+def _cbind_response(expr, frame: pd.DataFrame, family: Family, prior) -> GlmResponse:
+    """``cbind(successes, failures)``: the proportion, the trials as ``n``."""
+    label = expr.label
+    if family.name != "binomial":
+        raise DataError(
+            f"cbind(successes, failures) is a binomial response, not a {family.name} one"
+        )
+    s = _evaluate(expr.args[0], frame, f"the successes {expr.args[0].label}")
+    f = _evaluate(expr.args[1], frame, f"the failures {expr.args[1].label}")
+    if np.any(s < 0) or np.any(f < 0):
+        raise DataError(
+            f"negative counts in {label}: successes and failures must be >= 0 "
+            "(is the second column failures, e.g. size - incidence?)"
+        )
+    if np.any(np.abs(s - np.round(s)) > INT_TOL) or np.any(np.abs(f - np.round(f)) > INT_TOL):
+        raise DataError(f"non-integer counts in {label}: successes and failures must be whole")
+    trials = s + f
+    if np.any(trials == 0):
+        raise DataError(
+            f"{int((trials == 0).sum())} rows have no trials (successes + failures = 0); "
+            "they carry no information: drop them"
+        )
+    return GlmResponse(s / trials, trials, prior * trials, prior, label)
+
+
+def _factor_response(column: pd.Series, label: str, family: Family, prior) -> GlmResponse:
+    """A two-level factor (binomial only): its first level is failure, as in R."""
+    if family.name != "binomial":
+        kind = "positive numbers" if family.has_dispersion else "numeric counts"
+        raise DataError(f"the {family.name} response {label} must be {kind}")
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        cats = list(column.cat.categories)
+        values = column.astype(object)
+    else:
+        cats = sorted(pd.unique(column.astype(str)))
+        values = column.astype(str)
+    if len(cats) > 2:
+        raise DataError(
+            f"the binomial response {label} is a factor with {len(cats)} levels "
+            f"({', '.join(map(str, cats[:5]))}{', ...' if len(cats) > 5 else ''}); "
+            "it needs two (the first is failure, as in R)"
+        )
+    y = (values != cats[0]).to_numpy(dtype=float)
+    levels = (str(cats[0]), str(cats[-1]))
+    return GlmResponse(y, np.ones(len(y)), prior.copy(), prior, label, levels)
+
+
+def _binomial_numbers(y: np.ndarray, label: str, prior, weighted: bool) -> GlmResponse:
+    """0/1 answers, or proportions with the trials as weights."""
+    if np.any(y < 0) or np.any(y > 1):
+        raise DataError(
+            f"the binomial response {label} has values outside [0, 1] (e.g. "
+            f"{y[(y < 0) | (y > 1)][0]:g}); give 0/1 answers, a proportion with "
+            "weights= trials, or cbind(successes, failures)"
+        )
+    if not weighted:
+        if np.any((y != 0) & (y != 1)):
             raise DataError(
-                f"the binomial response {label} has values outside [0, 1] (e.g. "
-                f"{y[(y < 0) | (y > 1)][0]:g}); give 0/1 answers, a proportion with "
-                "weights= trials, or cbind(successes, failures)"
+                f"the binomial response {label} has values other than 0 and 1; for "
+                "proportions give the numbers of trials as weights=, or write "
+                "cbind(successes, failures)"
             )
-        if mf.weights is None:
-            if np.any((y != 0) & (y != 1)):
-                raise DataError(
-                    f"the binomial response {label} has values other than 0 and 1; for "
-                    "proportions give the numbers of trials as weights=, or write "
-                    "cbind(successes, failures)"
-                )
-        else:
-            k = y * prior
-            if np.any(np.abs(k - np.round(k)) > INT_TOL * np.maximum(1, np.abs(k))):
-                raise DataError(
-                    f"non-integer #successes: {label} times the weights must be whole numbers "
-                    "(weights are the numbers of trials)"
-                )
-        # R: with weights, n = weights and the glm weights are the weights
-        return GlmResponse(y, prior.copy(), prior.copy(), np.ones(n), label)
-    if family.has_dispersion:  # R: Gamma / inverse.gaussian()$initialize
+    else:
+        k = y * prior
+        if np.any(np.abs(k - np.round(k)) > INT_TOL * np.maximum(1, np.abs(k))):
+            raise DataError(
+                f"non-integer #successes: {label} times the weights must be whole numbers "
+                "(weights are the numbers of trials)"
+            )
+    # R: with weights, n = weights and the glm weights are the weights
+    return GlmResponse(y, prior.copy(), prior.copy(), np.ones(len(y)), label)
+
+
+def _positive_response(y: np.ndarray, label: str, family: Family, prior) -> GlmResponse:
+    """Poisson counts, or Gamma / inverse Gaussian values above zero (R's initialize)."""
+    n = len(y)
+    if family.has_dispersion:
         if np.any(y <= 0):
             bad = y[y <= 0][0]
             raise DataError(
