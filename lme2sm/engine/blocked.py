@@ -50,6 +50,18 @@ class BlockedCholesky:
             lam[o : o + self.specs[j].n_levels] = factors[j][0, 0]
         return lam
 
+    def _lam_rows(self, v: np.ndarray, factors: list[np.ndarray]) -> np.ndarray:
+        """Lambda_R v for a vector over the rest block's random effects."""
+        lam = self._rest_scalar_lambda(factors)
+        if lam is not None:
+            return v * lam
+        out = np.empty_like(v)
+        for j in self.rest:
+            o, s = self.rest_offsets[j], self.specs[j]
+            size = s.n_levels * s.k
+            out[o : o + size] = (v[o : o + size].reshape(s.n_levels, s.k) @ factors[j].T).ravel()
+        return out
+
     def _lam_t_rows(self, M: np.ndarray, factors: list[np.ndarray]) -> np.ndarray:
         """Lambda_R' M for a dense M whose rows are the rest block's random effects."""
         lam = self._rest_scalar_lambda(factors)
@@ -76,6 +88,8 @@ class BlockedCholesky:
             return self._evaluate_one_term(theta, factors)
         m = self.m_rest
         elim = self._eliminate_prefix(factors)
+        if self._sparse_rest is not None:
+            return self._evaluate_sparse_rest(theta, factors, elim, modes)
         full = self._rest_block(factors, elim)
         # LAPACK's potrf on the lower triangle, in place (the upper one is never read)
         Lf, info = lapack.dpotrf(full, lower=1, clean=0, overwrite_a=1)
@@ -86,15 +100,40 @@ class BlockedCholesky:
             raise np.linalg.LinAlgError("not positive definite")
         ev, beta = self._finish(theta, elim.ldL2, Lf, diag, m)
         if modes:
-            LR = elim.LR
-            dense_modes = False
-            if self.kfill is not None and m:
-                i = self.prefix[0]
-                qi, ki = self.specs[i].n_levels, self.specs[i].k
-                dense = self._lam_t_rows(self.A_rp[i].toarray(), factors).reshape(m, qi, ki)
-                LR[i] = np.transpose(dense, (1, 0, 2)) @ elim.G  # (q_i, m, k_i)
-                dense_modes = True
-            ev.u = self._modes(Lf, elim.Ldiag, elim.Lpp, LR, elim.LX, beta, dense_modes)
+            ev.u = self._modes(Lf, elim, factors, beta)
+        return ev
+
+    def _evaluate_sparse_rest(
+        self, theta, factors: list[np.ndarray], elim: _Elimination, modes: bool
+    ) -> Evaluation:
+        """The crossed block factored sparse (:mod:`.sparse_rest`), ``[X y]`` through
+        its Schur complement."""
+        cp, p1, p = self.cp, self.p + 1, self.p
+        i = self.prefix[0]
+        K, kr, kc = self.kfill
+        _, rr_r, rr_c, rr_vals, _ = self._scatter
+        lam = self._rest_scalar_lambda(factors)
+        fill = K @ elim.kM.reshape(-1)
+        lu, ld_s = self._sparse_rest.factor(
+            rr_vals * (lam[rr_r] * lam[rr_c]), fill * (lam[kr] * lam[kc])
+        )
+        W = (elim.kM @ np.transpose(self.AX[i], (0, 2, 1))).reshape(-1, p1)
+        C = self._lam_t_rows(self.A_xr.T - self.A_rp[i] @ W, factors)  # (m, p + 1)
+        SC = lu.solve(C)
+        E = cp.xy - C.T @ SC
+        for j in self.prefix:
+            flat = np.transpose(elim.LX[j], (1, 0, 2)).reshape(p1, -1)
+            E -= flat @ flat.T
+        Lf, info = lapack.dpotrf(E, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("not positive definite")
+        diag = np.diagonal(Lf)
+        if not (np.all(diag[:p] > 0) and math.isfinite(diag[-1])):
+            raise np.linalg.LinAlgError("not positive definite")
+        ev, beta = self._finish(theta, elim.ldL2 + ld_s, Lf, diag, 0)
+        if modes:
+            u_rest = SC[:, p] - SC[:, :p] @ beta  # S^-1 (c_y - C_X beta)
+            ev.u = self._modes(None, elim, factors, beta, u_rest)
         return ev
 
     def _eliminate_prefix(self, factors: list[np.ndarray]) -> _Elimination:
@@ -220,24 +259,32 @@ class BlockedCholesky:
     def _as_sparse(self, h: int, LRh) -> sp.csr_matrix:
         return LRh
 
-    def _modes(self, Lf, Ldiag, Lpp, LR, LX, beta, dense_lr=False) -> list[np.ndarray]:
-        """Back-substitution for the spherical conditional modes ``u`` (input order)."""
+    def _modes(
+        self, Lf, elim: _Elimination, factors: list[np.ndarray], beta, u_rest=None
+    ) -> list[np.ndarray]:
+        """Back-substitution for the spherical conditional modes ``u`` (input order);
+        the crossed rest's modes from the dense factor ``Lf`` unless given."""
         specs = self.specs
         m, p = self.m_rest, self.p
+        Ldiag, Lpp, LR, LX = elim.Ldiag, elim.Lpp, elim.LR, elim.LX
         u: list[np.ndarray | None] = [None] * len(specs)
-        u_rest = np.zeros(0)
-        if m:
+        if not m:
+            u_rest = np.zeros(0)
+        elif u_rest is None:
             rhs = Lf[m + p, :m] - Lf[m : m + p, :m].T @ beta
             u_rest = sla.solve_triangular(Lf[:m, :m], rhs, lower=True, trans="T")
-            for j in self.rest:
-                o, s = self.rest_offsets[j], specs[j]
-                u[j] = u_rest[o : o + s.n_levels * s.k].reshape(s.n_levels, s.k)
+        for j in self.rest:
+            o, s = self.rest_offsets[j], specs[j]
+            u[j] = u_rest[o : o + s.n_levels * s.k].reshape(s.n_levels, s.k)
         for pos in range(len(self.prefix) - 1, -1, -1):
             i = self.prefix[pos]
             q, k = specs[i].n_levels, specs[i].k
             rhs = LX[i][:, p, :] - np.einsum("qpk,p->qk", LX[i][:, :p, :], beta)
-            if m:
-                if self.rest_dense[i] or dense_lr:
+            if m and LR[i] is None:  # implicit: A_Ri' Lambda_R u_R, then T_i L_l^-T
+                w = (self.A_rp[i].T @ self._lam_rows(u_rest, factors)).reshape(q, k)
+                rhs = rhs - np.einsum("qa,qak->qk", w, elim.G)
+            elif m:
+                if self.rest_dense[i]:
                     rhs = rhs - np.einsum("qmk,m->qk", LR[i], u_rest)
                 else:
                     rhs = rhs - (LR[i].T @ u_rest).reshape(q, k)

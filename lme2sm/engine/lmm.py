@@ -54,6 +54,7 @@ from lme2sm.engine.crossprod import CrossProducts
 from lme2sm.engine.driver import FitDriver
 from lme2sm.engine.record import LOG_2PI, Evaluation, LmmFit
 from lme2sm.engine.small_models import DenseSystem, SmallModels
+from lme2sm.engine.sparse_rest import sparse_rest_plan
 from lme2sm.engine.structure import (
     block_diag_index,
     level_pattern,
@@ -99,6 +100,7 @@ class ProfiledLMM(FitDriver, BlockedCholesky, SmallModels):
     def __init__(self, cp: CrossProducts, specs: Sequence[TermSpec], *, dense: bool | None = None):
         self.specs = tuple(specs)
         self._dense_choice = dense
+        self._sparse_rest_pattern: tuple | None = None
         self.lower = theta_lower(self.specs)
         self.n_theta = len(self.lower)
         self.cp = cp
@@ -234,6 +236,23 @@ class ProfiledLMM(FitDriver, BlockedCholesky, SmallModels):
                 self.A_rr[rr_r, rr_c],
                 kr * width + kc,
             )
+        self._sparse_rest = None
+        if self._scatter is not None and all(specs[j].k == 1 for j in rest):
+            self._sparse_rest = self._sparse_plan_for((rr_r, rr_c, kr, kc))
+
+    def _sparse_plan_for(self, pattern: tuple[np.ndarray, ...]):
+        """The crossed block's sparse plan (or None: dense) for this pattern of A_RR's
+        and the fill's entries; analysed once, reused while the pattern is the same
+        (:meth:`with_crossprods` with other weights or rows of the same levels)."""
+        cached = self._sparse_rest_pattern
+        if cached is not None and all(
+            np.array_equal(a, b) for a, b in zip(cached[0], pattern, strict=True)
+        ):
+            return cached[1]
+        rr_r, rr_c, kr, kc = pattern
+        plan = sparse_rest_plan(self.m_rest, (rr_r, rr_c), (kr, kc))
+        self._sparse_rest_pattern = (pattern, plan)
+        return plan
 
     DENSE_UP_TO = 100
     """Largest number of random effects evaluated as one dense system (see
