@@ -115,6 +115,6 @@ def test_profile_is_wider_than_wald_for_the_sd_and_close_for_fixed_effects():
 def test_bad_arguments():
     m = fitted("cbpp_binomial")
     with pytest.raises(ArgumentError, match="method"):
-        m.confint(method="boot")
+        m.confint(method="bayes")
     with pytest.raises(ArgumentError, match="level"):
         m.confint(level=1.5)

@@ -60,6 +60,7 @@ def confint(
     seed=None,
     progress: bool = True,
     parm=None,
+    n_jobs: int | None = 1,
 ) -> pd.DataFrame:
     """Confidence intervals as lme4's ``confint(m, method=..., oldNames=FALSE)``.
 
@@ -74,14 +75,20 @@ def confint(
         progress bar on stderr). ``"Wald"``: the fixed effects' normal intervals.
     parm : list of str, optional
         Profile only these rows (``"sigma"``, ``"sd_(Intercept)|Subject"``, ``"Days"``).
+    n_jobs : int
+        Processes for the profiles or the bootstrap's refits: 1 (default) runs them
+        here, -1 on every core. The numbers do not depend on it (the bootstrap's
+        responses are drawn here, in order, from the seeded generator).
     """
     if not 0 < level < 1:
         raise ArgumentError(f"level must be between 0 and 1, not {level}")
     key = method.lower()
     if key == "profile":
-        return profile_confint(m, level=level, parm=parm)
+        return profile_confint(m, level=level, parm=parm, n_jobs=n_jobs)
     if key == "boot":
-        return boot_confint(m, level=level, nsim=nsim, seed=seed, progress=progress)
+        return boot_confint(
+            m, level=level, nsim=nsim, seed=seed, progress=progress, n_jobs=n_jobs, parm=parm
+        )
     if key == "wald":
         return m.confint(level=level, method="Wald")
     raise ArgumentError(f"method must be 'profile', 'boot' or 'Wald', not {method!r}")

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from lme2sm.inference._design import LmmDesign, lower_tri, one_blas_thread, semidefinite_cholesky
+from lme2sm.inference.parallel import resolve_n_jobs, run_tasks
 from lme2sm.inference.satterthwaite import design_of
 
 if TYPE_CHECKING:
@@ -317,39 +318,54 @@ def _signed_root(d: float, direction: float) -> float:
     return math.copysign(math.sqrt(max(d, 0.0)), direction) if direction != 0 else 0.0
 
 
-def profile_confint(m: LmerEstimates, level: float = 0.95, parm=None) -> pd.DataFrame:
-    """lme4's ``confint(m, method="profile", oldNames=FALSE)``."""
-    D = design_of(m)
-    z = float(stats.norm.ppf((1 + level) / 2))
+class LmerProfileJob:
+    """What one parameter's profile needs (pickled once for each worker process): the
+    design and the fit's theta; each process builds its :class:`Profiler` once."""
+
+    def __init__(self, D: LmmDesign, theta_start: np.ndarray, level: float):
+        self.D, self.theta_start = D, np.asarray(theta_start, dtype=float)
+        self.z = float(stats.norm.ppf((1 + level) / 2))
+        self._profiler: Profiler | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_profiler": None}
+
+    @property
+    def profiler(self) -> Profiler:
+        if self._profiler is None:
+            self._profiler = Profiler(self.D, self.theta_start)
+        return self._profiler
+
+
+def profile_task(job: LmerProfileJob, task: tuple[str, int]) -> list[float]:
+    """One task: the interval of sd/cor/sigma parameter ``i`` (``("sig", i)``) or of
+    fixed effect ``j`` (``("beta", j)``); each profile starts from the ML fit."""
+    kind, i = task
     with one_blas_thread(), np.errstate(all="ignore"):
-        prof = Profiler(D, D.theta_from_result(m))
-        rows, names = [], []
-        for i, par in enumerate(prof.pars):
-            if parm is not None and par.name not in parm:
-                continue
+        prof = job.profiler
+        if kind == "sig":
+            par, value = prof.pars[i], float(prof.rho[i])
+            step = 0.1 if par.kind == "cor" else 0.25 * max(value, 0.1 * prof.sigma)
             zeta, _ = prof.sig_profile(i)
-            value = float(prof.rho[i])
-            if par.kind == "cor":
-                step = 0.1
-            else:
-                step = 0.25 * max(value, 0.1 * prof.sigma)
-            upper = par.upper
-            rows.append(prof.interval(zeta, value, step, par.lower, upper, z))
-            names.append(par.name)
-        for j, name in enumerate(D.fixed_names):
-            if parm is not None and name not in parm:
-                continue
-            zeta, _ = prof.beta_profile(j)
-            rows.append(
-                prof.interval(
-                    zeta, float(prof.beta[j]), float(prof.beta_se[j]), -math.inf, math.inf, z
-                )
-            )
-            names.append(name)
-    return pd.DataFrame(rows, index=names, columns=column_names(level))
+            return prof.interval(zeta, value, step, par.lower, par.upper, job.z)
+        zeta, _ = prof.beta_profile(i)
+        b, se = float(prof.beta[i]), float(prof.beta_se[i])
+        return prof.interval(zeta, b, se, -math.inf, math.inf, job.z)
 
 
-# ------------------------------------------------------------- glmer profile
-
-
-# ----------------------------------------------------------------- bootstrap
+def profile_confint(
+    m: LmerEstimates, level: float = 0.95, parm=None, n_jobs: int | None = 1
+) -> pd.DataFrame:
+    """lme4's ``confint(m, method="profile", oldNames=FALSE)``; the parameters are
+    profiled independently, in ``n_jobs`` processes (-1: every core) with the same
+    numbers as in one."""
+    resolve_n_jobs(n_jobs)
+    D = design_of(m)
+    job = LmerProfileJob(D, D.theta_from_result(m), level)
+    names = [p.name for p in sig_parameters(D)]
+    tasks = [("sig", i) for i in range(len(names))]
+    names += list(D.fixed_names)
+    tasks += [("beta", j) for j in range(D.p)]
+    kept = [k for k, name in enumerate(names) if parm is None or name in parm]
+    rows = list(run_tasks(profile_task, job, [tasks[k] for k in kept], n_jobs, len(kept)))
+    return pd.DataFrame(rows, index=[names[k] for k in kept], columns=column_names(level))

@@ -47,30 +47,60 @@ class GlmerResult(ReportingMixin, GlmerEstimates):
             null = glmer(null_formula(self), f.data, self.family, weights=f.weights)
         return float(null.fixef().iloc[0])
 
-    def confint(self, level: float = 0.95, method: str = "profile", parm=None) -> pd.DataFrame:
+    def confint(
+        self,
+        level: float = 0.95,
+        method: str = "profile",
+        parm=None,
+        *,
+        nsim: int = 500,
+        seed=None,
+        progress: bool = True,
+        n_jobs: int | None = 1,
+    ) -> pd.DataFrame:
         """Confidence intervals as lme4's ``confint(m, oldNames = FALSE)``.
 
         ``method="profile"`` (lme4's default): likelihood-ratio profile intervals for the
         random effects' sds (``sd_(Intercept)|herd``), correlations and the fixed
-        effects (:func:`lme2sm.inference.glmer_profile.glmer_profile_confint`); ``parm``
-        limits the rows. ``"Wald"``: the fixed effects' normal intervals.
+        effects (:func:`lme2sm.inference.glmer_profile.glmer_profile_confint`). ``"boot"``:
+        percentile intervals from ``nsim`` parametric-bootstrap refits (``seed``;
+        :mod:`lme2sm.inference.glmer_bootstrap`). ``"Wald"``: the fixed effects' normal
+        intervals. ``parm`` limits the rows; ``n_jobs`` runs the profiles or refits in
+        that many processes (-1: every core) with the same numbers as one.
         """
         if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
             raise ArgumentError(f"level must be between 0 and 1, not {level!r}")
-        if not isinstance(method, str) or method.lower() not in ("profile", "wald"):
+        key = method.lower() if isinstance(method, str) else None
+        if key not in ("profile", "wald", "boot"):
             raise ArgumentError(
-                f"method={method!r}: glmer results have method='profile' (lme4's default) "
-                "and method='Wald'"
+                f"method={method!r}: glmer results have method='profile' (lme4's default), "
+                "'boot' and 'Wald'"
             )
-        if method.lower() == "profile":
+        if key == "profile":
             from lme2sm.inference.glmer_profile import glmer_profile_confint
 
-            return glmer_profile_confint(self, level=level, parm=parm)
+            return glmer_profile_confint(self, level=level, parm=parm, n_jobs=n_jobs)
+        if key == "boot":
+            from lme2sm.inference.glmer_bootstrap import glmer_boot_confint
+
+            return glmer_boot_confint(
+                self, level, nsim, seed=seed, progress=progress, n_jobs=n_jobs, parm=parm
+            )
         z = stats.norm.ppf(0.5 + level / 2)
         fe, se = self.fixef(), self.se()
         lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
         out = pd.DataFrame({lo: fe - z * se, hi: fe + z * se})
         return out if parm is None else out.loc[[p for p in out.index if p in parm]]
+
+    def bootstrap_samples(
+        self, nsim: int = 500, seed=None, n_jobs: int | None = 1, progress: bool = True
+    ) -> pd.DataFrame:
+        """lme4's ``bootMer(m, FUN, nsim)`` with ``confint``'s ``FUN``: an nsim-row table
+        of sds, correlations (sigma for Gamma and inverse Gaussian) and fixed effects
+        refitted to simulated responses; ``n_jobs`` processes give the same rows as one."""
+        from lme2sm.inference.glmer_bootstrap import glmer_bootstrap_samples
+
+        return glmer_bootstrap_samples(self, nsim, seed=seed, progress=progress, n_jobs=n_jobs)
 
     def translation(self):
         """The nearest statsmodels model (a Bayesian mixed GLM) and why its numbers differ."""

@@ -83,8 +83,9 @@ class LmerResult(ReportingMixin, LmerEstimates):
 
         ``method="profile"`` (lme4's default): likelihood-ratio profile intervals for
         every parameter. ``"Wald"``: the fixed effects' normal intervals. ``"boot"``:
-        parametric bootstrap (keywords ``nsim``, ``seed``, ``progress``); see
-        :func:`lme2sm.inference.confint`.
+        parametric bootstrap (keywords ``nsim``, ``seed``, ``progress``); ``n_jobs``
+        runs the profiles or refits in that many processes (-1: every core) with the
+        same numbers; see :func:`lme2sm.inference.confint`.
         """
         if not isinstance(level, (int, float)) or not 0 < level < 1:
             raise ArgumentError(f"level must be between 0 and 1, not {level!r}")
@@ -94,10 +95,28 @@ class LmerResult(ReportingMixin, LmerEstimates):
             from lme2sm import inference
 
             return inference.confint(self, level=level, method=method, **kwargs)
+        parm = kwargs.pop("parm", None)
+        kwargs.pop("n_jobs", None)  # nothing to run in parallel
+        if kwargs:
+            raise ArgumentError(
+                f"method='Wald' takes no {', '.join(sorted(kwargs))} (Wald intervals need "
+                "no refits)"
+            )
         z = stats.norm.ppf(0.5 + level / 2)
         fe, se = self.fixef(), self.se()
         lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
-        return pd.DataFrame({lo: fe - z * se, hi: fe + z * se})
+        out = pd.DataFrame({lo: fe - z * se, hi: fe + z * se})
+        return out if parm is None else out.loc[[p for p in out.index if p in parm]]
+
+    def bootstrap_samples(
+        self, nsim: int = 500, seed=None, n_jobs: int | None = 1, progress: bool = True
+    ) -> pd.DataFrame:
+        """lme4's ``bootMer(m, FUN, nsim)`` with ``confint``'s ``FUN``: an nsim-row table
+        of the parameters refitted to simulated responses (sd/cor/sigma, fixed effects;
+        NaN where a refit failed), ``n_jobs`` processes giving the same rows as one."""
+        from lme2sm.inference.bootstrap import bootstrap_samples
+
+        return bootstrap_samples(self, nsim=nsim, seed=seed, progress=progress, n_jobs=n_jobs)
 
     def anova(self, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """Type III F tests, as lmerTest's ``anova(m, ddf = ddf)`` (Satterthwaite's or
