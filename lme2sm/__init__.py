@@ -40,6 +40,7 @@ from lme2sm.faces.statsmodels_fit import FitOutcome, fit
 from lme2sm.faces.translation import Translation, translate
 from lme2sm.formula import ParsedFormula, parse
 from lme2sm.models.anova import anova
+from lme2sm.models.drop1 import drop1
 from lme2sm.models.glmer import glmer
 from lme2sm.models.glmer_nb import glmer_nb
 from lme2sm.models.lmer import lmer
@@ -76,6 +77,7 @@ __all__ = [
     "SingularFitWarning",
     "Translation",
     "anova",
+    "drop1",
     "fit",
     "glmer",
     "glmer_nb",
