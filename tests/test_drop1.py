@@ -71,6 +71,9 @@ def test_aic_and_lrt_as_lme4(name):
         np.testing.assert_array_equal(got["npar"].to_numpy(), values(ref, "npar"))
         tol = AIC_TOL[fx["kind"]]
         np.testing.assert_allclose(got["AIC"].to_numpy(), values(ref, "AIC"), rtol=0, atol=tol)
+    if fx["kind"] == "lmer":  # lme4's default lmer fits are at its optimum too
+        default = values(fx["chisq"], "AIC")
+        np.testing.assert_allclose(got["AIC"].to_numpy(), default, rtol=0, atol=1e-6)
     got = table(name, "Chisq")
     np.testing.assert_allclose(got["LRT"], values(ref, "LRT"), rtol=0, atol=tol)
     np.testing.assert_allclose(got["Pr(Chi)"], values(ref, "Pr(Chi)"), rtol=1e-5, atol=1e-10)
