@@ -8,12 +8,15 @@ the workers, sending each the pickled design) is inside the n_jobs=2 time.
 Jobs: lmer ``Reaction ~ Days + (Days | Subject)`` (sleepstudy) bootstrap, 400 refits, and
 its profile (6 parameters); glmer cbpp bootstrap, 100 refits, and its profile (5
 parameters). Usage: ``python benchmarks/bootstrap_parallel.py [--repeat N] [--nsim-scale F]``.
-On a machine shared with other work the speed-up is noisy; two cores give at most 2.
+On a machine shared with other work the speed-up is noisy (the load average before the
+run is printed: with a load of 2 on 2 cores there is no second core to use); two cores
+give at most 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -62,7 +65,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--nsim-scale", type=float, default=1.0)
     args = ap.parse_args()
-    print(f"cores available: {available_cores()}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    # other work on the machine takes the second core: the load says how much there was
+    print(f"cores available: {available_cores()}, load average before: {load}")
     print(f"{'job':34s} {'n_jobs=1':>10s} {'n_jobs=2':>10s} {'speed-up':>9s}  same")
     for name, fn in jobs(args.nsim_scale):
         best1 = best2 = float("inf")
