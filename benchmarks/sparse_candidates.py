@@ -87,7 +87,6 @@ PLAN = {
         "schur-dense",
         "cholmod:amd+openblas",
         "cholmod:natural+openblas",
-        "splu:MMD_AT_PLUS_A",
         "krylov:32:40:1e-4",
         "krylov:128:40:1e-4",
         "krylov:32:40:1e-8",
