@@ -5,6 +5,8 @@ A = Lambda'Z'Z Lambda + I (sparse_system.py). This script builds Z'Z for three d
 sets (crossed_data.py):
 
 * ``students-teachers``: 25,000 rows, 10,000 students x 1,300 teachers, partially crossed;
+* ``students-teachers-10x``: the same design ten times larger (13,000 teachers, 500
+  schools), where the Schur complement is large but stays sparse;
 * ``movielens-1M``: 1M rows, 20,000 users x 5,000 items, Zipf-like counts;
 * ``movielens-5M``: 5M rows, 100,000 users x 30,000 items;
 
@@ -52,11 +54,15 @@ RESULTS = OUT / "sparse_candidates.json"
 THETAS = [(0.8, 0.5), (0.3, 0.2), (1.5, 1.0), (0.1, 0.9), (2.5, 0.3)]
 DATASETS = {
     "students-teachers": lambda: cd.students_teachers_codes(),
+    "students-teachers-10x": lambda: cd.students_teachers_codes(
+        n_rows=250_000, n_students=100_000, n_teachers=13_000, n_schools=500
+    ),
     "movielens-1M": lambda: cd.movielens_codes(1_000_000, 20_000, 5_000),
     "movielens-5M": lambda: cd.movielens_codes(5_000_000, 100_000, 30_000),
 }
 REFERENCE = {
     "students-teachers": "dense",
+    "students-teachers-10x": "schur-dense",
     "movielens-1M": "schur-dense",
     "movielens-5M": "schur-dense",
 }
@@ -82,6 +88,20 @@ COMMON = [
 ]
 PLAN = {
     "students-teachers": ["dense", "splu:MMD_ATA", *COMMON],
+    "students-teachers-10x": [
+        "schur-dense",
+        "schur-sparse:cholmod",
+        "schur-sparse:qdldl",
+        "schur-sparse:splu",
+        "splu:MMD_AT_PLUS_A",
+        "cholmod:amd",
+        "cholmod:amd+openblas",
+        "cholmod:metis",
+        "sksparse-minimal",
+        "qdldl",
+        "krylov:32:40:1e-4",
+        "krylov:32:40:1e-8",
+    ],
     "movielens-1M": COMMON,
     "movielens-5M": [
         "schur-dense",

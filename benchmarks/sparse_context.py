@@ -6,7 +6,7 @@ rows are written once to a CSV in a temporary directory, then
 * lme4: ``Rscript`` reads them with data.table (not timed) and times
   ``lmer(y ~ x + (1|g1) + (1|g2), REML = FALSE)`` with ``system.time`` (elapsed), with
   the machine's R BLAS (Debian's reference BLAS) and, with ``--openblas DIR``, once more
-  with ``LD_LIBRARY_PATH=DIR`` (Debian's OpenBLAS, unpacked, not installed);
+  with ``R_LD_LIBRARY_PATH`` starting at DIR (Debian's OpenBLAS, unpacked, not installed);
 * lme2sm: ``lme2sm.lmer(..., REML=False)`` in a subprocess of ``--python`` (default
   /work/venv's, which imports lme2sm from /work/main), timed around the call only.
 
@@ -71,8 +71,8 @@ def write_csv(name: str, directory: str) -> tuple[str, cd.Codes]:
     return path, c
 
 
-def _json_run(cmd: list[str], env: dict | None = None) -> dict:
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+def _json_run(cmd: list[str], env: dict | None = None, cwd: str | None = None) -> dict:
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
     if p.returncode != 0 or not lines:
         return {"error": (p.stderr.strip().splitlines() or ["?"])[-1][:200]}
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", nargs="*", default=["students-teachers", "movielens-1M"])
     ap.add_argument("--python", default="/work/venv/bin/python")
+    ap.add_argument("--only-lme2sm", action="store_true", help="rerun lme2sm only")
     ap.add_argument("--openblas", help="directory holding OpenBLAS's libblas.so.3")
     ap.add_argument(
         "--lme4-blas",
@@ -109,13 +110,16 @@ def main(argv: list[str] | None = None) -> None:
         for name in a.data:
             path, c = write_csv(name, tmp)
             rec = results.setdefault(name, {})
-            if a.lme4_blas != "openblas":
+            if not a.only_lme2sm and a.lme4_blas != "openblas":
                 rec["lme4"] = _json_run(["Rscript", rfile, path])
-            if a.openblas and a.lme4_blas != "ref":
-                env = dict(os.environ, LD_LIBRARY_PATH=a.openblas, OPENBLAS_NUM_THREADS="1")
+            if not a.only_lme2sm and a.openblas and a.lme4_blas != "ref":
+                # R's ldpaths puts its own directories first unless R_LD_LIBRARY_PATH is set
+                paths = f"{a.openblas}:/usr/lib/R/lib:/usr/lib/x86_64-linux-gnu"
+                env = dict(os.environ, R_LD_LIBRARY_PATH=paths, OPENBLAS_NUM_THREADS="1")
                 rec["lme4+openblas"] = _json_run(["Rscript", rfile, path], env)
             env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-            rec["lme2sm"] = _json_run([a.python, "-c", PY_SCRIPT, path, FORMULA], env)
+            # cwd: not this worktree, whose lme2sm would shadow the installed one
+            rec["lme2sm"] = _json_run([a.python, "-c", PY_SCRIPT, path, FORMULA], env, tmp)
             fit = rec.get("lme4") or rec.get("lme4+openblas") or {}
             if "theta" in fit:
                 rec["check"] = {
