@@ -1,18 +1,20 @@
 """A partially crossed design, students x teachers, side by side with lme4 (live) and mixedlm.
 
-About 25,000 rows: 10,000 students, each with one to four teachers (a third with one),
-1,300 teachers in 50 schools; a student's teachers are of the student's own school 97 %
-of the time. ``y ~ x + (1 | student) + (1 | teacher)``, ML. After eliminating the
-students, two teachers are coupled only through a shared student, so the crossed block
-(1,300 x 1,300) is sparse: the engine factors it with :mod:`lme2sm.engine.sparse_rest`
-(measured on this data: 8 ms a factor against 21 ms for the dense one).
+25,000 rows: 10,000 students (2,226 with one teacher), 1,300 teachers in 50 schools,
+8 % of the links across schools (``crossed_data.students_teachers_frame``);
+``y ~ x + (1 | student) + (1 | teacher)``, ML. After eliminating the students, two
+teachers are coupled only through a shared student: with few links across schools
+(``--across 0.03``) the crossed block (1,300 x 1,300) and its factor are sparse and the
+engine factors it with :mod:`lme2sm.engine.sparse_rest`; at 8 % the factor fills in and
+the engine keeps the dense one.
 
 * lme2sm: ``lme2sm.lmer`` on the data frame (median of ``--reps`` after a warm-up);
 * lme4 via ``Rscript``: ``system.time(lmer(...))`` in R (median of ``--reps`` after a
   warm-up; start-up and reading the CSV not timed);
 * mixedlm (PyPI's Rust port of lme4), if installed.
 
-Usage: ``python benchmarks/students_teachers.py [--reps 3] [--within 0.97]``.
+Usage: ``python benchmarks/students_teachers.py [--reps 3] [--across 0.08] [--dense]``
+(``--dense``: the engine's dense factor as well, for comparison).
 """
 
 from __future__ import annotations
@@ -28,56 +30,17 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from crossed_data import students_teachers_frame  # noqa: E402
 
 import lme2sm  # noqa: E402
 
 FORMULA = "y ~ x + (1 | student) + (1 | teacher)"
-
-
-def students_teachers(
-    n: int = 25_000,
-    n_students: int = 10_000,
-    n_teachers: int = 1_300,
-    n_schools: int = 50,
-    within: float = 0.97,
-    seed: int = 2,
-) -> pd.DataFrame:
-    """The design of the module docstring; SDs 0.8 (students), 0.5 (teachers), 1."""
-    rng = np.random.default_rng(seed)
-    school_of_t = np.arange(n_teachers) % n_schools
-    school_of_s = rng.integers(0, n_schools, n_students)
-    per = rng.choice([1, 2, 3, 4], size=n_students, p=[0.35, 0.3, 0.2, 0.15])
-    student = np.repeat(np.arange(n_students), per)
-    if len(student) < n:
-        student = np.concatenate([student, rng.integers(0, n_students, n - len(student))])
-    student = rng.permutation(student[:n])
-    by_school = [np.flatnonzero(school_of_t == s) for s in range(n_schools)]
-    sizes = np.array([len(b) for b in by_school])
-    school = school_of_s[student]
-    pick = (rng.random(n) * sizes[school]).astype(int)
-    own = np.array([by_school[s][k] for s, k in zip(school, pick)])
-    teacher = np.where(rng.random(n) < within, own, rng.integers(0, n_teachers, n))
-    x = rng.normal(size=n)
-    y = (
-        1
-        + 0.5 * x
-        + rng.normal(0, 0.8, n_students)[student]
-        + rng.normal(0, 0.5, n_teachers)[teacher]
-        + rng.normal(size=n)
-    )
-    return pd.DataFrame(
-        {
-            "y": y,
-            "x": x,
-            "student": [f"s{i}" for i in student],
-            "teacher": [f"t{i}" for i in teacher],
-        }
-    )
 
 
 R_SCRIPT = r"""
@@ -138,14 +101,22 @@ def run_mixedlm(data: pd.DataFrame, reps: int) -> dict | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--within", type=float, default=0.97)
+    ap.add_argument("--across", type=float, default=0.08)
+    ap.add_argument("--dense", action="store_true")
     args = ap.parse_args()
-    data = students_teachers(within=args.within)
+    data = students_teachers_frame(p_other_school=args.across)
     print(
         f"{len(data)} rows, {data.student.nunique()} students x {data.teacher.nunique()} "
-        f"teachers, {args.within:.0%} within school"
+        f"teachers, {args.across:.0%} of the links across schools"
     )
-    rows = {"lme2sm": run_lme2sm(data, args.reps), "lme4": run_lme4(data, args.reps)}
+    rows = {"lme2sm": run_lme2sm(data, args.reps)}
+    if args.dense:
+        from lme2sm.engine import sparse_rest
+
+        saved, sparse_rest.SPARSE_MIN_LEVELS = sparse_rest.SPARSE_MIN_LEVELS, 10**12
+        rows["dense"] = run_lme2sm(data, args.reps)
+        sparse_rest.SPARSE_MIN_LEVELS = saved
+    rows["lme4"] = run_lme4(data, args.reps)
     try:
         rows["mixedlm"] = run_mixedlm(data, args.reps)
     except Exception as exc:  # noqa: BLE001 - report, do not stop the benchmark
