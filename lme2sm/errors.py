@@ -7,6 +7,8 @@ only when printed, so programs can read ``.message`` and ``.span`` directly.
 
 from __future__ import annotations
 
+import unicodedata
+
 
 class Lme2smError(Exception):
     """Root of every error lme2sm raises on purpose."""
@@ -39,8 +41,35 @@ class FormulaError(Lme2smError, ValueError):
         start, end = self.span
         start = max(0, min(start, len(self.formula)))
         end = max(start + 1, min(end, len(self.formula) + 1))
-        caret = " " * start + "^" * (end - start)
-        return f"{self.message}\n    {self.formula}\n    {caret}"
+        shown, caret = [], []
+        for i, char in enumerate(self.formula + " "):
+            text, width = _display(char, start <= i < end)
+            shown.append(text)
+            caret.append(("^" if start <= i < end else " ") * max(width, start <= i < end))
+        return f"{self.message}\n    {''.join(shown).rstrip()}\n    {''.join(caret).rstrip()}"
+
+
+def _display(char: str, marked: bool) -> tuple[str, int]:
+    """How one formula character is shown above the caret line, and its width there.
+
+    Line breaks, tabs, control and invisible characters are shown escaped (a caret under
+    an invisible character would point at nothing); wide East Asian characters take two
+    columns, combining marks none (unless the caret points at one).
+    """
+    if char == "\n":
+        return "\\n", 2
+    if char == "\t":
+        return "\\t", 2
+    category = unicodedata.category(char)
+    if category in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") or (char.isspace() and char != " "):
+        text = f"<U+{ord(char):04X}>"
+        return text, len(text)
+    if category in ("Mn", "Me", "Mc"):
+        if marked:
+            text = f"<U+{ord(char):04X}>"
+            return text, len(text)
+        return char, 0
+    return char, 2 if unicodedata.east_asian_width(char) in "WF" else 1
 
 
 class NotExpressibleError(Lme2smError, ValueError):

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import keyword
 import math
-import re
 from dataclasses import dataclass, field
+
+from lme2sm.formula.rchars import is_syntactic
 
 Span = tuple[int, int]
 """Half-open ``(start, end)`` character positions into the formula text."""
 
-_R_SYNTACTIC = re.compile(r"^(?:[^\W\d_]|\.(?!\d))[.\w]*$")
 _R_RESERVED = {
     "if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE",
     "FALSE", "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_", "NA_character_", "in",
@@ -31,7 +31,7 @@ _R_RESERVED = {
 
 def r_name(name: str) -> str:
     """R's deparse of a variable name: backticks around non-syntactic names."""
-    if _R_SYNTACTIC.match(name) and name not in _R_RESERVED:
+    if is_syntactic(name) and name not in _R_RESERVED:
         return name
     return "`" + name.replace("`", "\\`") + "`"
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from lme2sm.errors import FormulaError
 from lme2sm.formula.expand import BARS, nobars, random_terms, walk
 from lme2sm.formula.functions import check_call, known_functions_text
+from lme2sm.formula.literals import scan_quoted
 from lme2sm.formula.model import BinOp, Call, Expr, Keyword, Name, Paren, ParsedFormula, UnaryOp
 from lme2sm.formula.syntax import operator_span, parse_syntax
 from lme2sm.formula.terms import linear_part
@@ -126,7 +127,10 @@ def _check_call(call: Call, formula: str) -> None:
     problem = check_call(call)
     if problem is not None:
         if problem.startswith("unknown function"):
-            name_span = (call.span[0], call.span[0] + len(call.func))
+            start = call.span[0]
+            quoted = formula.startswith("`", start)
+            end = scan_quoted(formula, start)[0] if quoted else start + len(call.func)
+            name_span = (start, end)
             raise FormulaError(
                 f"{problem}: lme2sm knows {known_functions_text()}; compute other "
                 "transformations as a column of the data first, or write I(...) for arithmetic",

@@ -20,6 +20,7 @@ from lme2sm.errors import DataError, DroppedRowsWarning
 from lme2sm.formula.bind import bind_calls
 from lme2sm.formula.functions import WHOLE_COLUMN, option
 from lme2sm.formula.model import Call, Name, ParsedFormula
+from lme2sm.formula.rchars import char_label, non_ascii_digits
 from lme2sm.frame.grouping import (  # noqa: F401  (re-exported)
     PreparedData,
     add_group_columns,
@@ -51,6 +52,12 @@ def check_columns(data: pd.DataFrame, needed: Sequence[str], formula: str) -> No
         lower = [c for c in columns if c.lower() == name.lower() and c not in close]
         hint = close + lower
         text = f"the formula uses a column {name!r} that the data do not have"
+        digits = non_ascii_digits(name)
+        if digits:
+            text += (
+                f" ({char_label(digits[0])} is a letter to R, so {name} is a name, not a "
+                "number; write numbers with the digits 0-9)"
+            )
         if hint:
             text += "; did you mean " + " or ".join(repr(h) for h in hint) + "?"
         else:
