@@ -35,18 +35,20 @@ def has_bar(expr: Expr) -> bool:
 
 
 def walk(expr: Expr) -> Iterator[Expr]:
-    """Every node of ``expr``, parents first, left to right."""
-    yield expr
-    if isinstance(expr, BinOp):
-        yield from walk(expr.left)
-        yield from walk(expr.right)
-    elif isinstance(expr, UnaryOp):
-        yield from walk(expr.operand)
-    elif isinstance(expr, Paren):
-        yield from walk(expr.inner)
-    elif isinstance(expr, Call):
-        for arg in expr.args:
-            yield from walk(arg)
+    """Every node of ``expr``, parents first, left to right (without recursing, so a
+    long formula costs time in proportion to its nodes, not their depth)."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, BinOp):
+            stack += (node.right, node.left)
+        elif isinstance(node, UnaryOp):
+            stack.append(node.operand)
+        elif isinstance(node, Paren):
+            stack.append(node.inner)
+        elif isinstance(node, Call):
+            stack += reversed(node.args)
 
 
 def find_bars(rhs: Expr, formula: str = "") -> list[tuple[Paren, BinOp]]:
@@ -125,21 +127,33 @@ def nobars(rhs: Expr) -> Expr | None:
     >>> nobars(parse_syntax("x * z + (1 | g) + z")).label
     'x * z + z'
     """
+    return _nobars(rhs)[0]
+
+
+def _nobars(rhs: Expr) -> tuple[Expr | None, bool]:
+    """:func:`nobars` and whether a bar was removed (one pass over the sums: bars
+    anywhere else were refused by :func:`find_bars` already)."""
     if is_bar(rhs):
-        return None
+        return None, True
     if isinstance(rhs, Paren):
-        inner = nobars(rhs.inner)
-        return None if inner is None else Paren(inner, rhs.span)
-    if isinstance(rhs, UnaryOp) and rhs.op == "+" and has_bar(rhs):
-        operand = nobars(rhs.operand)
-        return None if operand is None else UnaryOp("+", operand, rhs.span)
-    if isinstance(rhs, BinOp) and rhs.op in "+-" and has_bar(rhs):
+        inner, removed = _nobars(rhs.inner)
+        if not removed:
+            return rhs, False
+        return (None if inner is None else Paren(inner, rhs.span)), True
+    if isinstance(rhs, UnaryOp) and rhs.op == "+":
+        operand, removed = _nobars(rhs.operand)
+        if not removed:
+            return rhs, False
+        return (None if operand is None else UnaryOp("+", operand, rhs.span)), True
+    if isinstance(rhs, BinOp) and rhs.op in "+-":
+        (left, removed_left), (right, removed_right) = _nobars(rhs.left), _nobars(rhs.right)
+        if not (removed_left or removed_right):
+            return rhs, False
         # as lme4: "(1 | g) - 1" leaves "1", so its intercept stays
-        left, right = nobars(rhs.left), nobars(rhs.right)
         if left is None or right is None:
-            return left if right is None else right
-        return BinOp(rhs.op, left, right, rhs.span)
-    return rhs
+            return (left if right is None else right), True
+        return BinOp(rhs.op, left, right, rhs.span), True
+    return rhs, False
 
 
 def random_terms(rhs: Expr, formula: str = "") -> tuple[RandomTerm, ...]:
@@ -237,11 +251,7 @@ def expand_slash(group: Expr, formula: str = "") -> list[tuple[str, tuple[str, .
 
 
 def _factors(group: Expr) -> tuple[str, ...]:
-    out: list[str] = []
-    for node in walk(group):
-        if isinstance(node, Name) and node.name not in out:
-            out.append(node.name)
-    return tuple(out)
+    return tuple(dict.fromkeys(n.name for n in walk(group) if isinstance(n, Name)))
 
 
 def _check_group(group: Expr, formula: str) -> None:

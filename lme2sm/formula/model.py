@@ -260,12 +260,8 @@ Expr = Name | Number | String | Keyword | Call | BinOp | UnaryOp | Paren
 
 
 def _merge(*groups: tuple[str, ...]) -> tuple[str, ...]:
-    out: list[str] = []
-    for group in groups:
-        for v in group:
-            if v not in out:
-                out.append(v)
-    return tuple(out)
+    """The names of ``groups`` in order of first appearance, each once."""
+    return tuple(dict.fromkeys(v for group in groups for v in group))
 
 
 # ---------------------------------------------------------------------------- terms

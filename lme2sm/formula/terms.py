@@ -33,6 +33,13 @@ from lme2sm.formula.model import (
 
 Bits = frozenset[int]
 
+MAX_TERMS = 10_000
+"""The most terms one right-hand side may expand to. R builds any number (``a*b*...*p``
+is 65,535 terms); no data can fit such a model, and building it would take minutes, so
+lme2sm refuses it at once."""
+MAX_PRODUCTS = 1_000_000
+"""The most term pairs one ``:``, ``*`` or ``^`` may combine before duplicates go."""
+
 
 def linear_part(rhs: Expr | None, response: Expr | None = None, formula: str = "") -> LinearPart:
     """The terms of ``rhs`` as R's ``terms()`` computes them (``None`` means ``1``).
@@ -48,7 +55,8 @@ def linear_part(rhs: Expr | None, response: Expr | None = None, formula: str = "
     else:
         terms = []
     offsets = [i for i, v in enumerate(state.variables) if _is_offset(v) and v is not response]
-    kept = [t for t in terms if not t & set(offsets)]
+    offset_bits = frozenset(offsets)
+    kept = [t for t in terms if not t & offset_bits]
     kept.sort(key=len)  # stable: by degree, then appearance
     return LinearPart(
         intercept=state.intercept,
@@ -69,11 +77,7 @@ def _zero_one(expr: Expr) -> int | None:
 
 def _trim(terms: list[Bits]) -> list[Bits]:
     """R's TrimRepeats: drop empty terms and later duplicates."""
-    out: list[Bits] = []
-    for term in terms:
-        if term and term not in out:
-            out.append(term)
-    return out
+    return [term for term in dict.fromkeys(terms) if term]
 
 
 @dataclass
@@ -84,14 +88,37 @@ class _Encoder:
     variables: list[Expr] = field(default_factory=list)
     intercept: bool = True
     parity: bool = True
+    index: dict[Expr, int] = field(default_factory=dict)
 
     def fail(self, message: str, expr: Expr) -> FormulaError:
         return FormulaError(message, self.formula or None, expr.span if self.formula else None)
 
     def install(self, expr: Expr) -> int:
-        if expr not in self.variables:
+        if expr not in self.index:
+            self.index[expr] = len(self.variables)
             self.variables.append(expr)
-        return self.variables.index(expr)
+        return self.index[expr]
+
+    def product(self, left: list[Bits], right: list[Bits], expr: Expr) -> list[Bits]:
+        """Every union of a term of ``left`` with one of ``right``, duplicates dropped;
+        refused beyond :data:`MAX_PRODUCTS` pairs or :data:`MAX_TERMS` terms."""
+        if len(left) * len(right) > MAX_PRODUCTS:
+            raise self.too_many(expr, len(left) * len(right))
+        return self.checked(_trim([a | b for a in left for b in right]), expr)
+
+    def checked(self, terms: list[Bits], expr: Expr) -> list[Bits]:
+        if len(terms) > MAX_TERMS:
+            raise self.too_many(expr, len(terms))
+        return terms
+
+    def too_many(self, expr: Expr, count: int) -> FormulaError:
+        text = expr.label if len(expr.label) <= 60 else expr.label[:57] + "..."
+        return self.fail(
+            f"{text} expands to {count:,} or more terms, more than lme2sm builds "
+            f"({MAX_TERMS:,}; R would build them all, but no data can fit such a model): "
+            "write fewer interactions, e.g. (a + b + c)^2 for the pairs only",
+            expr,
+        )
 
     def extract(self, expr: Expr) -> None:
         """R's ExtractVars: install variables in order of first appearance."""
@@ -139,9 +166,9 @@ class _Encoder:
             return self.power(expr)
         left, right = self.encode(expr.left), self.encode(expr.right)
         if expr.op == ":":
-            return _trim([a | b for a in left for b in right])
+            return self.product(left, right, expr)
         if expr.op == "*":
-            return _trim(left + right + [a | b for a in left for b in right])
+            return self.checked(_trim(left + right + self.product(left, right, expr)), expr)
         if expr.op == "/":
             whole = frozenset().union(*left)
             return _trim(left + [whole | b for b in right])
@@ -154,7 +181,8 @@ class _Encoder:
         self.parity = not self.parity
         right = self.encode(removed)
         self.parity = not self.parity
-        return [t for t in left if t not in right]
+        gone = set(right)
+        return [t for t in left if t not in gone]
 
     def power(self, expr: BinOp) -> list[Bits]:
         power = expr.right.inner if isinstance(expr.right, Paren) else expr.right
@@ -171,7 +199,7 @@ class _Encoder:
         # R multiplies int(value) - 1 times; once no term grows the result is fixed,
         # which happens after at most as many steps as there are variables
         for _ in range(int(value) - 1):
-            grown = _trim([a | b for a in left for b in right])
+            grown = self.product(left, right, expr)
             if grown == right:
                 break
             right = grown

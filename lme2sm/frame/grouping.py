@@ -69,9 +69,15 @@ def add_group_columns(
     """
     # R's level order comes from the columns as they are (numbers sort as numbers),
     # before any of them is replaced by its strings below
-    combined = {name: _combinations(frame, f) for name, f in groups.items() if len(f) > 1}
+    # each column is factorized and ranked once, however many terms use it (a/b/c/...
+    # nests each column in every deeper term)
+    coded: dict[str, tuple[np.ndarray, list[str]]] = {}
+    ranked: dict[str, dict[str, int]] = {}
+    combined = {name: _combinations(frame, f, coded) for name, f in groups.items() if len(f) > 1}
     orders = {
-        name: r_level_order(frame, factors, combined[name][1] if name in combined else None)
+        name: r_level_order(
+            frame, factors, combined[name][1] if name in combined else None, ranked
+        )
         for name, factors in groups.items()
     }
     group_columns: dict[str, str] = {}
@@ -121,13 +127,18 @@ def r_level_order(
     frame: pd.DataFrame,
     factors: tuple[str, ...],
     combos: list[tuple[str, ...]] | None = None,
+    ranked: dict[str, dict[str, int]] | None = None,
 ) -> tuple[str, ...]:
     """Levels of the grouping factor ``factors`` (``b:a`` → ``("b", "a")``) in R's order.
 
     R's ``b:a`` varies the first factor slowest, keeping only combinations present
     (``combos``, the second value of :func:`_combinations`, when already computed).
     """
-    ranks = [_component_rank(frame[f]) for f in factors]
+    ranked = {} if ranked is None else ranked  # a cache of the columns' ranks
+    for f in factors:
+        if f not in ranked:
+            ranked[f] = _component_rank(frame[f])
+    ranks = [ranked[f] for f in factors]
     if len(factors) == 1:  # one column: its levels, already ranked
         return tuple(sorted(ranks[0], key=ranks[0].__getitem__))
     if combos is None:
@@ -137,7 +148,9 @@ def r_level_order(
 
 
 def _combinations(
-    frame: pd.DataFrame, factors: tuple[str, ...]
+    frame: pd.DataFrame,
+    factors: tuple[str, ...],
+    coded: dict[str, tuple[np.ndarray, list[str]]] | None = None,
 ) -> tuple[pd.Series, list[tuple[str, ...]]]:
     """Each row's ``a:b`` label (None where a value is missing) and the distinct
     combinations present, as tuples of level strings: one factorize per column and a
@@ -149,11 +162,13 @@ def _combinations(
     data's 2,350 rows for one three-factor interaction.
     """
     n = len(frame)
-    codes, texts = [], []
+    coded = {} if coded is None else coded  # a cache of the columns' codes
     for f in factors:
-        c, uniques = pd.factorize(frame[f], sort=False)
-        codes.append(c)
-        texts.append([_level_string(v) for v in uniques])
+        if f not in coded:
+            c, uniques = pd.factorize(frame[f], sort=False)
+            coded[f] = (c, [_level_string(v) for v in uniques])
+    codes = [coded[f][0] for f in factors]
+    texts = [coded[f][1] for f in factors]
     radices = [len(t) + 1 for t in texts]
     if float(np.prod(np.asarray(radices, dtype=float))) < 2.0**62:
         key = np.zeros(n, dtype=np.int64)

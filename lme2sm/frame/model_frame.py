@@ -166,8 +166,7 @@ def build_model_frame(
     raw_terms = [_term_frame(term, E, frame, prepared) for term, E in zip(parsed.random_terms, Ed)]
     order = lme4_term_order([t.n_levels for t in raw_terms])
     terms = tuple(raw_terms[i] for i in order)
-    if not glm:
-        _check_sizes(len(y), terms)
+    _check_sizes(len(frame), terms, glm=glm)
     return ModelFrame(
         formula=parsed.formula,
         parsed=parsed,
@@ -343,19 +342,26 @@ def level_codes(column: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
     return lookup[codes]  # a missing value (code -1) reads the trailing -1
 
 
-def _check_sizes(n: int, terms: tuple[RandomTermFrame, ...]) -> None:
-    """lme4's checks (``check.nobs.vs.nlev``, ``check.nobs.vs.nRE``), worded as lme4's."""
-    crowded = [t.group for t in terms if t.n_levels >= n]
+def _check_sizes(n: int, terms: tuple[RandomTermFrame, ...], glm: bool = False) -> None:
+    """lme4's checks (``check.nobs.vs.nlev``, ``check.nobs.vs.nRE``), worded as lme4's.
+
+    lmer refuses a grouping factor with as many levels as rows and a term with as many
+    random effects as rows; glmer (``allow.n = TRUE`` in lme4's ``glFormula``) allows
+    one level per row and refuses only more random effects than rows.
+    """
+    crowded = [t.group for t in terms if t.n_levels > n or (t.n_levels == n and not glm)]
     if crowded:
         raise DataError(
-            "number of levels of each grouping factor must be < number of observations "
+            "number of levels of each grouping factor must be "
+            f"{'<=' if glm else '<'} number of observations "
             f"(problems: {', '.join(crowded)}); lme4 refuses this too"
         )
     for t in terms:
         q = t.n_levels * t.k
-        if n <= q:
+        if n < q or (n == q and not glm):
+            residual = "" if glm else " and the residual variance (or scale parameter)"
             raise DataError(
-                f"number of observations (={n}) <= number of random effects (={q}) for term "
-                f"({t.term.text}); the random-effects parameters and the residual variance "
-                "are probably unidentifiable (lme4 refuses this too)"
+                f"number of observations (={n}) {'<' if glm else '<='} number of random "
+                f"effects (={q}) for term ({t.term.text}); the random-effects parameters"
+                f"{residual} are probably unidentifiable (lme4 refuses this too)"
             )
