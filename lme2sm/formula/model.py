@@ -29,11 +29,59 @@ _R_RESERVED = {
 }  # fmt: skip
 
 
+_READ_AS_OTHER = {"T", "F", "."}
+"""Names R deparses bare that lme2sm reads as something else (``T``/``F`` are refused as
+ambiguous, ``.`` means all other columns): written in backticks, so lme2sm's text of a
+formula reads back as the same formula."""
+
+_DEPARSE_ESCAPES = {
+    "\\": "\\\\", "`": "\\`", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n",
+    "\r": "\\r", "\t": "\\t", "\v": "\\v",
+}  # fmt: skip
+
+
 def r_name(name: str) -> str:
-    """R's deparse of a variable name: backticks around non-syntactic names."""
-    if is_syntactic(name) and name not in _R_RESERVED:
+    r"""R's deparse of a variable name: backticks around non-syntactic names, with R's
+    escapes inside them (backslash, backtick, control characters), so the text reads
+    back as the same name.
+
+    >>> r_name("Days"), r_name("my var"), r_name("a`b"), r_name("a\\b")
+    ('Days', '`my var`', '`a\\`b`', '`a\\\\b`')
+    """
+    if is_syntactic(name) and name not in _R_RESERVED and name not in _READ_AS_OTHER:
         return name
-    return "`" + name.replace("`", "\\`") + "`"
+    return "`" + "".join(_deparse_char(c) for c in name) + "`"
+
+
+def quote_string(text: str) -> str:
+    r"""``text`` as a double-quoted literal that R and Python both read back as ``text``
+    (R's deparse: ``\\``, ``\"``, ``\n`` and the other escapes; invisible characters
+    as ``\u200b``).
+
+    >>> print(quote_string('say "hi"\n'))
+    "say \"hi\"\n"
+    """
+    out = []
+    for char in text:
+        if char == '"':
+            out.append('\\"')
+        elif char in _DEPARSE_ESCAPES and char != "`":
+            out.append(_DEPARSE_ESCAPES[char])
+        elif ord(char) < 0x20 or char == "\x7f":
+            out.append(f"\\{ord(char):03o}")
+        elif not char.isprintable() and not char == " ":
+            out.append(f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _deparse_char(char: str) -> str:
+    if char in _DEPARSE_ESCAPES:
+        return _DEPARSE_ESCAPES[char]
+    if ord(char) < 0x20 or char == "\x7f":
+        return f"\\{ord(char):03o}"
+    return char
 
 
 def is_python_name(name: str) -> bool:
@@ -146,7 +194,7 @@ class String:
 
     @property
     def label(self) -> str:
-        return '"' + self.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return quote_string(self.value)
 
     def variables(self) -> tuple[str, ...]:
         return ()

@@ -7,6 +7,7 @@ as ``Q("name")``, so the user's names reach the data unchanged. R's ``^`` become
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
 from lme2sm.formula.functions import FUNCTIONS
@@ -24,6 +25,7 @@ from lme2sm.formula.model import (
     UnaryOp,
     is_python_name,
     python_number,
+    quote_string,
 )
 
 _PATSY_RESERVED = {"Intercept", "np", "Q", "I", "C", "r_poly", "r_poly_raw"}
@@ -36,10 +38,13 @@ def name_to_patsy(name: str) -> str:
     """``x`` stays ``x``; ``Sepal.Length`` becomes ``Q("Sepal.Length")``.
 
     ``Intercept`` is quoted too: bare, patsy's column would clash with its own intercept.
+    So is a name Python would read as another (identifiers are NFKC-normalised: bare,
+    the full-width ``ｘ`` would be the column ``x``).
     """
-    if is_python_name(name) and name not in _PATSY_RESERVED:
+    bare = is_python_name(name) and name not in _PATSY_RESERVED
+    if bare and unicodedata.normalize("NFKC", name) == name:  # Python reads ｘ as x
         return name
-    return 'Q("' + name.replace("\\", "\\\\").replace('"', '\\"') + '")'
+    return f"Q({quote_string(name)})"
 
 
 Names = Callable[[str], str]

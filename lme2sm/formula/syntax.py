@@ -181,7 +181,7 @@ class _Parser:
                     )
                 return left
             self.take()
-            if op.symbol in ("|", "||") and self.peek().value in (")", ""):
+            if op.symbol in ("|", "||") and (self.peek().is_op(")") or self.peek().kind == "end"):
                 end = self.peek().span[1] if self.peek().kind != "end" else token.span[1]
                 lhs = self.formula[left.span[0] : left.span[1]]
                 raise self.error(
@@ -219,24 +219,24 @@ class _Parser:
             raise self.error(
                 f"the random-effects term has nothing before {token.value}: "
                 f"write (1 {token.value} {group}) for a random intercept",
-                (previous.span[0] if previous.value == "(" else token.span[0], token.span[1]),
+                (previous.span[0] if previous.is_op("(") else token.span[0], token.span[1]),
             )
         raise self.unexpected(token)
 
     def unexpected(self, token: Token) -> FormulaError:
-        if token.value == ")":
+        if token.is_op(")"):
             return self.error(
                 "unmatched ): there is no ( before it; remove it or add the missing (",
                 token.span,
             )
-        if token.value == ",":
+        if token.is_op(","):
             return self.error(
                 "unexpected , outside a function call: join terms with +", token.span
             )
         return self.error(f"unexpected {token.text}: a term is missing before it", token.span)
 
     def paren(self, open_token: Token) -> Expr:
-        if self.peek().value == ")":
+        if self.peek().is_op(")"):
             close = self.take()
             raise self.error(
                 "empty parentheses: write a term inside them, e.g. (1 | g)",
@@ -248,7 +248,7 @@ class _Parser:
 
     def close(self, open_token: Token) -> Token:
         token = self.peek()
-        if token.value == ")":
+        if token.is_op(")"):
             return self.take()
         if token.kind == "end":
             raise self.error("unmatched (: add the missing ) to close it", open_token.span)
@@ -267,7 +267,7 @@ class _Parser:
                 token.span,
             )
         if not backticked and self.in_call and token.value in CONSTANTS:
-            if self.peek().value != "(":
+            if not self.peek().is_op("("):
                 return Number(token.value, token.span)
         if not backticked and token.value in R_RESERVED:
             raise self.error(
@@ -275,15 +275,15 @@ class _Parser:
                 f"write `{token.value}` in backticks if it is a column name",
                 token.span,
             )
-        if self.peek().value != "(":
+        if not self.peek().is_op("("):
             return Name(token.value, token.span)
         open_token = self.take()
         args: list[Expr] = []
         self.in_call += 1
-        if self.peek().value != ")":
+        if not self.peek().is_op(")"):
             while True:
                 args.append(self.argument())
-                if self.peek().value != ",":
+                if not self.peek().is_op(","):
                     break
                 self.take()
         self.in_call -= 1
@@ -297,11 +297,11 @@ class _Parser:
 
     def argument(self) -> Expr:
         token = self.peek()
-        if token.kind == "name" and self.peek(1).value == "=":
+        if token.kind == "name" and self.peek(1).is_op("="):
             self.take()
             self.take()
             value = self.expression(0)
             return Keyword(token.value, value, (token.span[0], value.span[1]))
-        if token.value in (",", ")"):
+        if token.is_op(",", ")"):
             raise self.error("empty function argument: remove the extra comma", token.span)
         return self.expression(0)

@@ -50,6 +50,11 @@ class Token:
     span: Span
     value: str
 
+    def is_op(self, *symbols: str) -> bool:
+        """True for an operator or punctuation token among ``symbols`` (a backticked
+        name such as `)` has the same value, but is a name)."""
+        return self.kind == "op" and self.value in symbols
+
 
 def tokenize(formula: str) -> list[Token]:
     """The tokens of ``formula``, ending with one ``end`` token.

@@ -155,6 +155,7 @@ def build_model_frame(
         _check_finite("the response", y)
     for (_sm, r), col in zip(pairs, X.T):
         _check_finite(r, col)
+        _check_magnitude(r, col)
     offset = _offset(parsed, frame)
     X, pairs, dropped = _drop_aliased(X, pairs)
 
@@ -186,6 +187,17 @@ def build_model_frame(
         level_order=dict(prepared.level_order),
         weights_name=None if weights is None or not isinstance(weights, str) else weights,
     )
+
+
+def check_reml_rows(frame: ModelFrame) -> None:
+    """REML needs more observations than fixed-effect columns (its residual degrees of
+    freedom are n - p); lme4 fails there ("objective in x0 returns NA")."""
+    if frame.n <= frame.p:
+        raise DataError(
+            f"REML needs more observations than fixed effects: {frame.n} rows for "
+            f"{frame.p} fixed-effect columns leave no residual degrees of freedom (lme4 "
+            "fails here too); fit with REML=False or use fewer fixed effects"
+        )
 
 
 def _with_weights(data: pd.DataFrame, variables: list[str], weights):
@@ -249,17 +261,20 @@ def _weights_column(weights, data: pd.DataFrame) -> tuple[str | None, np.ndarray
     if weights is None:
         return None, None
     if isinstance(weights, str):
-        if weights not in data.columns:
-            data_prep.check_columns(data, [weights], f"weights = {weights}")
+        data_prep.check_columns(data, [weights], f"weights = {weights}")
         values = data[weights]
         name = weights
     else:
-        values = pd.Series(np.asarray(weights), index=data.index)
+        array = np.asarray(weights)  # by position, as lme4 reads a vector of weights
+        if array.ndim != 1:
+            raise DataError(f"weights must be one value per row, not an array of {array.shape}")
+        if len(array) != len(data):
+            raise DataError(f"weights has {len(array)} values for {len(data)} rows of data")
+        values = pd.Series(array, index=data.index)
         name = "(weights)"
-        if len(values) != len(data):
-            raise DataError(f"weights has {len(values)} values for {len(data)} rows of data")
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        raise DataError(f"weights must be numeric, not {values.dtype}")
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_complex_dtype(values)
+    if not numeric or pd.api.types.is_bool_dtype(values):
+        raise DataError(f"weights must be real numbers, not {values.dtype}")
     numbers = values.to_numpy(dtype=float, na_value=np.nan)
     present = numbers[~np.isnan(numbers)]
     if np.any(present < 0):
@@ -290,6 +305,17 @@ def _check_finite(label: str, values: np.ndarray) -> None:
         )
 
 
+def _check_magnitude(label: str, values: np.ndarray) -> None:
+    """Refuse a covariate so large that its sum of squares over the rows overflows
+    (near 1e154): no fit can use it (lme4's fails: "objective in x0 returns NA")."""
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    if largest * np.sqrt(len(values)) > 1e150:
+        raise DataError(
+            f"{label} reaches {largest:.3g}: its sum of squares overflows double "
+            "precision, so no fit can use it (lme4's fails too); rescale it first"
+        )
+
+
 def kept_columns(X: np.ndarray, tol: float = RANK_TOL) -> list[int]:
     """Columns lme4 keeps: in order, each one not (numerically) a combination of the
     ones kept before it (R's ``qr()`` with limited pivoting, tolerance 1e-7)."""
@@ -314,6 +340,8 @@ def _term_frame(
 ) -> RandomTermFrame:
     Z = E.values
     _check_finite(f"the random-effects matrix of ({term.text})", Z)
+    for name, col in zip(E.columns, Z.T):
+        _check_magnitude(f"{name.lme4} in ({term.text})", col)
     col = prepared.group_columns[term.group]
     levels = tuple(prepared.level_order[term.group])
     codes = level_codes(frame[col], levels)

@@ -13,7 +13,7 @@ from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.engine.record import LmmFit
 from lme2sm.engine.threads import blas_threads
 from lme2sm.errors import ArgumentError, ConvergenceWarning, FitError
-from lme2sm.frame.model_frame import ModelFrame, build_model_frame
+from lme2sm.frame.model_frame import ModelFrame, build_model_frame, check_reml_rows
 from lme2sm.models.lmer_result import LmerResult
 
 ENGINES = ("auto", "lme4", "statsmodels")
@@ -70,6 +70,8 @@ def lmer(
     if not isinstance(REML, (bool, np.bool_)):
         raise ArgumentError(f"REML must be True or False, not {REML!r}")
     frame = build_model_frame(formula, data, weights=weights)
+    if REML:
+        check_reml_rows(frame)
     if engine == "statsmodels":
         return _fit_statsmodels(frame, data, bool(REML), data_name, approximate)
     return fit_frame(frame, bool(REML), data_name=data_name, data=data)
