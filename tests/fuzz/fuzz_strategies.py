@@ -9,9 +9,12 @@ takes about a minute on two cores.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import os
 import traceback
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -189,6 +192,7 @@ FORMULAS = [
     "log({y}) ~ {x} + (1 | {g})",
     "{y} ~ {x} + (1 | {x})",
     "{y} ~ {x} - 1 + (1 | {g})",
+    "{y} ~ sentinel({x}) + (1 | {g})",  # never run: an unknown function
 ]
 
 
@@ -260,7 +264,7 @@ def only_lme2sm_errors(call, data: pd.DataFrame | None = None):
     """Run ``call``; it may succeed or raise an lme2sm error, nothing else, and it must
     leave ``data`` as it was. Returns the result, or the lme2sm error."""
     before = frozen(data) if data is not None else None
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), sentinel_planted() as calls:
         warnings.simplefilter("ignore")
         try:
             outcome = call()
@@ -271,7 +275,25 @@ def only_lme2sm_errors(call, data: pd.DataFrame | None = None):
             if not _known(error):
                 raise
             outcome = error
+    assert calls == []
     event(type(outcome).__name__)  # how often each outcome: --hypothesis-show-statistics
     if data is not None:
         unchanged(data, before)
     return outcome
+
+
+@contextlib.contextmanager
+def sentinel_planted() -> Iterator[list]:
+    """Plant ``sentinel()`` in Python's builtins, reachable from any eval, for the
+    duration: the calls it records must stay none (formula text is never executed)."""
+    calls: list[object] = []
+    missing = object()
+    old = getattr(builtins, "sentinel", missing)
+    builtins.sentinel = lambda *a: calls.append(a) or 1  # type: ignore[attr-defined]
+    try:
+        yield calls
+    finally:
+        if old is missing:
+            del builtins.sentinel  # type: ignore[attr-defined]
+        else:
+            builtins.sentinel = old  # type: ignore[attr-defined]

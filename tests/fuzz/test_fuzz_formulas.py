@@ -8,7 +8,7 @@ cover the text in order; and nothing in the text is ever executed.
 
 from __future__ import annotations
 
-from fuzz_strategies import HOSTILE_CHARS, HOSTILE_NAMES, budget, quoted
+from fuzz_strategies import HOSTILE_CHARS, HOSTILE_NAMES, budget, quoted, sentinel_planted
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -71,7 +71,9 @@ def _grammar() -> st.SearchStrategy[str]:
 
 def _check(formula: str):
     try:
-        parsed = parse(formula)
+        with sentinel_planted() as calls:
+            parsed = parse(formula)
+        assert calls == []
     except FormulaError as error:
         assert error.formula == formula
         start, end = error.span
@@ -90,23 +92,21 @@ def _same_model(parsed, again) -> None:
 
 @budget(1500)
 @given(formula=_soup())
-def test_token_soup_parses_or_is_a_formula_error(formula, sentinel):
+def test_token_soup_parses_or_is_a_formula_error(formula):
     parsed = _check(formula)
     if parsed is not None:
         tokens = tokenize(formula)[:-1]
         ends = [0] + [t.span[1] for t in tokens]
         assert all(t.span[0] >= e for t, e in zip(tokens, ends))  # in order, no overlap
         assert all(formula[t.span[0] : t.span[1]] == t.text for t in tokens)
-    assert sentinel == []
 
 
 @budget(1000)
 @given(formula=_grammar())
-def test_grammar_formulas_read_back_as_the_same_model(formula, sentinel):
+def test_grammar_formulas_read_back_as_the_same_model(formula):
     parsed = _check(formula)
     if parsed is not None:
         text = expanded_text(parsed)
         again = parse(text)
         _same_model(parsed, again)
         assert expanded_text(again) == text
-    assert sentinel == []
