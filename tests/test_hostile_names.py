@@ -110,7 +110,7 @@ def test_translate_keeps_statsmodels_names_and_numbers():
     d = _data("C", np.where(np.arange(180) % 2 == 0, "u", "v"))
     t = lme2sm.translate("Reaction ~ log(wpos) + C + (Days | Subject)", d)
     assert [r for _, r in t.fixed_names] == ["(Intercept)", "log(wpos)", "Cv"]
-    assert [s for s, _ in t.fixed_names] == ["Intercept", "np.log(wpos)", 'Q("C")[T.v]']
+    assert [s for s, _ in t.fixed_names] == ["Intercept", "np.log(wpos)", "_c_C[T.v]"]
     X = t.fixed_matrices[1][[s for s, _ in t.fixed_names]].to_numpy()
     np.testing.assert_array_equal(X[:, 1], np.log(d["wpos"].to_numpy()))
     np.testing.assert_array_equal(X[:, 2], (d["C"] == "v").to_numpy(dtype=float))

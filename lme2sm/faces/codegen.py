@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lme2sm.faces.statsmodels_fit import fit_steps
+from lme2sm.formula.patsy_text import statsmodels_column
 
 if TYPE_CHECKING:
     from lme2sm.faces.translation_data import TranslationData
@@ -23,14 +24,29 @@ def _comment(text: str) -> list[str]:
     return ["# " + line.rstrip() for line in text.splitlines() or [""]]
 
 
+def _rename_lines(used: list[str]) -> list[str]:
+    """Rename the columns whose names the formula's namespace uses (``np``, ``C``)."""
+    renamed = {c: statsmodels_column(c) for c in used if statsmodels_column(c) != c}
+    if not renamed:
+        return []
+    return [
+        "# patsy looks the formula's names up in the data first: a column named like a",
+        "# function or module it calls (np, C, ...) would hide it, so it gets a name of its own",
+        f"df = df.rename(columns={renamed!r})",
+    ]
+
+
 def _prep_lines(t: TranslationData) -> list[str]:
     used = list(t.parsed.variables())
     lines = [
         "# lme4 drops rows with a missing value in any variable the model uses (na.omit)",
         f"df = data[{used!r}].dropna().copy()",
+        *_rename_lines(used),
     ]
     for name, col in t.group_columns.items():
         factors = t.created_columns.get(col)
+        col = statsmodels_column(col)
+        factors = factors and tuple(statsmodels_column(f) for f in factors)
         if factors is None:
             lines.append(f"df[{_q(col)}] = df[{_q(col)}].astype(str)  # grouping levels as text")
         elif len(factors) == 1:
@@ -43,7 +59,7 @@ def _prep_lines(t: TranslationData) -> list[str]:
     if t.group_kind == "single":
         lines.append(f"df[{_q(t.groups)}] = 1  # crossed factors: one group holds every row")
     elif t.group_kind == "components":
-        cols = [t.group_columns[p.term.group] for p in t.placements]
+        cols = [statsmodels_column(t.group_columns[p.term.group]) for p in t.placements]
         cols = list(dict.fromkeys(cols))
         lines += [
             "# groups = connected components: rows sharing a level of any grouping factor",

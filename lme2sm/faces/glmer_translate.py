@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 from lme2sm.errors import ArgumentError
 from lme2sm.formula import ParsedFormula, parse
-from lme2sm.formula.patsy_text import part_to_patsy, to_patsy
+from lme2sm.formula.patsy_text import (
+    name_to_patsy,
+    part_to_patsy,
+    statsmodels_column,
+    term_to_patsy,
+    to_patsy,
+)
 from lme2sm.frame import data_prep
 from lme2sm.glmm.family import get_family
 
@@ -30,6 +36,14 @@ class GlmerTranslation:
     vc_formulas: dict[str, str]
     notes: tuple[str, ...]
     cbind: tuple[str, str] | None = None
+    columns: tuple[str, ...] = ()
+    """The data columns the model uses."""
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        """Columns whose names the formula namespace uses (``np``, ``C``), and the names
+        the statsmodels text gives them."""
+        return {c: statsmodels_column(c) for c in self.columns if statsmodels_column(c) != c}
 
     @property
     def model_class(self) -> str:
@@ -41,6 +55,16 @@ class GlmerTranslation:
             f"from statsmodels.genmod.bayes_mixed_glm import {self.model_class}",
             "",
         ]
+        if self.columns:
+            lines += [
+                "# only the model's columns: patsy looks names up in the data first, so a",
+                "# column named like a function or module the formula calls (np, C) would hide it",
+                f"df = {data_name}[{list(self.columns)!r}]",
+            ]
+            if self.renamed:
+                lines.append(f"df = df.rename(columns={self.renamed!r})")
+            lines.append("")
+            data_name = "df"
         if self.cbind:
             s, f = self.cbind
             lines += [
@@ -147,8 +171,9 @@ def translate_glmer(formula: str | ParsedFormula, family="binomial") -> GlmerTra
     vc: dict[str, str] = {}
     for term in parsed.random_terms:
         group = term.group
-        gtext = ":".join(f"C({g})" for g in term.group_factors)
+        gtext = ":".join(f"C({name_to_patsy(g)})" for g in term.group_factors)
         effects = (["(Intercept)"] if term.intercept else []) + list(term.effects)
+        texts = dict(zip(term.effects, (term_to_patsy(t) for t in term.effects_part.terms)))
         if len(effects) > 1:
             notes.append(
                 f"({term.text}): correlated random effects cannot be expressed; each column "
@@ -156,7 +181,7 @@ def translate_glmer(formula: str | ParsedFormula, family="binomial") -> GlmerTra
             )
         for e in effects:
             key = group if e == "(Intercept)" else f"{group}:{e}"
-            vc[key] = f"0 + {gtext}" if e == "(Intercept)" else f"0 + {gtext}:{e}"
+            vc[key] = f"0 + {gtext}" if e == "(Intercept)" else f"0 + {gtext}:{texts[e]}"
         notes.append(
             f"({term.text}) -> "
             + ", ".join(f"{k!r}: {vc[k]!r}" for k in vc if k.split(":")[0] == group)
@@ -170,4 +195,5 @@ def translate_glmer(formula: str | ParsedFormula, family="binomial") -> GlmerTra
         vc,
         tuple(notes),
         cbind,
+        tuple(parsed.variables()),
     )

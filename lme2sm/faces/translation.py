@@ -30,7 +30,12 @@ from lme2sm.faces.codegen import translation_code, translation_explanation
 from lme2sm.faces.translation_data import ParamLabel, Placement, TranslationData
 from lme2sm.formula import ParsedFormula, parse
 from lme2sm.formula.model import LinearPart, RandomTerm, Term
-from lme2sm.formula.patsy_text import name_to_patsy, part_to_patsy, response_to_patsy
+from lme2sm.formula.patsy_text import (
+    name_to_patsy,
+    part_to_patsy,
+    response_to_patsy,
+    statsmodels_column,
+)
 from lme2sm.frame import data_prep, design
 
 
@@ -157,9 +162,9 @@ def _translate(
     return Translation(
         formula=parsed.formula,
         parsed=parsed,
-        data=frame,
+        data=frame.rename(columns=statsmodels_column),  # the names the text uses
         fixed_formula=fixed_formula,
-        groups=groups_col,
+        groups=statsmodels_column(groups_col),
         re_formula=re_formula,
         vc_formula=vc_formula,
         placements=tuple(placements),
@@ -386,7 +391,7 @@ def _place_terms(resolved, frame, group_columns, group_name, n_levels, n_comp):
         return placements, "0", vc, ()
     re_formula = part_to_patsy(_re_union(re_terms))
     blocks = _re_blocks(placements, _statsmodels_names(_re_union(re_terms), frame))
-    groups_col = group_columns[group_name]
+    groups_col = statsmodels_column(group_columns[group_name])
     placements = [
         _with_re_names(p, groups_col) if p.slot == "re_formula" else p for p in placements
     ]

@@ -70,8 +70,11 @@ class TranslationData:
     formula: str
     parsed: ParsedFormula
     data: pd.DataFrame
+    """The rows statsmodels fits, columns named as the statsmodels text names them
+    (:func:`~lme2sm.formula.patsy_text.statsmodels_column`: ``np`` is ``_c_np``)."""
     fixed_formula: str
     groups: str
+    """The groups column of :attr:`data` (a statsmodels name)."""
     re_formula: str
     vc_formula: dict[str, str]
     placements: tuple[Placement, ...]
@@ -85,6 +88,7 @@ class TranslationData:
     reml: bool = True
     use_sparse: bool = False
     group_columns: dict[str, str] = field(default_factory=dict)
+    """lme4 grouping-factor name → the column holding its levels (the user's names)."""
     created_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     level_order: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """lme4 grouping-factor name → levels in R's order (rows of ``ranef``)."""

@@ -1,12 +1,19 @@
 """Writing parsed expressions as patsy formula text (never evaluating anything).
 
-Column names that patsy cannot take bare (dots, spaces, Python keywords) are written
-as ``Q("name")``, so the user's names reach the data unchanged. R's ``^`` becomes
-``**`` inside ``I()``.
+patsy evaluates formula text in one namespace where the data's columns come first, so
+a column named ``np``, ``C`` or ``len`` would hide the module or function the text
+calls by that name. The text written for statsmodels therefore names a column by
+:func:`statsmodels_column`: the column's own name, unless that name is one the
+namespace uses (:data:`NAMESPACE_NAMES`) or starts with ``_``; such a column is
+renamed to its :func:`safe_name` (``np`` → ``_c_np``) in the frame statsmodels gets.
+Names patsy cannot take bare (dots, spaces, Python keywords) are written as
+``Q("name")``. R's ``^`` becomes ``**`` inside ``I()``.
 """
 
 from __future__ import annotations
 
+import builtins
+import re
 import unicodedata
 from collections.abc import Callable
 
@@ -28,20 +35,53 @@ from lme2sm.formula.model import (
     quote_string,
 )
 
-_PATSY_RESERVED = {"Intercept", "np", "Q", "I", "C", "r_poly", "r_poly_raw"}
-"""Names patsy's text or lme2sm's environment already uses: a column so named is quoted."""
+_PATSY_BUILTINS = ("I", "Q", "ContrastMatrix", "Treatment", "Poly", "Sum", "Helmert", "Diff")
+_PATSY_BUILTINS += ("C", "center", "standardize", "scale", "bs", "cr", "cc", "te")
+
+NAMESPACE_NAMES = frozenset(
+    {"np", "r_poly", "r_poly_raw", "poly_coefficients", *_PATSY_BUILTINS, *dir(builtins)}
+)
+"""Every name the formula text's namespace defines besides the data: numpy as ``np``,
+lme2sm's R helpers, patsy's built-ins (``patsy.builtins.__all__``) and Python's. A
+column with one of these names would hide it, so statsmodels sees such a column renamed."""
+
+_PLAIN = re.compile(r"[A-Za-z0-9_]+\Z")
+
+
+def safe_name(column: str) -> str:
+    """An identifier for ``column`` that no function, module or Python keyword spells:
+    ``_c_`` + an ASCII word, else ``_x_`` + the UTF-8 bytes in hex. Injective (the two
+    forms differ in their prefix). lme2sm's own designs name every column so; the
+    statsmodels text only the columns :func:`statsmodels_column` renames."""
+    if _PLAIN.match(column):
+        return "_c_" + column
+    return "_x_" + column.encode("utf-8").hex()
+
+
+def statsmodels_column(column: str) -> str:
+    """The name ``column`` has in the frame statsmodels sees: its own, or its
+    :func:`safe_name` when the formula namespace uses that name (``np``, ``C``, ``len``)
+    or it starts with ``_`` (where the internal names live). Injective: kept names never
+    start with ``_``, renamed ones always do."""
+    if column in NAMESPACE_NAMES or column.startswith("_"):
+        return safe_name(column)
+    return column
+
 
 _PY_OPS = {"^": "**", "+": "+", "-": "-", "*": "*", "/": "/", "**": "**", ":": "*"}
 
 
 def name_to_patsy(name: str) -> str:
-    """``x`` stays ``x``; ``Sepal.Length`` becomes ``Q("Sepal.Length")``.
+    """How the statsmodels text names column ``name``: ``x`` stays ``x``,
+    ``Sepal.Length`` becomes ``Q("Sepal.Length")``, ``np`` becomes ``_c_np``
+    (:func:`statsmodels_column`).
 
     ``Intercept`` is quoted too: bare, patsy's column would clash with its own intercept.
     So is a name Python would read as another (identifiers are NFKC-normalised: bare,
     the full-width ``ｘ`` would be the column ``x``).
     """
-    bare = is_python_name(name) and name not in _PATSY_RESERVED
+    name = statsmodels_column(name)
+    bare = is_python_name(name) and name != "Intercept"
     if bare and unicodedata.normalize("NFKC", name) == name:  # Python reads ｘ as x
         return name
     return f"Q({quote_string(name)})"
@@ -55,8 +95,8 @@ see (and statsmodels evaluates), or the model frame's internal names
 
 def to_patsy(expr: Expr, names: Names = name_to_patsy) -> str:
     """patsy/Python text for one expression, each column written by ``names``."""
-    if isinstance(expr, Call) and expr.func == "Q" and names is not name_to_patsy:
-        return names(expr.data_arguments()[0].name)  # the column itself, no Q() lookup
+    if isinstance(expr, Call) and expr.func == "Q":
+        return names(expr.data_arguments()[0].name)  # the column itself, as names writes it
     if isinstance(expr, Name):
         return names(expr.name)
     if isinstance(expr, Number):

@@ -12,7 +12,8 @@ Python keyword can spell (they all start ``_c_`` or ``_x_``), and the text patsy
 evaluates is written with those names (``np.log(_c_wpos)``). Functions keep their own
 names, and nothing else is in the namespace, so a column is a column wherever the
 formula names it bare and a call is a call. :func:`user_text` maps the internal names
-in a message back to the user's.
+in a message back to the user's. (The text written for statsmodels renames only the
+columns that would hide a name: :func:`lme2sm.formula.patsy_text.statsmodels_column`.)
 
 >>> safe_name("Days"), safe_name("np"), safe_name("Sepal.Length")
 ('_c_Days', '_c_np', '_x_536570616c2e4c656e677468')
@@ -25,19 +26,12 @@ from __future__ import annotations
 import re
 
 from lme2sm.formula.model import Expr, LinearPart
-from lme2sm.formula.patsy_text import part_to_patsy, response_to_patsy, to_patsy
+from lme2sm.formula.patsy_text import part_to_patsy, response_to_patsy, safe_name, to_patsy
 
-_PLAIN = re.compile(r"[A-Za-z0-9_]+\Z")
+__all__ = ["columns_in", "expr_text", "part_text", "response_text", "safe_name", "user_name"]
+__all__ += ["user_text"]
+
 _INTERNAL = re.compile(r"_c_[A-Za-z0-9_]+|_x_(?:[0-9a-f]{2})+(?![A-Za-z0-9_])")
-
-
-def safe_name(column: str) -> str:
-    """The identifier patsy sees for ``column``: ``_c_`` + an ASCII word, else ``_x_`` +
-    the UTF-8 bytes in hex. Injective (the two forms differ in their prefix), and no
-    function, module, patsy built-in or Python keyword starts with either prefix."""
-    if _PLAIN.match(column):
-        return "_c_" + column
-    return "_x_" + column.encode("utf-8").hex()
 
 
 def user_name(internal: str) -> str:

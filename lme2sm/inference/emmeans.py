@@ -177,9 +177,9 @@ def emmeans(
             f"ddf must be 'Kenward-Roger', 'Satterthwaite' or 'asymptotic', not {ddf!r}"
         )
     ddf = DDF[key]
-    spec_vars, by_vars = _parse_specs(specs, by)
     frame = m.frame
     variables = _grid_variables(frame)
+    spec_vars, by_vars = _parse_specs(specs, by, variables)
     _apply_at(variables, at)
     for v in [*spec_vars, *by_vars]:
         if v not in variables:
@@ -187,6 +187,7 @@ def emmeans(
                 f"{v!r} is not a variable of the fixed part "
                 f"({', '.join(variables) or 'none'}); emmeans' grid has only those"
             )
+    _check_column_names(spec_vars, by_vars)
     named = [*spec_vars, *by_vars]
     others = [v for v in variables if v not in named and variables[v][0] == "factor"]
     cells = _expand_grid([variables[v][1] for v in named])
@@ -268,18 +269,60 @@ def _means_table(m, L: np.ndarray, V: np.ndarray, ddf: str, level: float, estima
     )
 
 
-def _parse_specs(specs, by) -> tuple[list[str], list[str]]:
+_MEANS_COLUMNS = ("emmean", "SE", "df", "lower.CL", "upper.CL")
+_PAIRS_COLUMNS = ("contrast", "estimate", "SE", "df", "t.ratio", "p.value")
+
+
+def _check_column_names(spec_vars: list[str], by_vars: list[str]) -> None:
+    """A grid variable cannot share its name with a column of the tables (R's emmeans
+    gives duplicated names there, and its print fails)."""
+    clashes = [v for v in spec_vars + by_vars if v in _MEANS_COLUMNS]
+    clashes += [v for v in by_vars if v in _PAIRS_COLUMNS and v not in clashes]
+    if clashes:
+        raise ArgumentError(
+            f"{', '.join(map(repr, clashes))} is the name of a column of emmeans' own tables "
+            f"({', '.join(dict.fromkeys(_MEANS_COLUMNS + _PAIRS_COLUMNS))}): rename that "
+            "column of the data to get its marginal means"
+        )
+
+
+_SPEC_NAME = re.compile(r"`[^`]*`|[^*+:\s`]+")
+"""One variable of an emmeans formula: a bare name or R's backticked one."""
+
+
+def _spec_names(text: str, variables) -> list[str]:
+    """The variables a spec text names: the text itself when it is a variable's name
+    (``"my col"``), else its bare or backticked names (``"~ A * `my col`"``)."""
+    if text in variables or text.strip() in variables:
+        return [text if text in variables else text.strip()]
+    return [v[1:-1] if v.startswith("`") else v for v in _SPEC_NAME.findall(text)]
+
+
+def _parse_specs(specs, by, variables=()) -> tuple[list[str], list[str]]:
+    if by is not None and not isinstance(by, str | list | tuple):
+        raise ArgumentError(f"by must be a factor's name or a list of names, not {by!r}")
     by_vars = [] if by is None else ([by] if isinstance(by, str) else list(by))
     if isinstance(specs, str):
-        text = specs.strip()
-        if "~" in text:
-            text = text.split("~", 1)[1]
-        if "|" in text:
-            text, by_text = text.split("|", 1)
-            by_vars += [v for v in re.split(r"[*+:\s]+", by_text.strip()) if v]
-        spec_vars = [v for v in re.split(r"[*+:\s]+", text.strip()) if v]
-    else:
+        if specs in variables or specs.strip() in variables:
+            text = specs
+        else:
+            text = specs.strip()
+            if "~" in text:
+                text = text.split("~", 1)[1]
+            if "|" in text:
+                text, by_text = text.split("|", 1)
+                by_vars += _spec_names(by_text, variables)
+        spec_vars = _spec_names(text, variables)
+    elif isinstance(specs, list | tuple) and all(isinstance(v, str) for v in specs):
         spec_vars = list(specs)
+    else:
+        raise ArgumentError(
+            f"specs must be a factor's name, a list of names or an emmeans formula "
+            f"('~ A | B'), not {specs!r}"
+        )
+    for v in by_vars:
+        if not isinstance(v, str):
+            raise ArgumentError(f"by must name factors, not {v!r}")
     if not spec_vars:
         raise ArgumentError("specs must name at least one variable of the fixed part")
     both = set(spec_vars) & set(by_vars)
