@@ -9,18 +9,21 @@
 Errors lme2sm raises on purpose (a malformed formula, a missing column, a term
 MixedLM cannot fit) are printed to stderr without a traceback and exit with status 2.
 Progress ("fitting ...", the elapsed time) and warnings go to stderr, results to stdout.
+Each warning is printed when it is raised, once per text, so the ones raised before an
+error (rows dropped, then a one-level grouping factor) come before the error's line.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
 import textwrap
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 import numpy as np
@@ -64,31 +67,39 @@ def _read_csv(path: str) -> pd.DataFrame:
         raise CliError(f"cannot read {path} as CSV: {first}") from None
 
 
-def _report_warnings(caught: Sequence[warnings.WarningMessage]) -> list[str]:
-    """Print each distinct warning once to stderr; return their texts."""
+@contextlib.contextmanager
+def printing_warnings() -> Iterator[list[str]]:
+    """Print every warning to stderr as it is raised, once per distinct text, in order;
+    yields the list of texts printed so far (for ``--json``'s ``warnings``).
+
+    Printing at once, not after the call that raised them returns, is what keeps the
+    warnings raised before an error: that call never returns.
+    """
     texts: list[str] = []
-    for w in caught:
-        text = str(w.message)
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message)
         if text not in texts:
             texts.append(text)
             _err(f"lme2sm: warning: {text}")
-    return texts
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        yield texts
 
 
 def _fit(formula: str, data: pd.DataFrame, *, reml: bool, approximate: bool, data_name: str):
-    """lmer with progress lines on stderr; returns the result and the warnings' texts."""
+    """lmer with progress lines on stderr (its warnings are printed as they come)."""
     from lme2sm.models.lmer import lmer
 
     method = "REML" if reml else "maximum likelihood"
     _err(f"lme2sm: fitting {formula} to {len(data)} rows of {data_name} ({method}) ...")
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = lmer(formula, data, REML=reml, approximate=approximate, data_name=data_name)
+    result = lmer(formula, data, REML=reml, approximate=approximate, data_name=data_name)
     seconds = time.perf_counter() - start
-    texts = _report_warnings(caught)
     _err(f"lme2sm: fitted in {seconds:.1f} s (engine: {result.outcome.engine})")
-    return result, texts
+    return result
 
 
 def _number(x: Any) -> float | None:
@@ -279,7 +290,7 @@ def cmd_example(args: argparse.Namespace) -> int:
     )
     print(f"  In R: lmer({EXAMPLE_FORMULA}, data = {EXAMPLE_DATA})", file=out)
     print("", file=out)
-    m, _ = _fit(EXAMPLE_FORMULA, data, reml=True, approximate=False, data_name=EXAMPLE_DATA)
+    m = _fit(EXAMPLE_FORMULA, data, reml=True, approximate=False, data_name=EXAMPLE_DATA)
     print(m.summary(), file=out)
     print("", file=out)
     _print_translation(m.translation, out)
@@ -295,29 +306,24 @@ NB_FAMILIES = ("negative_binomial", "nb", "negbin", "negative.binomial")
 """``--family`` names that fit lme4's glmer.nb (:func:`lme2sm.glmer_nb`)."""
 
 
-def _fit_glmer(args: argparse.Namespace, data: pd.DataFrame) -> int:
+def _fit_glmer(args: argparse.Namespace, data: pd.DataFrame, messages: list[str]) -> int:
     """glmer for ``--family`` (glmer_nb for ``negative_binomial``/``nb``): lme4's
     summary(glmer(...)) or JSON."""
     from lme2sm.models.glmer import glmer
     from lme2sm.models.glmer_nb import glmer_nb
 
     nb = args.family.strip().lower() in NB_FAMILIES
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if nb:
-            m = glmer_nb(
-                args.formula, data, weights=args.weights, nAGQ=args.nAGQ, data_name=args.data
-            )
-        else:
-            m = glmer(
-                args.formula,
-                data,
-                args.family,
-                weights=args.weights,
-                nAGQ=args.nAGQ,
-                data_name=args.data,
-            )
-    messages = _report_warnings(caught)
+    if nb:
+        m = glmer_nb(args.formula, data, weights=args.weights, nAGQ=args.nAGQ, data_name=args.data)
+    else:
+        m = glmer(
+            args.formula,
+            data,
+            args.family,
+            weights=args.weights,
+            nAGQ=args.nAGQ,
+            data_name=args.data,
+        )
     if args.json:
         tab = m.coef_table()
         out = {
@@ -334,7 +340,7 @@ def _fit_glmer(args: argparse.Namespace, data: pd.DataFrame) -> int:
             "se": tab["Std. Error"].to_dict(),
             "pvalue": tab["Pr(>|z|)"].to_dict(),
             "varcorr": m.VarCorr().to_dict(orient="records"),
-            "warnings": messages,
+            "warnings": list(messages),
         }
         if nb:
             out["nb_theta"] = m.nb_theta
@@ -346,12 +352,13 @@ def _fit_glmer(args: argparse.Namespace, data: pd.DataFrame) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    messages = getattr(args, "warnings_printed", [])
     data = _read_csv(args.data)
     if args.family is not None:
-        return _fit_glmer(args, data)
+        return _fit_glmer(args, data, messages)
     if args.weights is not None or args.nAGQ != 1:
         raise CliError("--weights and --nAGQ go with --family (a glmer fit)")
-    m, messages = _fit(
+    m = _fit(
         args.formula, data, reml=not args.ml, approximate=args.approximate, data_name=args.data
     )
     if args.json:
@@ -367,16 +374,10 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     if args.data is not None:
         data = _read_csv(args.data)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            t = translate(args.formula, data, approximate=args.approximate)
-        _report_warnings(caught)
+        t = translate(args.formula, data, approximate=args.approximate)
         _print_translation(t, sys.stdout)
         return EXIT_OK
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        t, assumed = _placeholder_translation(args.formula, args.approximate)
-    _report_warnings(caught)
+    t, assumed = _placeholder_translation(args.formula, args.approximate)
     for line in "\n".join(assumed).splitlines():
         indent = " " * (len(line) - len(line.lstrip()))
         indent += "  " if line.lstrip().startswith("- ") else ""
@@ -479,7 +480,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     try:
-        return args.func(args)
+        with printing_warnings() as printed:
+            args.warnings_printed = printed
+            return args.func(args)
     except Lme2smError as exc:
         _err(_error_text(exc))
     except CliError as exc:
