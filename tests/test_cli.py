@@ -16,6 +16,7 @@ import pytest
 import lme2sm
 from lme2sm import cli
 from lme2sm.datasets import load
+from lme2sm.faces import placeholder_data
 
 ROOT = Path(__file__).resolve().parents[1]
 SLEEP_FORMULA = "Reaction ~ Days + (Days | Subject)"
@@ -228,11 +229,11 @@ def test_translate_approximate(capsys):
 
 def test_placeholder_frame_layouts():
     parsed = lme2sm.parse("y ~ log(x) + (1 | a/b) + (1 | r)")
-    crossed = cli.placeholder_frame(parsed, "crossed")
+    crossed = placeholder_data.placeholder_frame(parsed, "crossed")
     assert crossed[["a", "b", "r"]].drop_duplicates().shape[0] == 27
     # outermost first: a and r are used alone (a before r), b only inside b:a
-    assert cli._grouping_columns(parsed) == ["a", "r", "b"]
-    nested = cli.placeholder_frame(parsed, "nested")
+    assert placeholder_data.grouping_columns(parsed) == ["a", "r", "b"]
+    nested = placeholder_data.placeholder_frame(parsed, "nested")
     assert [nested[c].nunique() for c in ("a", "r", "b")] == [3, 9, 27]
     assert (crossed["x"] > 0).all()
 

@@ -11,6 +11,7 @@ import pytest
 
 import lme2sm
 from lme2sm import cli
+from lme2sm.faces import placeholder_data
 
 
 @pytest.mark.parametrize("k", [7, 12, 20])
@@ -19,7 +20,7 @@ def test_translate_without_data_many_grouping_terms_is_fast(k):
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t, lines = cli._placeholder_translation(formula, False)
+        t, lines = placeholder_data.placeholder_translation(formula, False)
     assert time.perf_counter() - start < 1.5  # was 32 s and 2 GB for k = 12
     assert len(t.data) < 1000
     assert t.group_kind == "single" and len(t.vc_formula) == k
@@ -28,7 +29,7 @@ def test_translate_without_data_many_grouping_terms_is_fast(k):
 
 def test_translate_without_data_has_enough_rows_for_lme4s_size_checks():
     formula = "y ~ x + (x + z + w | g) + (1 | a/b/c)"
-    frame = cli.placeholder_frame(lme2sm.parse(formula), "nested")
+    frame = placeholder_data.placeholder_frame(lme2sm.parse(formula), "nested")
     assert len(frame) > 4 * frame["g"].nunique()
 
 
