@@ -18,7 +18,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "lme2sm"
 
 LAYERS = (
-    ("lme2sm.errors",),
+    ("lme2sm.errors", "lme2sm.arguments"),
     ("lme2sm.formula",),
     ("lme2sm.datasets",),
     ("lme2sm.frame",),

@@ -168,6 +168,22 @@ def translate_glmer(formula: str | ParsedFormula, family="binomial") -> GlmerTra
     fixed = part_to_patsy(parsed.fixed_part)
     if parsed.fixed_part.offsets:
         notes.append("offset(): the Bayesian GLMMs take no offset; it is left out of the code.")
+    vc = _variance_components(parsed, notes)
+    return GlmerTranslation(
+        parsed.formula,
+        fam.name,
+        fam.link_name,
+        f"{y} ~ {fixed}",
+        vc,
+        tuple(notes),
+        cbind,
+        tuple(parsed.variables()),
+    )
+
+
+def _variance_components(parsed: ParsedFormula, notes: list[str]) -> dict[str, str]:
+    """One ``vc_formulas`` entry per random-effect column (the Bayesian GLMMs have no
+    correlations), with a note per term on what it became."""
     vc: dict[str, str] = {}
     for term in parsed.random_terms:
         group = term.group
@@ -187,13 +203,4 @@ def translate_glmer(formula: str | ParsedFormula, family="binomial") -> GlmerTra
             + ", ".join(f"{k!r}: {vc[k]!r}" for k in vc if k.split(":")[0] == group)
             + " (one variance per entry of vc_formulas)"
         )
-    return GlmerTranslation(
-        parsed.formula,
-        fam.name,
-        fam.link_name,
-        f"{y} ~ {fixed}",
-        vc,
-        tuple(notes),
-        cbind,
-        tuple(parsed.variables()),
-    )
+    return vc

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lme2sm import arguments
 from lme2sm.engine.frame_input import term_specs
 from lme2sm.engine.theta import unpack_theta
 from lme2sm.errors import ArgumentError, DataError
@@ -202,6 +203,7 @@ class GlmerEstimates:
         from lme2sm.engine.theta import theta_lower
 
         lower = theta_lower(term_specs(self.frame))
+        tol = arguments.nonnegative("tol", tol)
         return bool(np.any((lower == 0) & (self.engine_fit.theta < tol)))
 
     # ------------------------------------------------------------ likelihood
@@ -266,8 +268,8 @@ class GlmerEstimates:
         Offsets are included."""
         if type not in ("link", "response"):
             raise ArgumentError(f"type={type!r}: use 'link' or 'response'")
-        if re_form is not None and re_form.replace(" ", "") not in ("~0", "0", "NA", "~1-1"):
-            raise ArgumentError(f"re_form={re_form!r}: use None (all random effects) or '~0'")
+        re_form = "~0" if arguments.population(re_form) else None
+        allow_new_levels = arguments.flag("allow_new_levels", allow_new_levels)
         fe = self.engine_fit.beta
         if newdata is None:
             data = self.frame.data

@@ -21,6 +21,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from lme2sm import arguments
 from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.engine.record import LOG_2PI, LmmFit
 from lme2sm.errors import ArgumentError, DataError, SingularFitWarning
@@ -242,6 +243,7 @@ class LmerEstimates:
         theta = self.engine_fit.theta
         lower = self.profiled.lower
         on_bound = np.isfinite(lower) & (lower == 0)
+        tol = arguments.nonnegative("tol", tol)
         return bool(np.any(np.abs(theta[on_bound]) < tol))
 
     # -------------------------------------------------------------- predictions
@@ -286,10 +288,8 @@ class LmerEstimates:
         gives the population-level prediction. New grouping levels raise a DataError
         unless ``allow_new_levels=True``, which predicts them at zero, as lme4 does.
         """
-        if re_form is not None and re_form.replace(" ", "") not in ("", "~0", "0", "NA", "~1-1"):
-            raise ArgumentError(
-                f"re_form={re_form!r}: use None (all random effects) or '~0' (none)"
-            )
+        re_form = "~0" if arguments.population(re_form) else None
+        allow_new_levels = arguments.flag("allow_new_levels", allow_new_levels)
         if newdata is None:
             if re_form is None:
                 return self.fitted()
