@@ -102,12 +102,6 @@ def test_a_covariate_too_large_to_square_is_a_data_error():
         _quiet(lambda: lme2sm.glmer("b ~ x + (1 | g)", data))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=np.linalg.LinAlgError,
-    reason="glmm/pls.py's solve raises LinAlgError on a saturated Poisson fit (lme4: "
-    "'Downdated VtV is not positive definite'); belongs in glmm/, reported in #23",
-)
 def test_saturated_glmer_is_a_fit_error():
     data = pd.DataFrame(
         {
@@ -116,5 +110,5 @@ def test_saturated_glmer_is_a_fit_error():
             "g": list("aabbbaaaacbb"),
         }
     )
-    with pytest.raises(lme2sm.Lme2smError):
+    with pytest.raises(lme2sm.errors.FitError, match="Downdated VtV is not positive definite"):
         _quiet(lambda: lme2sm.glmer("y ~ factor(x) + (1 | g)", data, family="poisson"))

@@ -219,7 +219,7 @@ class GlmmProblem:
             me, wf = fam.working(eta, mu)
             w = self.wts * wf
             z = eta - base + (self.y - mu) / me
-            ldL2, new_u, new_beta = pls.solve(w, z, Xp)
+            ldL2, new_u, new_beta = _solve(pls, w, z, Xp)
             self.evaluations += 1
             # the point is the mode when the full Newton step from it is negligible: the
             # state there, at this solve's weights (no further solve to confirm)
@@ -332,3 +332,16 @@ class GlmmProblem:
             terms = np.exp(-0.5 * (devc - devc0[None, :]) + 0.5 * (zk * zk)[:, None])
             mult += (wk[:, None] * terms).sum(axis=0)
         return float(devc0.sum() + state.ldL2 - 2.0 * np.sum(np.log(mult)))
+
+
+def _solve(pls, w: np.ndarray, z: np.ndarray, Xp: np.ndarray):
+    """One PLS solve of PIRLS; a singular system is lme4's pwrssUpdate failure, a FitError."""
+    try:
+        return pls.solve(w, z, Xp)
+    except np.linalg.LinAlgError:
+        raise FitError(
+            "PIRLS failed: the weighted fixed-effects system is singular at these "
+            "working weights (lme4: 'Downdated VtV is not positive definite'). The fixed "
+            "effects are likely saturated or separated (as many columns as distinct "
+            "response patterns); simplify the fixed part or check the response."
+        ) from None
