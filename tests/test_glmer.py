@@ -115,13 +115,24 @@ def test_cbind_is_refused_by_lmer(cbpp):
 # ------------------------------------------------------------------ engine and stages
 
 
+class _FreshLoadProblem(GlmmProblem):
+    """PIRLS whose every step loads the engine afresh from the cross-products (the
+    reference for the refilled engine of :mod:`lme2sm.engine.reweight`)."""
+
+    def solve(self, theta, w, z, joint):
+        from lme2sm.engine.crossprod import cross_products
+        from lme2sm.engine.lmm import ProfiledLMM
+
+        X = self.X if joint else self.X[:, :0]
+        cp = cross_products(self.rows, X, z, w)
+        return ProfiledLMM(cp, self.specs).evaluate(theta, modes=True)
+
+
 @pytest.mark.parametrize("name", ["verbagg_binomial", "grouseticks_nested"])
-def test_sparse_pls_matches_the_engine(name):
+def test_refilled_pirls_matches_a_fresh_load_per_step(name):
     m = fitted(name)
     pr = m.problem
-    ref = GlmmProblem(
-        pr.rows, pr.specs, pr.X, pr.y, pr.trials, pr.wts, pr.offset, pr.family, solver="engine"
-    )
+    ref = _FreshLoadProblem(pr.rows, pr.specs, pr.X, pr.y, pr.trials, pr.wts, pr.offset, pr.family)
     st = m.engine_fit.state
     a = pr.pirls(st.theta, st.beta, start=(st.beta, st.u))
     b = ref.pirls(st.theta, st.beta, start=(st.beta, st.u))

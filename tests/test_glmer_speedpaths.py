@@ -1,8 +1,9 @@
 """glmer's fast paths equal the general ones (to roundoff).
 
-Each PLS solve of :class:`~lme2sm.glmm.pls.SparsePLS` (scalar term, Schur complement with
-a diagonal second block, sparse LU) against the LMM engine's cross-products
-(:class:`~lme2sm.glmm.pls.EnginePLS`) at the same weights, theta and response.
+Each PLS step of PIRLS on the engine (:class:`~lme2sm.engine.reweight.WeightedPLS`: the
+engine's blocks refilled from the rows) against a dense solve written from the
+definition, and against the engine loaded afresh from the cross-products, at the same
+weights, theta and response.
 """
 
 from __future__ import annotations
@@ -10,57 +11,50 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from glmer_fixtures import fitted, fixture_names
+from pls_reference import dense_pls
 
-from lme2sm.glmm.pls import EnginePLS, SparsePLS, _factor_dense
+from lme2sm.engine.crossprod import cross_products
+from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.engine.reweight import WeightedPLS
 
 
-@pytest.mark.parametrize("name", fixture_names())
-@pytest.mark.parametrize("joint", [False, True])
-def test_pls_solve_matches_the_engine(name, joint):
-    m = fitted(name)
+def _step(m):
     pr = m.problem
     rng = np.random.default_rng(1)
     theta = m.engine_fit.theta * (1.0 + 0.1 * rng.random(len(m.engine_fit.theta))) + 0.05
     w = m.engine_fit.state.weights * (0.5 + rng.random(pr.n))
     r = rng.normal(size=pr.n)
-    X = pr.X if joint else None
-    fast = SparsePLS(pr.rows, pr.specs)
-    ref = EnginePLS(pr.rows, pr.specs, pr.X)
-    out = []
-    for pls in (fast, ref):
-        pls.set_theta(theta)
-        out.append(pls.solve(w, r, X))
-    (ld_a, u_a, b_a), (ld_b, u_b, b_b) = out
-    assert ld_a == pytest.approx(ld_b, rel=1e-10, abs=1e-9)
+    return pr, theta, w, r
+
+
+@pytest.mark.parametrize("name", fixture_names())
+@pytest.mark.parametrize("joint", [False, True])
+def test_pls_solve_matches_a_dense_solve(name, joint):
+    m = fitted(name)
+    pr, theta, w, r = _step(m)
+    X = pr.X if joint else pr.X[:, :0]
+    ev = WeightedPLS(pr.rows, pr.specs, X).evaluate(theta, w, r)
+    ld_b, u_b, b_b = dense_pls(pr.rows, pr.specs, theta, w, r, X)
+    u_a = np.concatenate([a.ravel() for a in ev.u])
+    assert ev.ldL2 == pytest.approx(ld_b, rel=1e-10, abs=1e-9)
     assert np.allclose(u_a, u_b, rtol=1e-9, atol=1e-10)
-    assert np.allclose(b_a, b_b, rtol=1e-9, atol=1e-10)
+    assert np.allclose(ev.beta, b_b, rtol=1e-9, atol=1e-10)
 
 
-def test_grouseticks_takes_the_diagonal_elimination():
-    pr = fitted("grouseticks_poisson").problem
-    pls = SparsePLS(pr.rows, pr.specs)
-    pls.set_theta(np.array([1.0, 0.5, 0.3]))
-    pls.solve(np.ones(pr.n), np.ones(pr.n))
-    assert pls._fast["diag2"] == pr.specs[1].n_levels
-
-
-def test_factor_dense_eliminates_a_diagonal_block():
-    rng = np.random.default_rng(2)
-    m1, m2 = 7, 5
-    S = np.eye(m1 + m2) * 4.0
-    S[:m1, m1:] = rng.normal(size=(m1, m2)) * 0.3
-    S[m1:, :m1] = S[:m1, m1:].T
-    S[m1:, m1:] += 0.1
-    b = rng.normal(size=(m1 + m2, 2))
-    for k in (0, m1, m1 + m2):
-        if k == m1 + m2:
-            S2 = np.diag(np.diag(S))
-        else:
-            S2 = S
-        ld, solve = _factor_dense(S2, k)
-        assert ld == pytest.approx(np.linalg.slogdet(S2)[1], rel=1e-12)
-        assert np.allclose(solve(b), np.linalg.solve(S2, b), rtol=1e-12, atol=1e-13)
-        assert np.allclose(solve(b[:, 0]), np.linalg.solve(S2, b[:, 0]), rtol=1e-12, atol=1e-13)
+@pytest.mark.parametrize("name", fixture_names())
+def test_refilled_engine_equals_a_fresh_load(name):
+    """The blocks gathered from the row sums are the blocks ``_load`` makes from the
+    cross-products of the same weights and response: the same factor to roundoff."""
+    m = fitted(name)
+    pr, theta, w, r = _step(m)
+    a = WeightedPLS(pr.rows, pr.specs, pr.X).evaluate(theta, w, r)
+    b = ProfiledLMM(cross_products(pr.rows, pr.X, r, w), pr.specs).evaluate(theta, modes=True)
+    assert a.ldL2 == pytest.approx(b.ldL2, rel=1e-12, abs=1e-10)
+    assert a.r2 == pytest.approx(b.r2, rel=1e-10)
+    assert np.allclose(a.beta, b.beta, rtol=1e-10, atol=1e-12)
+    assert np.allclose(a.RX, b.RX, rtol=1e-10, atol=1e-12)
+    for ua, ub in zip(a.u, b.u):
+        assert np.allclose(ua, ub, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", ["cbpp_cloglog", "verbagg_binomial", "grouseticks_poisson"])
@@ -137,3 +131,40 @@ def test_working_weights_equal_the_general_formula(family):
     me_ref = fam.link.mu_eta(eta)
     assert np.allclose(me, me_ref, rtol=1e-13, atol=0)
     assert np.allclose(wf, me_ref * me_ref / fam.variance(mu), rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("joint", [False, True])
+def test_one_term_step_on_many_levels_matches_a_dense_solve(k, joint):
+    """One term of 300 levels (past the small models' dense system): the one-term path
+    with modes (k = 1) and the blocks (k = 2) against the dense solve."""
+    from lme2sm.engine.crossprod import TermRows
+    from lme2sm.engine.theta import TermSpec
+
+    rng = np.random.default_rng(7)
+    n, q = 1500, 300
+    codes = rng.integers(0, q, n)
+    codes[:q] = np.arange(q)
+    Z = np.column_stack([np.ones(n), rng.normal(size=n)])[:, :k]
+    rows, specs = [TermRows(codes, q, Z)], [TermSpec(q, k)]
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    X = X if joint else X[:, :0]
+    theta = np.array([0.8]) if k == 1 else np.array([0.8, 0.2, 0.5])
+    w, r = 0.2 + rng.random(n), rng.normal(size=n)
+    ev = WeightedPLS(rows, specs, X).evaluate(theta, w, r)
+    ld_b, u_b, b_b = dense_pls(rows, specs, theta, w, r, X)
+    assert ev.ldL2 == pytest.approx(ld_b, rel=1e-12)
+    assert np.allclose(ev.u[0].ravel(), u_b, rtol=1e-10, atol=1e-12)
+    assert np.allclose(ev.beta, b_b, rtol=1e-10, atol=1e-12)
+
+
+def test_weighted_pls_pickles_and_gives_the_same_step():
+    import pickle
+
+    m = fitted("verbagg_binomial")
+    pr, theta, w, r = _step(m)
+    a = WeightedPLS(pr.rows, pr.specs, pr.X)
+    b = pickle.loads(pickle.dumps(a))
+    ea, eb = a.evaluate(theta, w, r), b.evaluate(theta, w, r)
+    assert ea.ldL2 == eb.ldL2
+    assert np.array_equal(ea.beta, eb.beta)

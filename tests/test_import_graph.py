@@ -13,8 +13,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "lme2sm"
 
 LAYERS = (
@@ -192,10 +190,5 @@ def test_patsy_is_called_from_one_module():
     assert users <= PATSY_MODULES
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="glmm/pls.py (PIRLS's row-level PLS step) is still a second factorisation: "
-    "issue #20's open item; this test passes, and xfail must go, once it is removed",
-)
 def test_the_pls_solver_is_one():
     assert "lme2sm.glmm.pls" not in MODULES

@@ -84,8 +84,9 @@ class BlockedCholesky:
         the choice); ``theta`` is only recorded."""
         if self._dense is not None:
             return self._evaluate_dense(theta, factors, modes)
-        if not modes and self.m_rest == 0 and len(self.prefix) == 1 and self._one_k <= 2:
-            return self._evaluate_one_term(theta, factors)
+        one_term = self.m_rest == 0 and len(self.prefix) == 1
+        if one_term and (self._one_k == 1 or (not modes and self._one_k == 2)):
+            return self._evaluate_one_term(theta, factors, modes)
         m = self.m_rest
         elim = self._eliminate_prefix(factors)
         if self._sparse_rest is not None:
@@ -151,9 +152,14 @@ class BlockedCholesky:
         for pos, i in enumerate(self.prefix):
             Ti = factors[i]
             qi, ki = specs[i].n_levels, specs[i].k
-            D = Ti.T @ cp.diag[i] @ Ti
-            D += np.eye(ki)
-            XF = self.AX[i] @ Ti  # (q_i, p1, k_i)
+            if ki == 1:  # (q, 1, 1) blocks: scalars (batched matmuls of 1 x 1 cost 20x)
+                t = float(Ti[0, 0])
+                D = cp.diag[i] * (t * t) + 1.0
+                XF = self.AX[i] * t  # (q_i, p1, 1)
+            else:
+                D = Ti.T @ cp.diag[i] @ Ti
+                D += np.eye(ki)
+                XF = self.AX[i] @ Ti  # (q_i, p1, k_i)
             RF = None
             if m and self.kfill is None:
                 if self.rest_dense[i]:
@@ -188,7 +194,7 @@ class BlockedCholesky:
             out.ldL2 += ld
             out.Ldiag[i] = Lii
             Linv_t[i] = inv_t
-            LX[i] = XF @ inv_t
+            LX[i] = XF * inv_t if ki == 1 else XF @ inv_t  # (q, p1, 1) * (q, 1, 1)
             if m and self.kfill is not None:
                 LR[i] = None  # implicit: Lambda_R' A_Ri blockdiag(T_i L_l^-T)
                 out.G = G = Ti @ inv_t  # (q, k, k); the fill is A blockdiag(G G') A'
@@ -291,8 +297,7 @@ class BlockedCholesky:
             for j in self.prefix[pos + 1 :]:
                 par = self.parents[(j, i)]
                 rhs = rhs - np.einsum("aji,aj->ai", Lpp[(j, i)], u[j][par])
-            Lt = np.transpose(Ldiag[i], (0, 2, 1))
-            u[i] = np.linalg.solve(Lt, rhs[:, :, None])[:, :, 0]
+            u[i] = _solve_upper(Ldiag[i], rhs)
         return u  # type: ignore[return-value]
 
 
@@ -315,6 +320,20 @@ class _Elimination:
         self.kM: np.ndarray | None = None
         """One prefix term crossed with the rest: ``T_i L^-T`` per level and its
         ``G G'`` (the rest's fill is ``A blockdiag(G G') A'``)."""
+
+
+def _solve_upper(L: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``L_l' x_l = rhs_l`` for every level (``L`` lower triangular, ``(q, k, k)``);
+    by substitution on vectors of levels for k <= 2, where a batched LAPACK solve costs
+    most (20,000 levels of (1 | subject): 1 ms against 0.05)."""
+    k = L.shape[1]
+    if k == 1:
+        return rhs / L[:, :, 0]
+    if k == 2:
+        x1 = rhs[:, 1] / L[:, 1, 1]
+        x0 = (rhs[:, 0] - L[:, 1, 0] * x1) / L[:, 0, 0]
+        return np.stack([x0, x1], axis=1)
+    return np.linalg.solve(np.transpose(L, (0, 2, 1)), rhs[:, :, None])[:, :, 0]
 
 
 def _factor_levels(D: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

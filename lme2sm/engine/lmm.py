@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import scipy.linalg as sla
@@ -114,6 +115,43 @@ class ProfiledLMM(FitDriver, BlockedCholesky, SmallModels):
         new.__dict__.update(self.__dict__)
         new.cp = cp
         new._load(cp)
+        return new
+
+    def loaded_blocks(self) -> dict[str, object]:
+        """The blocks :meth:`_load` made that an evaluation reads, by name: each of their
+        entries is one entry of the cross-products, moved (see :mod:`.reweight`)."""
+        if self._dense is not None:  # a small model reads Omega whole
+            return {"dense_A": self._dense.A, "xy": self.cp.xy}
+        return {
+            "A_pp": self.A_pp,
+            "AX": self.AX,
+            "A_rp": self.A_rp,
+            "A_rr": self.A_rr,
+            "A_xr": self.A_xr,
+            "rr_vals": None if self._scatter is None else self._scatter[3],
+            "diag": self.cp.diag,
+            "xy": self.cp.xy,
+        }
+
+    def with_loaded(self, blocks: dict[str, object], n: int) -> ProfiledLMM:
+        """The same structure with other blocks (laid out as :meth:`loaded_blocks`'s) of
+        ``n`` rows, unweighted sums of logs: for evaluations only (no further load)."""
+        new = object.__new__(ProfiledLMM)
+        new.__dict__.update(self.__dict__)
+        cp = self.cp
+        new.cp = CrossProducts(cp.q, cp.k, blocks.get("diag"), {}, [], blocks["xy"], n, 0.0)
+        new.n = n
+        for name in ("A_pp", "AX", "A_rp", "A_rr", "A_xr"):
+            setattr(new, name, blocks.get(name))
+        if new.AX is not None:  # views: only the one-term deviance without modes reads them
+            new._AXt = {i: np.transpose(a, (0, 2, 1)) for i, a in new.AX.items()}
+        if self._scatter is not None:
+            new._scatter = (*self._scatter[:3], blocks["rr_vals"], self._scatter[4])
+        if self._dense is not None:
+            new._dense = replace(self._dense, A=blocks["dense_A"])
+        if self.kfill is not None:  # products of entries: computed again
+            i = self.prefix[0]
+            new.kfill = pair_products(new.A_rp[i].tocsc(), self.m_rest, self.specs[i].k)
         return new
 
     # ------------------------------------------------------------------ set-up

@@ -22,6 +22,7 @@ from lme2sm.engine.coordinates import ThetaCoordinates
 from lme2sm.engine.crossprod import level_blocks
 from lme2sm.engine.optimize import minimize_theta
 from lme2sm.engine.theta import theta_lower, theta_start
+from lme2sm.errors import FitError
 from lme2sm.glmm.pirls import GlmmProblem, PirlsState
 
 __all__ = ["GlmmFit", "fit_glmm", "deriv12", "hessian"]
@@ -313,15 +314,15 @@ def _minimize(fun, start: np.ndarray, lower: np.ndarray, tol: tuple[float, float
 
 
 def _rx(problem: GlmmProblem, state: PirlsState) -> np.ndarray:
-    """Upper-triangular R_X (R_X'R_X = beta's precision) at ``state``'s weights."""
+    """Upper-triangular R_X (R_X'R_X = beta's precision) at ``state``'s weights; where
+    that system is singular, the scale of X'WX's diagonal (a whitening only)."""
     if not problem.p:
         return np.zeros((0, 0))
-    problem.pls.set_theta(state.theta)
-    problem.pls.solve(state.weights, np.zeros(problem.n), problem.X)
     try:
-        return np.linalg.cholesky(problem.pls.last_S).T
-    except np.linalg.LinAlgError:
-        return np.diag(np.sqrt(np.clip(np.diag(problem.pls.last_S), 1e-12, None)))
+        return problem.rx(state)
+    except FitError:
+        xwx = np.einsum("ij,i,ij->j", problem.X, state.weights, problem.X)
+        return np.diag(np.sqrt(np.clip(xwx, 1e-12, None)))
 
 
 def check_convergence(g: np.ndarray, H: np.ndarray) -> tuple[str, ...]:

@@ -6,9 +6,9 @@ conditional modes :math:`\tilde u` minimise the penalised deviance
 :math:`\eta = o + X\beta + Z\Lambda_\theta u`, :math:`\mu = g^{-1}(\eta)`. Each PIRLS step
 is a penalised weighted least-squares problem, which the LMM engine solves: working
 weights :math:`w_i = a_i\,\mu_\eta(\eta_i)^2 / V(\mu_i)` (``a`` the glm weights) and
-working response :math:`z_i = \eta_i - o_i + (y_i - \mu_i)/\mu_\eta(\eta_i)` go through
-:func:`~lme2sm.engine.crossprod.cross_products` and
-:meth:`~lme2sm.engine.lmm.ProfiledLMM.with_crossprods` (the structure is analysed once).
+working response :math:`z_i = \eta_i - o_i + (y_i - \mu_i)/\mu_\eta(\eta_i)` go into
+:class:`~lme2sm.engine.reweight.WeightedPLS` (the structure analysed once, the engine's
+blocks refilled per step) and the same factor comes out.
 A step that raises the penalised deviance is halved, as lme4's ``pwrssUpdate`` does.
 
 Laplace deviance (lme4's ``glmerLaplace``):
@@ -35,10 +35,11 @@ import numpy as np
 
 from lme2sm.engine.crossprod import TermRows
 from lme2sm.engine.frame_input import term_rows, term_specs
+from lme2sm.engine.record import Evaluation
+from lme2sm.engine.reweight import WeightedPLS
 from lme2sm.engine.theta import TermSpec, unpack_theta
 from lme2sm.errors import FitError
 from lme2sm.glmm.family import Family
-from lme2sm.glmm.pls import EnginePLS, SparsePLS
 
 __all__ = ["GlmmProblem", "PirlsState", "gauss_hermite"]
 
@@ -76,6 +77,9 @@ class PirlsState:
     weights: np.ndarray
     """The working weights at the final state."""
     iterations: int
+    working_response: np.ndarray | None = None
+    """The working response at the final state (less the offset, and in the second
+    stage less ``X beta``)."""
 
     @property
     def pdev(self) -> float:
@@ -109,8 +113,6 @@ class GlmmProblem:
         R's ``y``, ``n`` and glm weights (see :mod:`lme2sm.glmm.response`).
     offset : array
     family : Family
-    solver : {"sparse", "engine"}
-        How each PLS step is solved (:mod:`lme2sm.glmm.pls`).
     """
 
     def __init__(
@@ -123,7 +125,6 @@ class GlmmProblem:
         weights: np.ndarray,
         offset: np.ndarray,
         family: Family,
-        solver: str = "sparse",
     ):
         self.rows = rows
         self.specs = specs
@@ -146,12 +147,11 @@ class GlmmProblem:
             else family.aic(y, trials, mu0, weights)
             - float(family.dev_resids(y, mu0, weights).sum())
         )
-        if solver == "sparse":
-            self.pls = SparsePLS(rows, specs)
-        elif solver == "engine":
-            self.pls = EnginePLS(rows, specs, self.X)
-        else:
-            raise ValueError(f"unknown solver {solver!r}")
+        sizes = [sp.n_levels * sp.k for sp in specs]
+        self.Q = int(sum(sizes))
+        self._bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self._systems: dict[bool, WeightedPLS] = {}
+        self._zl: tuple[np.ndarray, list[np.ndarray]] | None = None
         self.evaluations = 0
 
     # ---------------------------------------------------------------- pieces
@@ -179,6 +179,60 @@ class GlmmProblem:
             out += np.einsum("nk,nk->n", t.Z, b[t.codes])
         return out
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_systems"], state["_zl"] = {}, None  # rebuilt on first use: smaller pickles
+        return state
+
+    def system(self, joint: bool) -> WeightedPLS:
+        """The engine's weighted PLS on these rows: with ``X`` (``joint``: beta estimated
+        with u) or without (beta fixed), built on first use."""
+        if joint not in self._systems:
+            X = self.X if joint else self.X[:, :0]
+            self._systems[joint] = WeightedPLS(self.rows, self.specs, X)
+        return self._systems[joint]
+
+    def solve(self, theta: np.ndarray, w: np.ndarray, z: np.ndarray, joint: bool) -> Evaluation:
+        """One PLS step at ``theta``: the engine's factor for weights ``w`` and response
+        ``z``; a singular system is lme4's pwrssUpdate failure, a FitError."""
+        try:
+            return self.system(joint).evaluate(theta, w, z)
+        except np.linalg.LinAlgError:
+            raise FitError(
+                "PIRLS failed: the weighted fixed-effects system is singular at these "
+                "working weights (lme4: 'Downdated VtV is not positive definite'). The fixed "
+                "effects are likely saturated or separated (as many columns as distinct "
+                "response patterns); simplify the fixed part or check the response."
+            ) from None
+
+    def rx(self, state: PirlsState) -> np.ndarray:
+        """Upper-triangular R_X (R_X'R_X = beta's precision given theta) at ``state``'s
+        working weights. The response does not enter R_X; the state's working response
+        is one for which the factor exists (a positive penalised residual)."""
+        r = state.working_response
+        if r is None:
+            r = state.eta - self.offset
+        return self.solve(state.theta, state.weights, r, joint=True).RX
+
+    def split(self, u: np.ndarray) -> list[np.ndarray]:
+        """Flat spherical modes as one ``(q_j, k_j)`` array per term."""
+        b = self._bounds
+        return [u[b[j] : b[j + 1]].reshape(s.n_levels, s.k) for j, s in enumerate(self.specs)]
+
+    def _random_part_flat(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Z Lambda_theta u on the rows for flat ``u`` (each term's ``Z_j T_j`` kept
+        while theta stays: PIRLS's step-halvings call this at one theta)."""
+        if self._zl is None or not np.array_equal(self._zl[0], theta):
+            factors = unpack_theta(theta, self.specs)
+            self._zl = (theta.copy(), [t.Z @ T for t, T in zip(self.rows, factors)])
+        out = np.zeros(self.n)
+        for t, zt, uj in zip(self.rows, self._zl[1], self.split(u)):
+            if t.k == 1:
+                out += zt[:, 0] * uj[t.codes, 0]
+            else:
+                out += np.einsum("nk,nk->n", zt, uj[t.codes])
+        return out
+
     def dev_resid(self, mu: np.ndarray) -> np.ndarray:
         return self.family.dev_resids(self.y, mu, self.wts, self._ylogy)
 
@@ -201,15 +255,13 @@ class GlmmProblem:
         """Conditional modes at ``theta``; ``beta`` fixed (lme4's stage 2) or, when None,
         estimated with ``u`` (stage 1, nAGQ = 0). ``start``: (beta, u) to start from."""
         theta = np.asarray(theta, dtype=float)
-        fam, pls = self.family, self.pls
-        pls.set_theta(theta)
+        fam = self.family
         joint = beta is None
         base = self.offset if joint else self.offset + self.X @ beta
-        Xp = self.X if joint else None
 
         def linpred(b, u):
             fixed = self.offset + self.X @ b if joint else base
-            return fixed + pls.random_part(u)
+            return fixed + self._random_part_flat(theta, u)
 
         cur_beta, cur_u, eta, mu, dr, old_pdev = self._start(beta, start, linpred)
         converged = False
@@ -219,7 +271,9 @@ class GlmmProblem:
             me, wf = fam.working(eta, mu)
             w = self.wts * wf
             z = eta - base + (self.y - mu) / me
-            ldL2, new_u, new_beta = _solve(pls, w, z, Xp)
+            ev = self.solve(theta, w, z, joint and self.p > 0)
+            ldL2, new_u = ev.ldL2, np.concatenate([a.ravel() for a in ev.u])
+            new_beta = ev.beta if joint and self.p else np.zeros(0)
             self.evaluations += 1
             # the point is the mode when the full Newton step from it is negligible: the
             # state there, at this solve's weights (no further solve to confirm)
@@ -232,7 +286,7 @@ class GlmmProblem:
                 return PirlsState(
                     theta,
                     cur_beta,
-                    pls.split(cur_u),
+                    self.split(cur_u),
                     eta,
                     mu,
                     dr,
@@ -240,6 +294,7 @@ class GlmmProblem:
                     ldL2,
                     w,
                     it,
+                    z,
                 )
             if not joint:
                 new_beta = beta
@@ -271,7 +326,7 @@ class GlmmProblem:
             return cur_beta, cur_u, eta, mu, dr, float(dr.sum() + cur_u @ cur_u)
         cur_beta = np.zeros(self.p) if joint else beta
         eta = self.eta0.copy()
-        return cur_beta, np.zeros(self.pls.Q), eta, self.family.link.inverse(eta), None, np.inf
+        return cur_beta, np.zeros(self.Q), eta, self.family.link.inverse(eta), None, np.inf
 
     def _halve(self, current, proposed, old_pdev: float, joint: bool, linpred):
         """The PLS step from ``current`` (u, beta) towards ``proposed``, halved until
@@ -332,16 +387,3 @@ class GlmmProblem:
             terms = np.exp(-0.5 * (devc - devc0[None, :]) + 0.5 * (zk * zk)[:, None])
             mult += (wk[:, None] * terms).sum(axis=0)
         return float(devc0.sum() + state.ldL2 - 2.0 * np.sum(np.log(mult)))
-
-
-def _solve(pls, w: np.ndarray, z: np.ndarray, Xp: np.ndarray):
-    """One PLS solve of PIRLS; a singular system is lme4's pwrssUpdate failure, a FitError."""
-    try:
-        return pls.solve(w, z, Xp)
-    except np.linalg.LinAlgError:
-        raise FitError(
-            "PIRLS failed: the weighted fixed-effects system is singular at these "
-            "working weights (lme4: 'Downdated VtV is not positive definite'). The fixed "
-            "effects are likely saturated or separated (as many columns as distinct "
-            "response patterns); simplify the fixed part or check the response."
-        ) from None

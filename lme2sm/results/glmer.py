@@ -15,6 +15,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import scipy.linalg as sla
 from scipy import stats
 
 from lme2sm import arguments
@@ -108,9 +109,11 @@ class GlmerEstimates:
     def _vcov_rx(self) -> np.ndarray:
         """lme4's ``use.hessian = FALSE``: (R_X'R_X)^-1 at the final working weights."""
         pr, st = self.problem, self.engine_fit.state
-        pr.pls.set_theta(st.theta)
-        pr.pls.solve(st.weights, np.zeros(pr.n), pr.X)
-        return self.sigma**2 * np.linalg.inv(pr.pls.last_S)  # lme4: sigma^2 unsc()
+        if not pr.p:
+            return np.zeros((0, 0))
+        R = pr.rx(st)
+        R_inv = sla.solve_triangular(R, np.eye(pr.p))
+        return self.sigma**2 * (R_inv @ R_inv.T)  # lme4: sigma^2 unsc()
 
     def vcov(self) -> pd.DataFrame:
         names = list(self.frame.fixed_names)
