@@ -38,6 +38,7 @@ __all__ = [
     "correlation_parameter",
     "pack_theta",
     "snap_to_edge",
+    "term_correlations",
     "theta_lower",
     "theta_start",
     "unpack_theta",
@@ -210,6 +211,17 @@ def pack_theta(factors: Sequence[np.ndarray], specs: Sequence[TermSpec]) -> np.n
             rho = float(np.mean(corr[np.tril_indices(s.k, -1)]))
             out += [*map(float, sd), _cs_t(rho, s.k)]
     return np.array(out, dtype=float)
+
+
+def term_correlations(theta: np.ndarray, specs: Sequence[TermSpec]) -> list[float | None]:
+    """Each term's correlation parameter ``rho`` (``cs``, ``ar1``; None for the others),
+    read from ``theta`` (defined even where an SD is 0 and ``T T'`` cannot show it)."""
+    out: list[float | None] = []
+    i = 0
+    for s in specs:
+        i += s.n_theta
+        out.append(correlation_of(s, float(theta[i - 1])) if s.structure in ("cs", "ar1") else None)
+    return out
 
 
 def snap_to_edge(theta: np.ndarray, specs: Sequence[TermSpec], edge: float) -> np.ndarray:
