@@ -107,3 +107,54 @@ def test_us_wrapper_is_the_plain_term():
         plain = lmer("Reaction ~ Days + (1 + Days | Subject)", data)
     assert plain.logLik() == pytest.approx(fx["logLik"], abs=1e-6)
     assert np.allclose(plain.theta, fitted(KIND, "ss_us_reml").theta, atol=1e-6)
+
+
+def _orthodont():
+    from feature_fixtures import data
+
+    fx = load(KIND, "orth_cs_reml")
+    return data(fx["data_path"], tuple(fx["factors"]))
+
+
+def test_translation_diag_is_variance_components_and_statsmodels_agrees():
+    import lme2sm
+
+    f = "distance ~ age + Sex + diag(1 + age | Subject)"
+    t = lme2sm.translate(f, _orthodont())
+    assert t.re_formula == "1" and list(t.vc_formula.values()) == ["0 + C(Subject):age"]
+    m = fitted(KIND, "orth_diag_reml")
+    assert m.statsmodels.llf == pytest.approx(m.logLik(), abs=1e-8)
+
+
+@pytest.mark.parametrize("structure", ["cs", "ar1"])
+def test_translation_refuses_cs_and_ar1_with_the_nearest_model(structure):
+    import lme2sm
+    from lme2sm.errors import NotExpressibleError
+
+    lhs = "0 + fage" if structure == "ar1" else "1 + age"
+    f = f"distance ~ age + Sex + {structure}({lhs} | Subject)"
+    with pytest.raises(NotExpressibleError) as info:
+        lme2sm.translate(f, _orthodont())
+    text = str(info.value)
+    assert f"{structure}({lhs} | Subject)" in text
+    assert f"({lhs} | Subject), an unstructured covariance" in text
+    assert ("diag(" in text) == (structure == "cs")  # no diag() suggestion for a factor
+
+
+def test_summary_says_the_structure_and_satterthwaite_is_the_us_one():
+    cs = fitted(KIND, "orth_cs_reml")
+    us = fitted(KIND, "orth_us_reml")
+    assert "-0.77 (cs)" in cs.summary()
+    assert "(ar1)" in fitted(KIND, "orth_ar1_reml").summary()
+    # cs() with two columns is the unstructured model: the same df, another theta
+    a, b = cs.coef_table(), us.coef_table()
+    assert np.allclose(a["df"], b["df"], rtol=1e-4)
+    assert len(cs.theta) == len(us.theta) == 3
+
+
+def test_profile_and_boot_refused_for_structured_terms():
+    from lme2sm.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="cs\\(\\) term"):
+        fitted(KIND, "orth_cs_reml").confint(method="profile")
+    assert len(fitted(KIND, "orth_cs_reml").confint(method="Wald")) >= 3

@@ -220,7 +220,9 @@ def term_correlations(theta: np.ndarray, specs: Sequence[TermSpec]) -> list[floa
     i = 0
     for s in specs:
         i += s.n_theta
-        out.append(correlation_of(s, float(theta[i - 1])) if s.structure in ("cs", "ar1") else None)
+        out.append(
+            correlation_of(s, float(theta[i - 1])) if s.structure in ("cs", "ar1") else None
+        )
     return out
 
 
