@@ -158,3 +158,21 @@ def test_profile_and_boot_refused_for_structured_terms():
     with pytest.raises(ArgumentError, match="cs\\(\\) term"):
         fitted(KIND, "orth_cs_reml").confint(method="profile")
     assert len(fitted(KIND, "orth_cs_reml").confint(method="Wald")) >= 3
+
+
+def test_large_data_path_fits_the_structures():
+    pl = pytest.importorskip("polars")
+    import lme2sm
+
+    orth = _orthodont()
+    lazy = pl.from_pandas(orth).lazy()
+    for name, f in [
+        ("orth_ar1_reml", "distance ~ age + Sex + ar1(0 + fage | Subject)"),
+        ("orth_cs_reml", "distance ~ age + Sex + cs(1 + age | Subject)"),
+    ]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            big = lme2sm.lmer(f, lazy)
+        m = fitted(KIND, name)
+        assert big.logLik() == pytest.approx(m.logLik(), abs=1e-8)
+        assert big.term_covariances[0].rho == pytest.approx(m.term_covariances[0].rho, abs=1e-6)
