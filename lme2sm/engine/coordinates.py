@@ -19,8 +19,9 @@ lower Cholesky factor of :math:`(B T')(B T')^\top`. That map is a bijection of t
 matrices that keeps their rank, so the optimum, and whether it is singular, are the
 same; only the optimiser's path changes (the seed's example 2: 394 evaluations).
 
-Scalar terms and diagonal (``||``) terms keep lme4's coordinates: a change of basis
-would mix their independent columns.
+Scalar terms, diagonal (``||``, ``diag()``) terms and the structured ``cs()`` and
+``ar1()`` terms keep their own parameters: a change of basis would mix their
+independent columns or break their structure.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class ThetaCoordinates:
         basis: list[np.ndarray | None] = []
         inverse: list[np.ndarray | None] = []
         for s, blocks in zip(specs, diag_blocks):
-            if s.k < 2 or s.diagonal or n <= 0:
+            if s.k < 2 or s.structure != "us" or n <= 0:
                 basis.append(None)
                 inverse.append(None)
                 continue
@@ -99,11 +100,17 @@ class ThetaCoordinates:
         return self._map(theta, self.inverse)
 
     def _map(self, values: np.ndarray, mats: tuple[np.ndarray | None, ...]) -> np.ndarray:
-        factors = unpack_theta(np.asarray(values, dtype=float), self.specs)
-        return pack_theta(
-            [T if M is None else _lower_factor_of_product(M, T) for T, M in zip(factors, mats)],
-            self.specs,
-        )
+        values = np.asarray(values, dtype=float)
+        out, i = [], 0
+        for s, M in zip(self.specs, mats):
+            part = values[i : i + s.n_theta]
+            i += s.n_theta
+            if M is None:  # the term's own parameters, whatever its structure
+                out.append(part)
+                continue
+            T = unpack_theta(part, [s])[0]
+            out.append(pack_theta([_lower_factor_of_product(M, T)], [s]))
+        return np.concatenate(out) if out else np.zeros(0)
 
 
 def _lower_factor_of_product(M: np.ndarray, T: np.ndarray) -> np.ndarray:

@@ -36,8 +36,9 @@ def term_rows(term) -> TermRows:
 
 
 def term_specs(frame) -> list[TermSpec]:
-    """The shape of each random term's covariance (levels, columns), lme4's term order."""
-    return [TermSpec(t.n_levels, t.k) for t in frame.terms]
+    """The shape of each random term's covariance (levels, columns, structure), lme4's
+    term order."""
+    return [TermSpec(t.n_levels, t.k, structure=t.structure) for t in frame.terms]
 
 
 def response_shift(

@@ -27,7 +27,8 @@ __all__ = ["results_at", "statsmodels_params", "theta_from_statsmodels"]
 
 
 def _term_index(frame: ModelFrame, translation: TranslationData) -> dict[int, int]:
-    """Placement index → index of the same lme4 term in ``frame.terms``."""
+    """Placement index → index of the same lme4 term in ``frame.terms`` (a ``diag()``
+    term's columns, placed one by one, all map to it)."""
     out: dict[int, int] = {}
     used: set[int] = set()
     for p_index, p in enumerate(translation.placements):
@@ -35,6 +36,9 @@ def _term_index(frame: ModelFrame, translation: TranslationData) -> dict[int, in
             if j not in used and t.term == p.term:
                 out[p_index] = j
                 used.add(j)
+                break
+            if t.structure == "diag" and (t.term.span, t.group) == (p.term.span, p.term.group):
+                out[p_index] = j
                 break
         else:  # pragma: no cover - the translation is made from the same parse
             raise NotExpressibleError(p.term.text, "the translation split this term", "")
@@ -128,7 +132,9 @@ def results_at(m: LmerEstimates):
 
 def theta_from_statsmodels(frame: ModelFrame, translation: TranslationData, result) -> np.ndarray:
     """lme4's theta from a statsmodels fit of ``translation`` (lme4's term order)."""
-    from lme2sm.inference._design import lower_tri, semidefinite_cholesky
+    from lme2sm.engine.frame_input import term_specs
+    from lme2sm.engine.theta import pack_theta
+    from lme2sm.inference._design import semidefinite_cholesky
 
     scale = float(result.scale)
     values = dict(zip(result.model.data.param_names, np.asarray(result.params)))
@@ -143,5 +149,5 @@ def theta_from_statsmodels(frame: ModelFrame, translation: TranslationData, resu
         b = names.index(lab.var2) if lab.var2 is not None else a
         covs[j][a, b] = covs[j][b, a] = float(values[lab.statsmodels]) * scale
     sigma2 = scale
-    parts = [lower_tri(semidefinite_cholesky(c / sigma2)) for c in covs]
-    return np.concatenate(parts) if parts else np.zeros(0)
+    factors = [semidefinite_cholesky(c / sigma2) for c in covs]
+    return pack_theta(factors, term_specs(frame)) if factors else np.zeros(0)

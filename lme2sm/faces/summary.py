@@ -84,21 +84,28 @@ def _table(
 
 
 def random_effects_table(m: LmerEstimates) -> list[str]:
-    """The "Random effects:" block: Groups, Name, Variance, Std.Dev., Corr."""
+    """The "Random effects:" block: Groups, Name, Variance, Std.Dev., Corr. A structured
+    term is printed as glmmTMB prints it: ``diag()`` without correlations, ``cs()`` with
+    its one correlation on its first row (``0.07 (cs)``), ``ar1()`` as one row (its
+    first column: the SDs are equal) with rho (``0.93 (ar1)``)."""
     terms = m.term_covariances
     names, groups, variances, sds, corr_rows = [], [], [], [], []
 
     for grp, tc in zip(suffixed_groups(terms), terms):
         sd = np.sqrt(np.clip(np.diag(tc.cov), 0, None))
-        for i, name in enumerate(tc.names):
+        shown = tc.names[:1] if tc.structure == "ar1" else tc.names
+        for i, name in enumerate(shown):
             groups.append(grp if i == 0 else "")
             names.append(name)
             variances.append(float(tc.cov[i, i]))
             sds.append(float(sd[i]))
             corr = []
-            for j in range(i):
-                denom = sd[i] * sd[j]
-                corr.append(f"{tc.cov[i, j] / denom:.2f}" if denom > 0 else "NaN")
+            if tc.structure in ("cs", "ar1"):
+                corr = [f"{tc.rho:.2f} ({tc.structure})"] if i == 0 else []
+            elif tc.structure == "us":
+                for j in range(i):
+                    denom = sd[i] * sd[j]
+                    corr.append(f"{tc.cov[i, j] / denom:.2f}" if denom > 0 else "NaN")
             corr_rows.append(corr)
     groups.append("Residual")
     names.append("")

@@ -28,6 +28,7 @@ from lme2sm.errors import (
 )
 from lme2sm.faces.codegen import translation_code, translation_explanation
 from lme2sm.faces.translation_data import ParamLabel, Placement, TranslationData
+from lme2sm.faces.translation_structures import plain_terms
 from lme2sm.formula import ParsedFormula, parse
 from lme2sm.formula.model import LinearPart, RandomTerm, Term
 from lme2sm.formula.patsy_text import (
@@ -132,9 +133,10 @@ def _translate(
     data_prep.categorize_text(frame, sorted(other_uses), set(prepared.group_columns.values()))
     n_levels = {g: int(frame[c].nunique()) for g, c in prepared.group_columns.items()}
 
+    terms = plain_terms(parsed.random_terms, frame, _is_categorical)  # us(), diag()
     n_comp, comp = data_prep.components(frame, list(prepared.group_columns.values()))
     partition = [g for g in prepared.group_columns if n_levels[g] == n_comp]
-    correlated = [t.group for t in parsed.random_terms if _n_columns(t, frame) > 1]
+    correlated = [t.group for t in terms if _n_columns(t, frame) > 1]
     group_name = _choose_partition(partition, correlated, n_comp)
 
     if group_name is not None:
@@ -144,9 +146,7 @@ def _translate(
         frame[groups_col] = 1 if n_comp == 1 else comp + 1
         kind = "single" if n_comp == 1 else "components"
 
-    resolved = _resolve_terms(
-        parsed.random_terms, frame, group_name, n_levels, n_comp, approximate
-    )
+    resolved = _resolve_terms(terms, frame, group_name, n_levels, n_comp, approximate)
     data_prep.check_lme4_sizes(
         len(frame), [(t.text, t.group, n_levels[t.group], len(cols)) for t, _, cols in resolved]
     )

@@ -156,14 +156,22 @@ def _nobars(rhs: Expr) -> tuple[Expr | None, bool]:
     return rhs, False
 
 
-def random_terms(rhs: Expr, formula: str = "") -> tuple[RandomTerm, ...]:
-    """``findbars(expandDoubleVerts(rhs))`` as :class:`RandomTerm` objects."""
+def random_terms(
+    rhs: Expr, formula: str = "", structures: dict[tuple[int, int], str] | None = None
+) -> tuple[RandomTerm, ...]:
+    """``findbars(expandDoubleVerts(rhs))`` as :class:`RandomTerm` objects; a bar whose
+    parentheses' span is in ``structures`` (glmmTMB's ``diag(x | a/b)``) gives each of
+    its terms that covariance structure."""
     out: list[RandomTerm] = []
+    structures = structures or {}
     for paren, bar in find_bars(rhs, formula):
         source = formula[paren.span[0] : paren.span[1]] if formula else paren.label
+        structure = structures.get(paren.span)
         for lhs_part, lhs_label in expand_double_vert(bar, formula):
             for group, factors in expand_slash(bar.right, formula):
-                out.append(RandomTerm(lhs_part, group, factors, paren.span, source, lhs_label))
+                out.append(
+                    RandomTerm(lhs_part, group, factors, paren.span, source, lhs_label, structure)
+                )
     return tuple(out)
 
 

@@ -386,6 +386,20 @@ class RandomTerm:
     span: Span = field(default=(0, 0), compare=False)
     source: str = field(default="", compare=False)
     lhs_label: str = field(default="", compare=False)
+    structure: str | None = None
+    """glmmTMB's covariance structure when the term was written in a wrapper (``us``,
+    ``diag``, ``cs``, ``ar1``); None for a plain lme4 term (unstructured)."""
+
+    @property
+    def covariance(self) -> str:
+        """The covariance structure fitted: ``us`` (lme4's, also for a plain term),
+        ``diag``, ``cs`` or ``ar1``."""
+        return self.structure or "us"
+
+    @property
+    def term_text(self) -> str:
+        """The term as written after the expansions: ``(x | g)``, ``diag(x | g)``."""
+        return f"{self.structure or ''}({self.text})"
 
     @property
     def effects(self) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from lme2sm.formula.expand import BARS, nobars, random_terms, walk
 from lme2sm.formula.functions import check_call, known_functions_text
 from lme2sm.formula.literals import scan_quoted
 from lme2sm.formula.model import BinOp, Call, Expr, Keyword, Name, Paren, ParsedFormula, UnaryOp
+from lme2sm.formula.structures import is_wrapper_call, refuse_misplaced, unwrap_structures
 from lme2sm.formula.syntax import operator_span, parse_syntax
 from lme2sm.formula.terms import linear_part
 
@@ -22,7 +23,8 @@ _ARITHMETIC = {"+", "-", "*", "/", "^"}
 
 
 def parse(formula: str) -> ParsedFormula:
-    """Parse an lme4 formula, expanding ``||`` and ``/`` as lme4 does.
+    """Parse an lme4 formula, expanding ``||`` and ``/`` as lme4 does; glmmTMB's
+    covariance structures (``diag(x | g)``) are random terms with their ``structure``.
 
     >>> p = parse("y ~ x + (1 | a/b)")
     >>> [(t.group, t.group_factors) for t in p.random_terms]
@@ -36,9 +38,13 @@ def parse(formula: str) -> ParsedFormula:
     if not isinstance(formula, str):
         raise FormulaError(f"a formula must be text, not {type(formula).__name__}")
     tree = parse_syntax(formula)
+    structures: dict = {}
+    if isinstance(tree, BinOp) and tree.op == "~":  # glmmTMB's us(), diag(), cs(), ar1()
+        rhs, structures = unwrap_structures(tree.right, formula)
+        tree = BinOp("~", tree.left, rhs, tree.span)
     _check_calls(tree, formula)
     response, rhs = _split(tree, formula)
-    terms = random_terms(rhs, formula)
+    terms = random_terms(rhs, formula, structures)
     fixed_rhs = nobars(rhs)
     fixed = linear_part(fixed_rhs, response, formula)
     fixed_text = f"{response.label} ~ {fixed_rhs.label if fixed_rhs is not None else '1'}"
@@ -51,7 +57,7 @@ def expanded_text(parsed: ParsedFormula) -> str:
     >>> expanded_text(parse("y ~ x + (z || g)"))
     'y ~ x + (1 | g) + (0 + z | g)'
     """
-    bars = " + ".join(f"({t.text})" for t in parsed.random_terms)
+    bars = " + ".join(t.term_text for t in parsed.random_terms)
     if not bars:
         return parsed.fixed
     if parsed.fixed.endswith(" ~ 1"):
@@ -123,7 +129,9 @@ def _check_calls(expr: Expr, formula: str) -> None:
         _check_calls(expr.inner, formula)
 
 
-def _check_call(call: Call, formula: str) -> None:
+def _check_call(call: Call, formula: str, inside: Call | None = None) -> None:
+    if is_wrapper_call(call):
+        refuse_misplaced(call, formula, inside)
     problem = check_call(call)
     if problem is not None:
         if problem.startswith("unknown function"):
@@ -145,7 +153,7 @@ def _check_call(call: Call, formula: str) -> None:
 def _check_argument(expr: Expr, call: Call, formula: str) -> None:
     """Inside a function argument only arithmetic and allowed calls may appear."""
     if isinstance(expr, Call):
-        _check_call(expr, formula)
+        _check_call(expr, formula, call)
         return
     if isinstance(expr, Keyword):
         _check_argument(expr.value, call, formula)

@@ -60,6 +60,11 @@ class RandomTermFrame:
         return len(self.names)
 
     @property
+    def structure(self) -> str:
+        """The term's covariance structure: ``us`` (lme4's), ``diag``, ``cs``, ``ar1``."""
+        return self.term.covariance
+
+    @property
     def n_levels(self) -> int:
         return len(self.levels)
 
@@ -370,13 +375,27 @@ def level_codes(column: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
     return lookup[codes]  # a missing value (code -1) reads the trailing -1
 
 
+def _check_structures(terms: tuple[RandomTermFrame, ...]) -> None:
+    """A correlation structure (``cs``, ``ar1``) needs two columns or more."""
+    for t in terms:
+        if t.structure in ("cs", "ar1") and t.k < 2:
+            raise FormulaError(
+                f"{t.term.term_text} has {t.k} column: its {t.structure} correlation needs "
+                f"two or more (e.g. {t.structure}(0 + f | {t.group}) with f a factor); write "
+                f"({t.term.text}) for one variance"
+            )
+
+
 def _check_sizes(n: int, terms: tuple[RandomTermFrame, ...], glm: bool = False) -> None:
     """lme4's checks (``check.nobs.vs.nlev``, ``check.nobs.vs.nRE``), worded as lme4's.
 
     lmer refuses a grouping factor with as many levels as rows and a term with as many
     random effects as rows; glmer (``allow.n = TRUE`` in lme4's ``glFormula``) allows
-    one level per row and refuses only more random effects than rows.
+    one level per row and refuses only more random effects than rows. A ``cs`` or
+    ``ar1`` term is not held to the number of random effects (glmmTMB fits
+    ``ar1(0 + time | subject)`` with one random effect per row).
     """
+    _check_structures(terms)
     crowded = [t.group for t in terms if t.n_levels > n or (t.n_levels == n and not glm)]
     if crowded:
         raise DataError(
@@ -386,6 +405,8 @@ def _check_sizes(n: int, terms: tuple[RandomTermFrame, ...], glm: bool = False) 
         )
     for t in terms:
         q = t.n_levels * t.k
+        if t.structure in ("cs", "ar1"):
+            continue  # a handful of parameters, whatever the number of random effects
         if n < q or (n == q and not glm):
             residual = "" if glm else " and the residual variance (or scale parameter)"
             raise DataError(

@@ -83,6 +83,8 @@ def confint(
     if not 0 < level < 1:
         raise ArgumentError(f"level must be between 0 and 1, not {level}")
     key = method.lower()
+    if key in ("profile", "boot"):
+        refuse_structured_intervals(m, key)
     if key == "profile":
         return profile_confint(m, level=level, parm=parm, n_jobs=n_jobs)
     if key == "boot":
@@ -92,6 +94,21 @@ def confint(
     if key == "wald":
         return m.confint(level=level, method="Wald")
     raise ArgumentError(f"method must be 'profile', 'boot' or 'Wald', not {method!r}")
+
+
+def refuse_structured_intervals(m, method: str) -> None:
+    """Profile and bootstrap intervals are rows of lme4's sd/cor parameters of
+    unstructured terms; a ``diag``, ``cs`` or ``ar1`` term has other parameters (its SDs
+    and one correlation), which those intervals do not have yet."""
+    structured = [t for t in m.frame.terms if t.structure != "us"]
+    if structured:
+        t = structured[0]
+        raise ArgumentError(
+            f"confint(method={method!r}) is not available for the {t.structure}() term "
+            f"{t.term.term_text}: its intervals are for lme4's unstructured terms' sd and "
+            "cor parameters; use method='Wald' for the fixed effects, or write the term "
+            f"as ({t.term.text}) to profile an unstructured covariance"
+        )
 
 
 def anova(m: LmerEstimates, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:

@@ -56,14 +56,27 @@ class TermBlock:
     n_levels: int
     offset: int
     """First column of the term in Z."""
+    structure: str = "us"
+    """The covariance structure (``us``, ``diag``, ``cs``, ``ar1``: engine/theta.py)."""
 
     @property
     def k(self) -> int:
         return len(self.names)
 
     @property
-    def n_theta(self) -> int:
+    def n_entries(self) -> int:
+        """Entries of the lower triangle of ``T`` (what Lambda holds)."""
         return self.k * (self.k + 1) // 2
+
+    @property
+    def n_theta(self) -> int:
+        return self.spec.n_theta
+
+    @property
+    def spec(self):
+        from lme2sm.engine.theta import TermSpec
+
+        return TermSpec(self.n_levels, self.k, structure=self.structure)
 
 
 @dataclass
@@ -127,7 +140,7 @@ class LmmDesign:
         design = object.__new__(cls)
         blocks, offset = [], 0
         for t in frame.terms:
-            blocks.append(TermBlock(t.group, t.names, t.n_levels, offset))
+            blocks.append(TermBlock(t.group, t.names, t.n_levels, offset, t.structure))
             offset += t.n_levels * t.k
         design.X, design.y, design.Z = NoRows("X"), NoRows("y"), NoRows("Z")
         design.terms = tuple(blocks)
@@ -164,7 +177,7 @@ class LmmDesign:
             mats.append(
                 sp.csc_matrix((E.ravel(), (rows, cols)), shape=(len(t.codes), t.n_levels * k))
             )
-            blocks.append(TermBlock(t.group, t.names, t.n_levels, offset))
+            blocks.append(TermBlock(t.group, t.names, t.n_levels, offset, t.structure))
             offset += t.n_levels * k
         Z = sp.hstack(mats).tocsc()
         return cls(X, y, Z, tuple(blocks), tuple(frame.fixed_names))
@@ -186,9 +199,7 @@ class LmmDesign:
         return m.theta
 
     def _specs(self):
-        from lme2sm.engine.theta import TermSpec
-
-        return [TermSpec(t.n_levels, t.k) for t in self.terms]
+        return [t.spec for t in self.terms]
 
     def factors(self, theta: np.ndarray) -> list[np.ndarray]:
         """Each term's lower-triangular T_j from theta (the engine's own unpacking)."""
@@ -202,8 +213,16 @@ class LmmDesign:
 
         return theta_lower(self._specs())
 
+    def _entries(self, theta: np.ndarray) -> np.ndarray:
+        """The lower triangles of every ``T_j``, column by column: ``theta`` itself when
+        every term is lme4's unstructured one, else from the structures' factors."""
+        if all(t.structure == "us" for t in self.terms):
+            return theta
+        return np.concatenate([lower_tri(T) for T in self.factors(theta)])
+
     def _template(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rows, columns and theta index of Lambda's non-zeros (lme4's ``Lind``)."""
+        """Rows, columns and index into :meth:`_entries` of Lambda's non-zeros (lme4's
+        ``Lind``)."""
         rows, cols, idx = [], [], []
         start = 0
         for t in self.terms:
@@ -216,12 +235,12 @@ class LmmDesign:
                         cols.append(base + c)
                         idx.append(i)
                         i += 1
-            start += t.n_theta
+            start += t.n_entries
         return np.array(rows), np.array(cols), np.array(idx)
 
     def lambda_matrix(self, theta: np.ndarray):
         """Lambda(theta): a vector (diagonal) for scalar-only models, else sparse."""
-        theta = np.asarray(theta, dtype=float)
+        theta = self._entries(np.asarray(theta, dtype=float))
         if self.scalar:
             lam = np.empty(self.q)
             for t, th in zip(self.terms, theta):

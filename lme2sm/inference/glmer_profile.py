@@ -66,7 +66,7 @@ class GlmmTerms:
 
         blocks, offset = [], 0
         for t in frame.terms:
-            blocks.append(TermBlock(t.group, tuple(t.names), t.n_levels, offset))
+            blocks.append(TermBlock(t.group, tuple(t.names), t.n_levels, offset, t.structure))
             offset += t.n_levels * t.k
         self.terms = tuple(blocks)
         self._specs = term_specs(frame)

@@ -72,7 +72,7 @@ def null_formula(m: Any) -> str:
     random terms (``insight::null_model``)."""
     parsed = m.frame.parsed
     parts = ["1"] + [f"offset({o.label})" for o in parsed.fixed_part.offsets]
-    parts += [f"({t.text})" for t in parsed.random_terms]
+    parts += [t.term_text for t in parsed.random_terms]
     return f"{parsed.response} ~ " + " + ".join(parts)
 
 

@@ -76,6 +76,10 @@ class GlmerResult(ReportingMixin, GlmerEstimates):
                 f"method={method!r}: glmer results have method='profile' (lme4's default), "
                 "'boot' and 'Wald'"
             )
+        if key in ("profile", "boot"):
+            from lme2sm.inference import refuse_structured_intervals
+
+            refuse_structured_intervals(self, key)
         if key == "profile":
             from lme2sm.inference.glmer_profile import glmer_profile_confint
 

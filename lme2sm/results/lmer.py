@@ -42,6 +42,10 @@ class TermCovariance:
     """lme4 column names (``(Intercept)``, ``Days``)."""
     cov: np.ndarray
     n_levels: int
+    structure: str = "us"
+    """The covariance structure: ``us`` (lme4's), ``diag``, ``cs``, ``ar1``."""
+    rho: float | None = None
+    """The common correlation of a ``cs`` term, the lag-1 correlation of an ``ar1`` term."""
 
 
 class LmerEstimates:
@@ -135,9 +139,13 @@ class LmerEstimates:
     @cached_property
     def term_covariances(self) -> tuple[TermCovariance, ...]:
         """Each random term's covariance matrix, in lme4's term order."""
+        from lme2sm.engine.frame_input import term_specs
+        from lme2sm.engine.theta import term_correlations
+
+        rhos = term_correlations(self.engine_fit.theta, term_specs(self.frame))
         return tuple(
-            TermCovariance(t.group, t.names, cov, t.n_levels)
-            for t, cov in zip(self.frame.terms, self.engine_fit.covariances())
+            TermCovariance(t.group, t.names, cov, t.n_levels, t.structure, rho)
+            for t, cov, rho in zip(self.frame.terms, self.engine_fit.covariances(), rhos)
         )
 
     def VarCorr(self) -> pd.DataFrame:
