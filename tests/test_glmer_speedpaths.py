@@ -168,3 +168,16 @@ def test_weighted_pls_pickles_and_gives_the_same_step():
     ea, eb = a.evaluate(theta, w, r), b.evaluate(theta, w, r)
     assert ea.ldL2 == eb.ldL2
     assert np.array_equal(ea.beta, eb.beta)
+
+
+def test_a_crossed_block_beyond_the_engine_is_a_fit_error(monkeypatch):
+    """As for lmer: the message says how many random effects and the limit."""
+    import lme2sm.engine.lmm as lmm
+    from lme2sm.errors import FitError
+
+    m = fitted("verbagg_binomial")
+    pr = m.problem
+    monkeypatch.setattr(lmm, "MAX_DENSE", 10)
+    fresh = type(pr)(pr.rows, pr.specs, pr.X, pr.y, pr.trials, pr.wts, pr.offset, pr.family)
+    with pytest.raises(FitError, match="random effects together; the engine's dense block"):
+        fresh.pirls(m.engine_fit.theta)

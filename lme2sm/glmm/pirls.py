@@ -189,7 +189,10 @@ class GlmmProblem:
         with u) or without (beta fixed), built on first use."""
         if joint not in self._systems:
             X = self.X if joint else self.X[:, :0]
-            self._systems[joint] = WeightedPLS(self.rows, self.specs, X)
+            try:
+                self._systems[joint] = WeightedPLS(self.rows, self.specs, X)
+            except MemoryError as exc:  # the engine's crossed block too large, as lmer's
+                raise FitError(str(exc)) from None
         return self._systems[joint]
 
     def solve(self, theta: np.ndarray, w: np.ndarray, z: np.ndarray, joint: bool) -> Evaluation:
