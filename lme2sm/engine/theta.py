@@ -25,6 +25,7 @@ the factors.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -167,10 +168,21 @@ def _semidefinite_cholesky(S: np.ndarray) -> np.ndarray:
     return L
 
 
+@functools.cache
+def _lower_by_columns(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of the lower triangle's entries, column by column (lme4's theta
+    order); cached: the optimiser unpacks theta at every evaluation."""
+    cols, rows = np.triu_indices(k)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
 def _unpack_one(values: np.ndarray, s: TermSpec) -> np.ndarray:
     if s.structure == "us":
+        if s.k == 1:
+            return np.array([[float(values[0])]])
         T = np.zeros((s.k, s.k))
-        T[np.triu_indices(s.k)[::-1]] = values  # the lower triangle column by column
+        T[_lower_by_columns(s.k)] = values
         return T
     if s.structure == "diag":
         return np.diag(np.asarray(values, dtype=float))
