@@ -3,12 +3,14 @@
 ::
 
     lme2sm example                          # the bundled schools data, fitted and explained
-    lme2sm fit DATA.csv "FORMULA" [--ml] [--json] [--approximate]
+    lme2sm fit DATA.csv "FORMULA" [--ml] [--json] [--approximate] [--quiet]
     lme2sm translate "FORMULA" [--data DATA.csv] [--approximate]
 
 Errors lme2sm raises on purpose (a malformed formula, a missing column, a term
 MixedLM cannot fit) are printed to stderr without a traceback and exit with status 2.
-Progress ("fitting ...", the elapsed time) and warnings go to stderr, results to stdout.
+Progress ("fitting ...", the elapsed time, and for a fit longer than 5 s the optimiser's
+evaluations and deviance) and warnings go to stderr, results to stdout; ``--quiet``
+silences the progress, not the warnings.
 Each warning is printed when it is raised, once per text, so the ones raised before an
 error (rows dropped, then a one-level grouping factor) come before the error's line.
 """
@@ -88,16 +90,34 @@ def printing_warnings() -> Iterator[list[str]]:
         yield texts
 
 
-def _fit(formula: str, data: pd.DataFrame, *, reml: bool, approximate: bool, data_name: str):
-    """lmer with progress lines on stderr (its warnings are printed as they come)."""
+def _fit(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    reml: bool,
+    approximate: bool,
+    data_name: str,
+    quiet: bool = False,
+):
+    """lmer with progress lines on stderr unless ``quiet`` (its warnings are printed as
+    they come either way)."""
     from lme2sm.models.lmer import lmer
 
     method = "REML" if reml else "maximum likelihood"
-    _err(f"lme2sm: fitting {formula} to {len(data)} rows of {data_name} ({method}) ...")
+    if not quiet:
+        _err(f"lme2sm: fitting {formula} to {len(data)} rows of {data_name} ({method}) ...")
     start = time.perf_counter()
-    result = lmer(formula, data, REML=reml, approximate=approximate, data_name=data_name)
+    result = lmer(
+        formula,
+        data,
+        REML=reml,
+        approximate=approximate,
+        data_name=data_name,
+        progress=not quiet,
+    )
     seconds = time.perf_counter() - start
-    _err(f"lme2sm: fitted in {seconds:.1f} s (engine: {result.outcome.engine})")
+    if not quiet:
+        _err(f"lme2sm: fitted in {seconds:.1f} s (engine: {result.outcome.engine})")
     return result
 
 
@@ -198,7 +218,14 @@ def _fit_glmer(args: argparse.Namespace, data: pd.DataFrame, messages: list[str]
 
     nb = args.family.strip().lower() in NB_FAMILIES
     if nb:
-        m = glmer_nb(args.formula, data, weights=args.weights, nAGQ=args.nAGQ, data_name=args.data)
+        m = glmer_nb(
+            args.formula,
+            data,
+            weights=args.weights,
+            nAGQ=args.nAGQ,
+            data_name=args.data,
+            progress=not args.quiet,
+        )
     else:
         m = glmer(
             args.formula,
@@ -207,6 +234,7 @@ def _fit_glmer(args: argparse.Namespace, data: pd.DataFrame, messages: list[str]
             weights=args.weights,
             nAGQ=args.nAGQ,
             data_name=args.data,
+            progress=not args.quiet,
         )
     if args.json:
         tab = m.coef_table()
@@ -243,7 +271,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.weights is not None or args.nAGQ != 1:
         raise CliError("--weights and --nAGQ go with --family (a glmer fit)")
     m = _fit(
-        args.formula, data, reml=not args.ml, approximate=args.approximate, data_name=args.data
+        args.formula,
+        data,
+        reml=not args.ml,
+        approximate=args.approximate,
+        data_name=args.data,
+        quiet=args.quiet,
     )
     if args.json:
         json.dump(result_json(m, args.data, messages), sys.stdout, indent=2)
@@ -324,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--approximate",
         action="store_true",
         help="fit the nearest expressible model when a term cannot be expressed (with a warning)",
+    )
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress lines on stderr (warnings and errors are still printed)",
     )
     p.set_defaults(func=cmd_fit)
 

@@ -12,6 +12,7 @@ import scipy.linalg as sla
 
 from lme2sm.engine.coordinates import ThetaCoordinates
 from lme2sm.engine.optimize import XTOL_REL, OptimResult, minimize_theta
+from lme2sm.engine.progress import FitProgress, watched
 from lme2sm.engine.record import Evaluation, LmmFit
 from lme2sm.engine.theta import (
     correlation_parameter,
@@ -39,13 +40,15 @@ class FitDriver:
         start: np.ndarray | None = None,
         optimizer: str = "auto",
         blas_limit: int | None = 1,
+        progress: FitProgress | None = None,
     ) -> LmmFit:
         """Optimise ``theta``; the record of the fit (lme4's checks included).
 
         BOBYQA and its restarts work in :class:`~.coordinates.ThetaCoordinates` (each
         vector term's columns orthonormal; lme4's start, the identity, there); the
         final Newton step and the derivatives of lme4's convergence check are taken in
-        lme4's own ``theta``."""
+        lme4's own ``theta``. ``progress`` (:mod:`~lme2sm.engine.progress`) is told
+        every deviance evaluated; the caller ends it."""
         t0 = time.perf_counter()
         if self.ORTHONORMAL:
             coords = ThetaCoordinates.from_blocks(self.specs, self.cp.diag, self.n)
@@ -56,9 +59,11 @@ class FitDriver:
         else:
             start_phi = coords.from_theta(np.asarray(start, dtype=float))
 
+        @watched(progress)
         def dev(th):
             return self.deviance(th, reml)
 
+        @watched(progress)
         def dev_phi(phi):
             return self.deviance_of_factors(coords.factors(phi), reml)
 

@@ -21,6 +21,7 @@ import numpy as np
 from lme2sm.engine.coordinates import ThetaCoordinates
 from lme2sm.engine.crossprod import level_blocks
 from lme2sm.engine.optimize import minimize_theta
+from lme2sm.engine.progress import FitProgress, watched
 from lme2sm.engine.theta import theta_lower, theta_start
 from lme2sm.errors import FitError
 from lme2sm.glmm.pirls import GlmmProblem, PirlsState
@@ -163,15 +164,23 @@ def _pirls_from(problem: GlmmProblem, theta, beta, start_u, fallback=None) -> Pi
         return problem.pirls(theta, beta, start=(beta, fallback))
 
 
-def fit_glmm(problem: GlmmProblem, nAGQ: int = 1, calc_derivs: bool = True) -> GlmmFit:
+def fit_glmm(
+    problem: GlmmProblem,
+    nAGQ: int = 1,
+    calc_derivs: bool = True,
+    progress: FitProgress | None = None,
+) -> GlmmFit:
     """Fit by lme4's two stages; ``nAGQ = 0`` stops after the first.
 
     Both stages move ``theta`` in the engine's :class:`ThetaCoordinates` (a vector
     term's columns orthonormal under the prior weights, as lmer's optimiser sees them);
-    the Hessian and the record are in lme4's ``theta``."""
+    the Hessian and the record are in lme4's ``theta``. ``progress`` is told each
+    deviance of stage 1, stage 2 and the Hessian (the caller ends it)."""
     t0 = time.perf_counter()
     coords = glmm_coordinates(problem)
-    opt1, st1, last = _stage1(problem, coords)
+    if progress is not None:
+        progress.set_stage("stage 1")
+    opt1, st1, last = _stage1(problem, coords, progress)
     theta1 = coords.to_theta(opt1.x)
     g, H = np.zeros(0), np.zeros((0, 0))
     if nAGQ == 0:
@@ -181,12 +190,15 @@ def fit_glmm(problem: GlmmProblem, nAGQ: int = 1, calc_derivs: bool = True) -> G
         n_evals = opt1.n_evals
     else:
         devfun_u, start_u, warm = _stage2_deviance(problem, nAGQ, st1)
+        devfun_u = _reported(devfun_u, progress, "stage 2")
         opt = _stage2(problem, coords, devfun_u, st1, theta1)
         n_evals = opt1.n_evals + opt.n_evals
         theta, beta = opt.x[: len(theta1)], opt.x[len(theta1) :]
         state = _pirls_from(problem, theta, beta, warm[0], start_u)
         dev = problem.laplace(state) if nAGQ == 1 else problem.agq(state, nAGQ)
         if calc_derivs:
+            if progress is not None:
+                progress.set_stage("Hessian")
             g, H = hessian(devfun_u, opt.x, dev, state.u_flat)
     warn = check_convergence(g, H) if len(g) else ()
     return GlmmFit(
@@ -220,12 +232,13 @@ def glmm_coordinates(problem: GlmmProblem) -> ThetaCoordinates:
     return ThetaCoordinates.from_blocks(problem.specs, blocks, float(np.sum(problem.wts)))
 
 
-def _stage1(problem: GlmmProblem, coords: ThetaCoordinates):
+def _stage1(problem: GlmmProblem, coords: ThetaCoordinates, progress=None):
     """lme4's nAGQ = 0 stage: theta alone, (beta, u) by PIRLS, each solve started from
     the last modes. The optimum in the optimiser's coordinates, PIRLS there, the modes."""
     specs = problem.specs
     last: list = [None]
 
+    @watched(progress)
     def dev0(theta):
         try:
             st = problem.pirls(theta, start=last[0])
@@ -264,6 +277,21 @@ def _stage2_deviance(problem: GlmmProblem, nAGQ: int, st1: PirlsState):
         return (problem.laplace(st) if nAGQ == 1 else problem.agq(st, nAGQ)), u
 
     return devfun_u, start_u, warm
+
+
+def _reported(devfun_u, progress: FitProgress | None, stage: str):
+    """``devfun_u`` telling ``progress`` each deviance, from stage ``stage`` on (itself
+    when ``progress`` is None)."""
+    if progress is None:
+        return devfun_u
+    progress.set_stage(stage)
+
+    def reported(pars, start=None):
+        value, u = devfun_u(pars, start)
+        progress.tick(value)
+        return value, u
+
+    return reported
 
 
 def _stage2(problem: GlmmProblem, coords: ThetaCoordinates, devfun_u, st1, theta1):

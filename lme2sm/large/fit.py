@@ -18,6 +18,7 @@ import numpy as np
 from lme2sm.engine.crossprod import CrossProducts
 from lme2sm.engine.frame_input import profiled_of
 from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.engine.progress import fit_progress
 from lme2sm.engine.record import LmmFit
 from lme2sm.errors import DroppedRowsWarning, RankDeficiencyWarning
 from lme2sm.frame import design
@@ -190,8 +191,12 @@ def fit_large(
     progress: bool = True,
 ) -> LargeFit:
     """Fit ``formula`` to data beyond memory; the stages' output (the result is built by
-    :func:`lme2sm.models.lmer.lmer_large`)."""
+    :func:`lme2sm.models.lmer.lmer_large`). ``progress``: lines on stderr for the passes
+    and, past 5 s, for the optimisation (:mod:`lme2sm.engine.progress`)."""
     frame = build_lazy_frame(formula, source, weights=weights, progress=progress)
     profiled = profiled_of(frame)
-    engine_fit = profiled.fit(reml=REML)
+    reporter = fit_progress(f"lmer {'REML' if REML else 'ML'}", progress)
+    engine_fit = profiled.fit(reml=REML, progress=reporter)
+    if reporter is not None:
+        reporter.finish(engine_fit.deviance)
     return LargeFit(frame, engine_fit, profiled, REML)

@@ -1,9 +1,13 @@
-"""Progress lines on stderr for the passes over partitions (silenceable)."""
+"""Progress lines on stderr for the passes over partitions (silenceable: ``enabled=False``
+or the environment variable ``LME2SM_PROGRESS=0``; the optimiser's own lines come from
+:mod:`lme2sm.engine.progress`)."""
 
 from __future__ import annotations
 
 import sys
 import time
+
+from lme2sm.engine.progress import progress_enabled
 
 __all__ = ["Progress"]
 
@@ -12,7 +16,8 @@ class Progress:
     """``label: done/total parts, rows, elapsed`` on one stderr line, rewritten in place."""
 
     def __init__(self, label: str, total: int | None = None, enabled: bool = True):
-        self.label, self.total, self.enabled = label, total, enabled
+        self.label, self.total = label, total
+        self.enabled = progress_enabled(enabled)
         self.done = 0
         self.rows = 0
         self._start = time.perf_counter()

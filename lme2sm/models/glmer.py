@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lme2sm.arguments import flag
+from lme2sm.engine.progress import fit_progress
 from lme2sm.engine.threads import blas_threads
 from lme2sm.errors import ArgumentError, ConvergenceWarning, SingularFitWarning
 from lme2sm.frame.model_frame import build_model_frame
@@ -139,6 +141,7 @@ def glmer(
     weights: str | np.ndarray | pd.Series | None = None,
     nAGQ: int = 1,
     data_name: str = "data",
+    progress: bool = True,
 ) -> GlmerResult:
     """Fit a generalised linear mixed model as lme4's ``glmer``.
 
@@ -159,12 +162,17 @@ def glmer(
     nAGQ : int
         1: Laplace (default). 0: lme4's first stage only (beta inside PIRLS). > 1:
         adaptive Gauss-Hermite with that many nodes (one scalar random term only).
+    progress : bool
+        Progress lines on stderr for a long fit (stage 1, stage 2 or the Hessian,
+        evaluations, best deviance, elapsed seconds), none for one that ends within
+        5 s; False, or the environment variable ``LME2SM_PROGRESS=0``, silences them.
 
     Returns
     -------
     GlmerResult
     """
     fam = get_family(family)
+    progress = flag("progress", progress)
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, int | np.integer) or nAGQ < 0:
         raise ArgumentError(f"nAGQ must be a whole number >= 0, not {nAGQ!r}")
     nAGQ = int(nAGQ)
@@ -188,8 +196,11 @@ def glmer(
         )
     response = glm_response(frame, fam)
     problem = GlmmProblem.from_frame(frame, response, fam)
+    reporter = fit_progress("glmer", progress)
     with blas_threads(1):  # many small factorisations: threads only contend
-        fit = fit_glmm(problem, nAGQ)
+        fit = fit_glmm(problem, nAGQ, progress=reporter)
+    if reporter is not None:
+        reporter.finish(fit.deviance)
     result = GlmerResult(frame, response, fam, problem, fit, data_name)
     for message in fit.warnings:
         warnings.warn(message, ConvergenceWarning, stacklevel=2)

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from lme2sm.arguments import flag
+from lme2sm.engine.progress import FitProgress, fit_progress
 from lme2sm.engine.threads import blas_threads
 from lme2sm.errors import ArgumentError, ConvergenceWarning, DataError, SingularFitWarning
 from lme2sm.frame.model_frame import build_model_frame
@@ -59,6 +61,7 @@ def glmer_nb(
     nAGQ: int = 1,
     theta: float | None = None,
     data_name: str = "data",
+    progress: bool = True,
 ) -> GlmerNbResult:
     """Fit a negative binomial GLMM (log link) as lme4's ``glmer.nb``.
 
@@ -75,6 +78,11 @@ def glmer_nb(
         The NB ``theta`` to start from (lme4's ``initCtrl$theta``); by default MASS's
         ``theta.ml`` at the fitted means of a Poisson fit. The search covers
         ``log(theta) +- 3``, as lme4's.
+    progress : bool
+        Progress lines on stderr for a long fit (the NB theta being tried, the glmer
+        stage, evaluations, best deviance, elapsed seconds), none for one that ends
+        within 5 s; False, or the environment variable ``LME2SM_PROGRESS=0``, silences
+        them.
 
     Returns
     -------
@@ -83,14 +91,19 @@ def glmer_nb(
     """
     if isinstance(nAGQ, bool) or nAGQ not in (0, 1):
         raise ArgumentError(f"glmer_nb fits nAGQ=1 (Laplace) or nAGQ=0, not {nAGQ!r}")
+    progress = flag("progress", progress)
     poisson = get_family("poisson")
     frame = build_model_frame(formula, data, weights=weights, glm=True)
     try:
         response = glm_response(frame, poisson)
     except DataError as exc:
         raise DataError(str(exc).replace("Poisson", "negative binomial")) from None
+    reporter = fit_progress("glmer_nb", progress)
     with blas_threads(1):
-        fam, pr, fit, theta0, log_theta = _search_theta(frame, response, nAGQ, theta)
+        fam, pr, fit, theta0, log_theta = _search_theta(frame, response, nAGQ, theta, reporter)
+    if reporter is not None:
+        reporter.set_model("glmer_nb")
+        reporter.finish(fit.deviance)
     result = GlmerNbResult(frame, response, fam, pr, fit, data_name)
     messages = list(fit.warnings) + _edge_messages(fam, theta0, log_theta)
     for message in messages:
@@ -102,17 +115,23 @@ def glmer_nb(
     return result
 
 
-def _search_theta(frame, response, nAGQ: int, theta: float | None):
+def _search_theta(
+    frame, response, nAGQ: int, theta: float | None, progress: FitProgress | None = None
+):
     """lme4's search over ``log(theta)`` in ``log(theta0) +- 3``, each point a glmer fit at
     that fixed theta scored by its Laplace deviance; the fit at the best theta (with its
-    Hessian), ``theta0`` and the best ``log(theta)``."""
+    Hessian), ``theta0`` and the best ``log(theta)``. ``progress``'s label names the fit
+    under way (the Poisson start, each theta)."""
     poisson = get_family("poisson")
 
     def problem(fam: Family) -> GlmmProblem:
+        if progress is not None:
+            what = "Poisson start" if fam is poisson else f"theta {fam.theta:.6g}"
+            progress.set_model(f"glmer_nb ({what})")
         return GlmmProblem.from_frame(frame, response, fam)
 
     if theta is None:
-        pois = fit_glmm(problem(poisson), nAGQ, calc_derivs=False)
+        pois = fit_glmm(problem(poisson), nAGQ, calc_derivs=False, progress=progress)
         theta0 = theta_ml(response.y, pois.state.mu, response.weights)
     else:
         theta0 = negative_binomial(theta).theta
@@ -120,7 +139,7 @@ def _search_theta(frame, response, nAGQ: int, theta: float | None):
     def deviance(log_theta: float) -> float:
         fam = negative_binomial(math.exp(log_theta))
         try:
-            return fit_glmm(problem(fam), nAGQ, calc_derivs=False).deviance
+            return fit_glmm(problem(fam), nAGQ, calc_derivs=False, progress=progress).deviance
         except Exception:  # noqa: BLE001 - a failed fit is not an admissible theta
             return math.inf
 
@@ -134,7 +153,7 @@ def _search_theta(frame, response, nAGQ: int, theta: float | None):
     log_theta = float(best.x)
     fam = negative_binomial(math.exp(log_theta))
     pr = problem(fam)
-    return fam, pr, fit_glmm(pr, nAGQ), theta0, log_theta  # with the Hessian
+    return fam, pr, fit_glmm(pr, nAGQ, progress=progress), theta0, log_theta  # with the Hessian
 
 
 SEARCH_EDGE = 1e-2

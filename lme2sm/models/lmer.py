@@ -8,8 +8,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from lme2sm.arguments import flag
 from lme2sm.engine.frame_input import frame_crossprods, profiled_of, term_specs
 from lme2sm.engine.lmm import ProfiledLMM
+from lme2sm.engine.progress import FitProgress, fit_progress
 from lme2sm.engine.record import LmmFit
 from lme2sm.engine.threads import blas_threads
 from lme2sm.errors import ArgumentError, ConvergenceWarning, FitError
@@ -31,6 +33,7 @@ def lmer(
     engine: str = "auto",
     data_name: str | None = None,
     approximate: bool = False,
+    progress: bool = True,
 ) -> LmerResult:
     """Fit a linear mixed model written as an lme4 formula.
 
@@ -56,13 +59,20 @@ def lmer(
         Shown as ``Data:`` in the summary, as lme4 shows the data's name.
     approximate : bool
         With ``engine="statsmodels"``: fit the nearest model MixedLM can express.
+    progress : bool
+        Progress lines on stderr for a long fit (evaluations, best deviance, elapsed
+        seconds), none for one that ends within 5 s; False, or the environment variable
+        ``LME2SM_PROGRESS=0``, silences them (:mod:`lme2sm.engine.progress`).
 
     Returns
     -------
     LmerResult
     """
+    progress = flag("progress", progress)
     if not isinstance(data, pd.DataFrame) and _is_large_source(data):
-        return lmer_large(formula, data, REML=REML, weights=weights, data_name=data_name)
+        return lmer_large(
+            formula, data, REML=REML, weights=weights, data_name=data_name, progress=progress
+        )
     if engine not in ENGINES:
         raise ArgumentError(
             f"engine must be one of {', '.join(map(repr, ENGINES))}, not {engine!r}"
@@ -74,7 +84,8 @@ def lmer(
         check_reml_rows(frame)
     if engine == "statsmodels":
         return _fit_statsmodels(frame, data, bool(REML), data_name, approximate)
-    return fit_frame(frame, bool(REML), data_name=data_name, data=data)
+    reporter = fit_progress(f"lmer {'REML' if REML else 'ML'}", progress)
+    return fit_frame(frame, bool(REML), data_name=data_name, data=data, progress=reporter)
 
 
 def _is_large_source(data) -> bool:
@@ -95,11 +106,13 @@ def fit_frame(
     data: pd.DataFrame | None = None,
     start: np.ndarray | None = None,
     warn: bool = True,
+    progress: FitProgress | None = None,
 ) -> LmerResult:
     """Fit a model frame with the engine and check the optimum as lme4 does.
 
     ``warn=False`` keeps lme4's convergence messages on the result (``messages``)
-    without warning (a refit for ``anova``), and touches no warning filter."""
+    without warning (a refit for ``anova``), and touches no warning filter. ``progress``
+    reports the optimisation of a long fit (none: silent)."""
     with np.errstate(over="ignore", invalid="ignore"):
         cp = frame_crossprods(frame)
     if not (np.all(np.isfinite(cp.xy)) and all(np.all(np.isfinite(z)) for z in cp.zxy)):
@@ -113,7 +126,7 @@ def fit_frame(
         raise FitError(str(exc)) from None
     with blas_threads(1):
         try:
-            record = profiled.fit(reml=reml, start=start)
+            record = profiled.fit(reml=reml, start=start, progress=progress)
         except np.linalg.LinAlgError as exc:
             raise FitError(
                 f"the penalised least-squares system is singular at every theta tried ({exc}); "
@@ -126,6 +139,8 @@ def fit_frame(
                 "defined; check the response column and the formula's right-hand side"
             )
         messages = convergence_messages(profiled, record)
+    if progress is not None:
+        progress.finish(record.deviance)
     if warn:
         for text in messages:
             warnings.warn(text, ConvergenceWarning, stacklevel=3)
@@ -277,7 +292,10 @@ def lmer_large(
     weights : str, optional
         Name of a column of prior weights.
     progress : bool
-        Progress lines on stderr for the two passes over the data.
+        Progress lines on stderr for the two passes over the data and, for an
+        optimisation that runs longer than 5 s, its evaluations, best deviance and
+        elapsed seconds. False, or the environment variable ``LME2SM_PROGRESS=0``,
+        silences them.
     data_name : str, optional
         Shown as ``Data:`` in the summary.
 
@@ -288,6 +306,7 @@ def lmer_large(
     """
     from lme2sm.large.fit import fit_large
 
+    progress = flag("progress", progress)
     fitted = fit_large(formula, source, REML=REML, weights=weights, progress=progress)
     return LmerResult(
         fitted.frame,
