@@ -33,10 +33,13 @@ from lme2sm.frame.grouping import (  # noqa: F401  (re-exported)
 )
 
 
-def check_columns(data: pd.DataFrame, needed: Sequence[str], formula: str) -> None:
-    """Raise a DataError naming the first missing column, with close matches."""
+def check_columns(
+    data: pd.DataFrame, needed: Sequence[str], formula: str, what: str = "data"
+) -> None:
+    """Raise a DataError naming the first missing column, with close matches; ``what``
+    names the argument (``newdata``)."""
     if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+        raise DataError(f"{what} must be a pandas DataFrame, not {type(data).__name__}")
     duplicated = () if data.columns.is_unique else set(data.columns[data.columns.duplicated()])
     present = set(data.columns)
     for name in needed:

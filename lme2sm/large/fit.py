@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lme2sm import arguments
 from lme2sm.engine.crossprod import CrossProducts
 from lme2sm.engine.frame_input import profiled_of
 from lme2sm.engine.lmm import ProfiledLMM
@@ -191,6 +192,8 @@ def fit_large(
 ) -> LargeFit:
     """Fit ``formula`` to data beyond memory; the stages' output (the result is built by
     :func:`lme2sm.models.lmer.lmer_large`)."""
+    REML = arguments.flag("REML", REML)
+    progress = arguments.flag("progress", progress)
     frame = build_lazy_frame(formula, source, weights=weights, progress=progress)
     profiled = profiled_of(frame)
     engine_fit = profiled.fit(reml=REML)
