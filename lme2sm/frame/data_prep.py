@@ -74,9 +74,11 @@ def check_response(frame: pd.DataFrame, response_vars: Sequence[str]) -> None:
     for name in response_vars:
         col = frame[name]
         if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
+            present = col.dropna()
+            example = f" (e.g. {present.iloc[0]!r})" if len(present) else ""
             raise DataError(
                 f"the response column {name!r} must be numeric, but it holds "
-                f"{col.dtype} values (e.g. {col.dropna().iloc[0]!r}); "
+                f"{col.dtype} values{example}; "
                 "convert it first (pd.to_numeric) or choose a numeric response"
             )
         values = col.to_numpy(dtype=float)

@@ -20,7 +20,7 @@ from lme2sm.engine.crossprod import CrossProducts
 from lme2sm.engine.frame_input import profiled_of
 from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.engine.record import LmmFit
-from lme2sm.errors import DroppedRowsWarning, RankDeficiencyWarning
+from lme2sm.errors import DataError, DroppedRowsWarning, RankDeficiencyWarning
 from lme2sm.frame import design
 from lme2sm.frame.model_frame import RANK_TOL, RandomTermFrame, _check_sizes
 from lme2sm.large.frame import LazyModelFrame
@@ -144,6 +144,8 @@ def build_lazy_frame(
         columns,
         Progress("lme2sm: levels", enabled=progress),
     )
+    if summary is None:  # no partition, no batch: zero rows
+        raise DataError("the data have no rows: there is nothing to fit")
     _warn_dropped(summary)
     plan = plan.with_levels(summary).with_shift(summary.sample)
     cp = src.map_reduce(
