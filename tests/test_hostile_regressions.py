@@ -190,7 +190,9 @@ def test_parquet_files_with_another_type_of_a_column_are_a_data_error(tmp_path):
     d = _data()
     _parquet(tmp_path / "a.parquet", d)
     _parquet(tmp_path / "b.parquet", d.assign(x=d["x"].astype(str)))
-    with pytest.raises(DataError, match="the column 'x' is (large_)?string in the Parquet file .* but double"):
+    with pytest.raises(
+        DataError, match="the column 'x' is (large_)?string in the Parquet file .* but double"
+    ):
         _quiet_large("y ~ x + (1 | g)", str(tmp_path))
 
 
