@@ -254,3 +254,32 @@ def test_text_response_without_values_is_a_data_error():
 
     with pytest.raises(DataError, match="must be numeric, but it holds object values;"):
         check_response(pd.DataFrame({"y": pd.Series([], dtype=object)}), ["y"])
+
+
+def test_fitted_results_pickle_and_load_with_the_same_numbers():
+    """Before: pickle.dumps of any lmer or glmer result raised patsy's NotImplementedError
+    ('Sorry, pickling not yet supported'): the model frame held patsy DesignInfos, and a
+    used result its statsmodels view too."""
+    import pickle
+
+    from lme2sm.datasets import load
+
+    sleep = load("sleepstudy")
+    m = _quiet(lambda: lme2sm.lmer("Reaction ~ Days + (Days | Subject)", sleep))
+    m.summary()
+    _ = m.statsmodels
+    g = _quiet(
+        lambda: lme2sm.glmer(
+            "cbind(incidence, size - incidence) ~ period + (1 | herd)", load("cbpp")
+        )
+    )
+    for fit, newdata in ((m, sleep.head(4)), (g, load("cbpp").head(4))):
+        back = pickle.loads(pickle.dumps(fit))
+        assert type(back) is type(fit)
+        assert back.logLik() == fit.logLik()
+        pd.testing.assert_series_equal(back.fixef(), fit.fixef(), check_exact=True)
+        pd.testing.assert_frame_equal(back.VarCorr(), fit.VarCorr(), check_exact=True)
+        pd.testing.assert_series_equal(
+            back.predict(newdata), fit.predict(newdata), check_exact=True
+        )
+        assert back.summary() == fit.summary()

@@ -37,6 +37,11 @@ class GlmerResult(ReportingMixin, GlmerEstimates):
     profile intervals, the statsmodels translation, lme4's summary, simulate and the
     reporting methods (R², ICC, tidy, glance, predictions with standard errors)."""
 
+    def __getstate__(self) -> dict:
+        """What a fit is made of, without the caches (see :class:`lme2sm.LmerResult`)."""
+        keep = ("frame", "response", "family", "problem", "engine_fit", "data_name")
+        return {k: v for k, v in self.__dict__.items() if k in keep}
+
     def _null_intercept(self) -> float | None:
         """insight's null model for the Poisson R²: the refit with only an intercept,
         the offsets and the same random terms, on the rows used."""

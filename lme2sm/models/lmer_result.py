@@ -30,6 +30,13 @@ class LmerResult(ReportingMixin, LmerEstimates):
     :class:`~lme2sm.NotExpressibleError` for a model MixedLM cannot hold).
     """
 
+    def __getstate__(self) -> dict:
+        """What a fit is made of, without the caches (the statsmodels view and the
+        translation hold patsy designs, which refuse pickling): a pickled result loads in
+        another process with the same numbers, and rebuilds its views on demand."""
+        keep = ("frame", "engine_fit", "profiled", "REML", "data_name", "_data", "messages")
+        return {k: v for k, v in self.__dict__.items() if k in keep + ("engine",)}
+
     # ------------------------------------------------------- the statsmodels view
 
     @cached_property
