@@ -283,3 +283,15 @@ def test_fitted_results_pickle_and_load_with_the_same_numbers():
             back.predict(newdata), fit.predict(newdata), check_exact=True
         )
         assert back.summary() == fit.summary()
+
+
+def test_parquet_grouping_floats_of_any_size_are_the_in_memory_levels(tmp_path):
+    """Before: a float grouping column holding -1e300 and 1e-300 raised KeyError
+    '-1e+300' (the second pass wrote astype(str)'s text, the first R's)."""
+    d = _data(12).assign(g=np.tile([-1e300, 1e-300, 1.0], 4))
+    _parquet(tmp_path / "a.parquet", d.iloc[:6])
+    _parquet(tmp_path / "b.parquet", d.iloc[6:])
+    large = _quiet_large("y ~ x + (1 | g)", str(tmp_path))
+    small = _quiet(lambda: lme2sm.lmer("y ~ x + (1 | g)", d))
+    assert list(large.ranef()["g"].index) == list(small.ranef()["g"].index)
+    assert large.logLik() == pytest.approx(small.logLik(), rel=1e-10)
