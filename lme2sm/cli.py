@@ -63,7 +63,9 @@ def _read_csv(path: str) -> pd.DataFrame:
         raise CliError(f"cannot read {path}: permission denied") from None
     except pd.errors.EmptyDataError:
         raise CliError(f"{path} is empty: expected a CSV file with a header row") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except OSError as exc:  # a name too long, a device, ...
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # the parser's errors, an undecodable byte, a NUL in the path
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CliError(f"cannot read {path} as CSV: {first}") from None
 
@@ -401,6 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
+        _err("lme2sm: error: a command is needed: example, fit or translate")
         return EXIT_ERROR
     try:
         with printing_warnings() as printed:

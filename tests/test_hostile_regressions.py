@@ -112,3 +112,186 @@ def test_saturated_glmer_is_a_fit_error():
     )
     with pytest.raises(lme2sm.errors.FitError, match="Downdated VtV is not positive definite"):
         _quiet(lambda: lme2sm.glmer("y ~ factor(x) + (1 | g)", data, family="poisson"))
+
+
+# ------------------------------------------ round 2: CLI, Parquet, polars, Dask (#23)
+
+
+def _cli(argv):
+    import contextlib
+    import io
+
+    from lme2sm import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = cli.main(argv)
+    return status, err.getvalue()
+
+
+@pytest.mark.parametrize("name", ["x" * 300 + ".csv", "a\x00b.csv"])
+def test_cli_unreadable_path_is_one_error_line(tmp_path, name):
+    """Before: a name too long (OSError ENAMETOOLONG) and a NUL in the path (ValueError
+    'embedded null byte', from pandas) escaped as tracebacks."""
+    status, err = _cli(["fit", str(tmp_path / name), "y ~ x + (1 | g)"])
+    assert status == 2
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("lme2sm: error: cannot read ")
+
+
+def test_cli_without_a_command_ends_with_an_error_line():
+    """Before: the help text, exit 2, and no line saying what was wrong."""
+    status, err = _cli([])
+    assert status == 2
+    assert err.splitlines()[-1] == "lme2sm: error: a command is needed: example, fit or translate"
+
+
+def _parquet(path, frame):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+
+
+def _quiet_large(formula, source):
+    import contextlib
+    import io
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        return _quiet(lambda: lme2sm.lmer(formula, source))
+
+
+@pytest.mark.parametrize("content", [b"y,x,g\n1,2,a\n", b"\x00\x01junk", b""])
+def test_a_file_that_is_not_parquet_is_a_data_error(tmp_path, content):
+    """Before: pyarrow's ArrowInvalid ('Parquet magic bytes not found in footer')."""
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "data.parquet"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match="cannot read .* as a Parquet file"):
+        _quiet_large("y ~ x + (1 | g)", str(path))
+
+
+def test_junk_beside_parquet_files_is_a_data_error(tmp_path):
+    _parquet(tmp_path / "a.parquet", _data())
+    (tmp_path / "notes.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DataError, match="notes.parquet"):
+        _quiet_large("y ~ x + (1 | g)", str(tmp_path))
+
+
+def test_parquet_files_without_a_model_column_are_a_data_error(tmp_path):
+    """Before: pandas' KeyError "['x'] not in index" from the second file's batches."""
+    d = _data()
+    _parquet(tmp_path / "a.parquet", d)
+    _parquet(tmp_path / "b.parquet", d.rename(columns={"x": "z"}))
+    with pytest.raises(DataError, match="has no column 'x'"):
+        _quiet_large("y ~ x + (1 | g)", str(tmp_path))
+
+
+def test_parquet_files_with_another_type_of_a_column_are_a_data_error(tmp_path):
+    d = _data()
+    _parquet(tmp_path / "a.parquet", d)
+    _parquet(tmp_path / "b.parquet", d.assign(x=d["x"].astype(str)))
+    with pytest.raises(
+        DataError, match="the column 'x' is (large_)?string in the Parquet file .* but double"
+    ):
+        _quiet_large("y ~ x + (1 | g)", str(tmp_path))
+
+
+def test_parquet_integers_in_one_file_and_doubles_in_another_fit_as_numbers(tmp_path):
+    d = _data(24)
+    d["b"] = d["b"].astype(float)
+    _parquet(tmp_path / "a.parquet", d.iloc[:12])
+    _parquet(tmp_path / "b.parquet", d.iloc[12:].assign(b=d["b"].iloc[12:].astype("int64")))
+    large = _quiet_large("y ~ b + (1 | g)", str(tmp_path))
+    small = _quiet(lambda: lme2sm.lmer("y ~ b + (1 | g)", d))
+    np.testing.assert_allclose(large.fixef(), small.fixef(), rtol=1e-8)
+    assert large.logLik() == pytest.approx(small.logLik(), rel=1e-10)
+
+
+@pytest.mark.parametrize("star", ["*", "^x$", "^.*$"])
+def test_polars_columns_named_like_patterns_are_columns(star):
+    """Before: polars' select read a column named "*" as every column (DuplicateError);
+    "^...$" would have been a regular expression."""
+    pl = pytest.importorskip("polars")
+    d = _data(24).rename(columns={"x": star})
+    formula = f"y ~ {r_name(star)} + (1 | g)"
+    large = _quiet_large(formula, pl.from_pandas(d).lazy())
+    small = _quiet(lambda: lme2sm.lmer(formula, d))
+    np.testing.assert_allclose(large.fixef(), small.fixef(), rtol=1e-8)
+    assert list(large.fixef().index) == list(small.fixef().index)
+
+
+def _zero_rows_sources(tmp_path):
+    d = _data().iloc[:0]
+    out = []
+    try:
+        import polars as pl
+
+        out.append(pl.from_pandas(d).lazy())
+    except ImportError:
+        pass
+    try:
+        _parquet(tmp_path / "z.parquet", d)
+        out.append(str(tmp_path / "z.parquet"))
+    except pytest.skip.Exception:
+        pass
+    return out
+
+
+def test_zero_rows_beyond_memory_are_a_data_error(tmp_path):
+    """Before: an AttributeError ('NoneType' object has no attribute 'n_rows') when no
+    batch came, an IndexError when the first rows were empty."""
+    sources = _zero_rows_sources(tmp_path)
+    if not sources:
+        pytest.skip("neither polars nor pyarrow is installed")
+    for source in sources:
+        with pytest.raises(DataError):
+            _quiet_large("y ~ x + (1 | g)", source)
+
+
+def test_text_response_without_values_is_a_data_error():
+    """Before: an IndexError building the message's example value."""
+    from lme2sm.frame.data_prep import check_response
+
+    with pytest.raises(DataError, match="must be numeric, but it holds object values;"):
+        check_response(pd.DataFrame({"y": pd.Series([], dtype=object)}), ["y"])
+
+
+def test_fitted_results_pickle_and_load_with_the_same_numbers():
+    """Before: pickle.dumps of any lmer or glmer result raised patsy's NotImplementedError
+    ('Sorry, pickling not yet supported'): the model frame held patsy DesignInfos, and a
+    used result its statsmodels view too."""
+    import pickle
+
+    from lme2sm.datasets import load
+
+    sleep = load("sleepstudy")
+    m = _quiet(lambda: lme2sm.lmer("Reaction ~ Days + (Days | Subject)", sleep))
+    m.summary()
+    _ = m.statsmodels
+    g = _quiet(
+        lambda: lme2sm.glmer(
+            "cbind(incidence, size - incidence) ~ period + (1 | herd)", load("cbpp")
+        )
+    )
+    for fit, newdata in ((m, sleep.head(4)), (g, load("cbpp").head(4))):
+        back = pickle.loads(pickle.dumps(fit))
+        assert type(back) is type(fit)
+        assert back.logLik() == fit.logLik()
+        pd.testing.assert_series_equal(back.fixef(), fit.fixef(), check_exact=True)
+        pd.testing.assert_frame_equal(back.VarCorr(), fit.VarCorr(), check_exact=True)
+        pd.testing.assert_series_equal(
+            back.predict(newdata), fit.predict(newdata), check_exact=True
+        )
+        assert back.summary() == fit.summary()
+
+
+def test_parquet_grouping_floats_of_any_size_are_the_in_memory_levels(tmp_path):
+    """Before: a float grouping column holding -1e300 and 1e-300 raised KeyError
+    '-1e+300' (the second pass wrote astype(str)'s text, the first R's)."""
+    d = _data(12).assign(g=np.tile([-1e300, 1e-300, 1.0], 4))
+    _parquet(tmp_path / "a.parquet", d.iloc[:6])
+    _parquet(tmp_path / "b.parquet", d.iloc[6:])
+    large = _quiet_large("y ~ x + (1 | g)", str(tmp_path))
+    small = _quiet(lambda: lme2sm.lmer("y ~ x + (1 | g)", d))
+    assert list(large.ranef()["g"].index) == list(small.ranef()["g"].index)
+    assert large.logLik() == pytest.approx(small.logLik(), rel=1e-10)

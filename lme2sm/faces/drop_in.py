@@ -7,7 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from lme2sm.errors import ArgumentError
+from lme2sm import arguments
+from lme2sm.errors import ArgumentError, Lme2smError
 from lme2sm.faces.translation import translate
 from lme2sm.formula import parse
 from lme2sm.frame import design
@@ -24,18 +25,11 @@ def mixedlm(formula: str, data: pd.DataFrame, *args: Any, **kwargs: Any):
     ``re_formula`` or ``vc_formula``: the terms already say what those are, and
     silently merging the two would fit a different model.
     """
-    if isinstance(formula, str) and "|" not in formula:
+    if isinstance(formula, str) and "|" not in formula or not parse(formula).random_terms:
         # no lme4 term: exactly statsmodels, formula evaluated in the caller's namespace
-        import statsmodels.formula.api as smf
-
         kwargs["eval_env"] = _caller_env(kwargs.get("eval_env", 0))
-        return smf.mixedlm(formula, data, *args, **kwargs)
+        return _statsmodels_mixedlm(formula, data, *args, **kwargs)
     parsed = parse(formula)
-    if not parsed.random_terms:
-        import statsmodels.formula.api as smf
-
-        kwargs["eval_env"] = _caller_env(kwargs.get("eval_env", 0))
-        return smf.mixedlm(formula, data, *args, **kwargs)
     if args:
         raise ArgumentError(
             "with lme4 random terms in the formula, pass no further positional arguments "
@@ -44,7 +38,7 @@ def mixedlm(formula: str, data: pd.DataFrame, *args: Any, **kwargs: Any):
     clashes = [k for k in _OWN if k in kwargs]
     if clashes:
         raise ArgumentError(_clash_message(parsed, clashes, kwargs))
-    approximate = bool(kwargs.pop("approximate", False))
+    approximate = arguments.flag("approximate", kwargs.pop("approximate", False))
     translation = translate(parsed, data, approximate=approximate)
     import statsmodels.formula.api as smf
 
@@ -60,6 +54,24 @@ def mixedlm(formula: str, data: pd.DataFrame, *args: Any, **kwargs: Any):
         # unless the caller passes free= themselves (gradient methods honour the mask)
         model.fit = functools.partial(type(model).fit, model, free=free)
     return model
+
+
+def _statsmodels_mixedlm(formula: str, data: Any, *args: Any, **kwargs: Any):
+    """``smf.mixedlm`` itself, its refusals (a missing ``groups`` column, a ``groups`` of
+    another length, data that is no frame) as ArgumentErrors with statsmodels' words."""
+    import statsmodels.formula.api as smf
+
+    groups = kwargs.get("groups", args[0] if args else None)
+    if isinstance(groups, str) and isinstance(data, pd.DataFrame) and groups not in data:
+        raise ArgumentError(f"groups={groups!r} is not a column of the data")
+    try:
+        return smf.mixedlm(formula, data, *args, **kwargs)
+    except Lme2smError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - statsmodels' and patsy's own errors
+        raise ArgumentError(
+            f"statsmodels' mixedlm refused the arguments: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _caller_env(eval_env: Any):

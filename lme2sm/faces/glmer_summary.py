@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lme2sm import arguments
 from lme2sm.faces.summary import r_abbreviate, r_format
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ def _correlation(m: GlmerEstimates) -> list[str]:
 
 def format_summary(m: GlmerEstimates, correlation: bool | None = None) -> str:
     """The text of ``summary(glmer(...))``."""
+    correlation = arguments.optional_flag("correlation", correlation)
     method = (
         "Laplace Approximation"
         if m.nAGQ <= 1

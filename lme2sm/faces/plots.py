@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lme2sm.errors import ArgumentError
+
 if TYPE_CHECKING:
     from lme2sm.results.lmer import LmerEstimates
 
@@ -36,7 +38,7 @@ def _figure(ax, n_panels: int = 1, horizontal: bool = True):
     if ax is not None:
         axes = list(np.atleast_1d(ax).ravel())
         if len(axes) < n_panels:
-            raise ValueError(f"this plot needs {n_panels} axes, got {len(axes)}")
+            raise ArgumentError(f"ax: this plot needs {n_panels} axes, got {len(axes)}")
         return axes[0].figure, axes
     shape = (1, n_panels) if horizontal else (n_panels, 1)
     fig, axes = plt.subplots(*shape, figsize=(4.2 * n_panels, 4.5), squeeze=False)
@@ -48,7 +50,9 @@ def _group(m: LmerEstimates, group: str | None) -> str:
     if group is None:
         return groups[0]
     if group not in groups:
-        raise ValueError(f"no random effects for {group!r}; the model has {', '.join(groups)}")
+        raise ArgumentError(
+            f"group: no random effects for {group!r}; the model has {', '.join(groups)}"
+        )
     return group
 
 

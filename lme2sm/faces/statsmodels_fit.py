@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lme2sm.errors import ConvergenceWarning, FitError
+from lme2sm import arguments
+from lme2sm.errors import ArgumentError, ConvergenceWarning, FitError
 from lme2sm.faces.translation_data import TranslationData
 
 FIT_STEPS: tuple[tuple[str, str | None], ...] = (
@@ -71,6 +72,12 @@ def fit(translation: TranslationData, reml: bool | None = None) -> FitOutcome:
     reml : bool, optional
         Defaults to ``translation.reml``.
     """
+    if not isinstance(translation, TranslationData):
+        raise ArgumentError(
+            f"fit() takes the translation lme2sm.translate(formula, data) gives, not "
+            f"{type(translation).__name__}"
+        )
+    reml = arguments.optional_flag("reml", reml)
     reml = translation.reml if reml is None else reml
     start = time.perf_counter()
     model = translation.model()

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lme2sm.inference.coef_table import coef_table
+from lme2sm import arguments
+from lme2sm.errors import ArgumentError
+from lme2sm.inference.coef_table import coef_table, ddf_method
 from lme2sm.large.predict import residual_quantiles
 from lme2sm.results.lmer import suffixed_groups
 
@@ -189,6 +191,7 @@ def format_summary(
     """lme4's ``print(summary(m))`` as text; ``vcov="CR2"`` (or CR0, CR1): the fixed
     effects' standard errors, df and p-values cluster-robust, as clubSandwich's
     ``coef_test(m, vcov, test = "Satterthwaite")``."""
+    correlation = arguments.optional_flag("correlation", correlation)
     if vcov is not None:
         title, extra_cols, kr_se, skipped = _robust_columns(m, vcov)
     else:
@@ -227,10 +230,14 @@ def _test_columns(m: LmerEstimates, ddf: str | None):
     columns or None, Kenward-Roger's standard errors or None, a note on skipped df)."""
     how = "REML" if m.REML else "maximum likelihood "
     skipped = None
-    if ddf not in (None, "auto", "Satterthwaite", "Kenward-Roger", "lme4"):
-        raise ValueError(
-            f"ddf must be 'Satterthwaite', 'Kenward-Roger', None or 'auto', not {ddf!r}"
-        )
+    if not (isinstance(ddf, str) and ddf == "auto"):
+        try:
+            ddf = ddf_method(ddf)
+        except ArgumentError:
+            raise ArgumentError(
+                f"ddf must be 'Satterthwaite', 'Kenward-Roger', 'lme4', None or 'auto', "
+                f"not {ddf!r}"
+            ) from None
     if ddf == "auto":
         q = _n_random_effects(m)
         ddf = "Satterthwaite" if q <= AUTO_DDF_MAX_RE else None

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lme2sm.errors import ArgumentError
+from lme2sm import arguments
 
 __all__ = ["tidy", "glance", "TIDY_COLUMNS"]
 
@@ -93,8 +93,8 @@ def _ran_pars(m: Any) -> list[tuple[str, str, float]]:
 def tidy(m: Any, conf_int: bool = False, level: float = 0.95) -> pd.DataFrame:
     """broom.mixed's ``tidy(m)``: fixed effects, then the random-effect SDs and
     correlations (see the module docstring)."""
-    if not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise ArgumentError(f"level must be between 0 and 1, not {level!r}")
+    conf_int = arguments.flag("conf_int", conf_int)
+    level = arguments.probability("level", level)
     fixed = _fixed_rows(m, conf_int, level)
     ran = pd.DataFrame(_ran_pars(m), columns=["group", "term", "estimate"])
     ran.insert(0, "effect", "ran_pars")

@@ -33,10 +33,13 @@ from lme2sm.frame.grouping import (  # noqa: F401  (re-exported)
 )
 
 
-def check_columns(data: pd.DataFrame, needed: Sequence[str], formula: str) -> None:
-    """Raise a DataError naming the first missing column, with close matches."""
+def check_columns(
+    data: pd.DataFrame, needed: Sequence[str], formula: str, what: str = "data"
+) -> None:
+    """Raise a DataError naming the first missing column, with close matches; ``what``
+    names the argument (``newdata``)."""
     if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+        raise DataError(f"{what} must be a pandas DataFrame, not {type(data).__name__}")
     duplicated = () if data.columns.is_unique else set(data.columns[data.columns.duplicated()])
     present = set(data.columns)
     for name in needed:
@@ -71,9 +74,11 @@ def check_response(frame: pd.DataFrame, response_vars: Sequence[str]) -> None:
     for name in response_vars:
         col = frame[name]
         if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
+            present = col.dropna()
+            example = f" (e.g. {present.iloc[0]!r})" if len(present) else ""
             raise DataError(
                 f"the response column {name!r} must be numeric, but it holds "
-                f"{col.dtype} values (e.g. {col.dropna().iloc[0]!r}); "
+                f"{col.dtype} values{example}; "
                 "convert it first (pd.to_numeric) or choose a numeric response"
             )
         values = col.to_numpy(dtype=float)

@@ -14,6 +14,7 @@ message); build one ``(codes, Z)`` pair per random term, terms in lme4's order
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -53,6 +54,13 @@ class RandomTermFrame:
     codes: np.ndarray
     Z: np.ndarray
     info: patsy.DesignInfo = field(repr=False, compare=False)
+
+    def __reduce__(self):
+        """Pickled without patsy's DesignInfo, which refuses pickling; the ModelFrame that
+        holds the term rebuilds it when it is unpickled (:func:`_unpickled_frame`)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return (_unpickled_term, ({**fields, "info": None},))
+
     """patsy's design of the term's left-hand side, to build it on new data."""
 
     @property
@@ -91,6 +99,14 @@ class ModelFrame:
     dropped_fixed: tuple[str, ...]
     """Aliased columns dropped (lme4's rank-deficiency rule)."""
     fixed_info: patsy.DesignInfo = field(repr=False, compare=False)
+
+    def __reduce__(self):
+        """Pickled without patsy's DesignInfos (they refuse pickling): rebuilt from the
+        rows kept when the frame is unpickled (:func:`_unpickled_frame`), so a fitted
+        result can be saved and loaded in another process."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return (_unpickled_frame, ({**fields, "fixed_info": None},))
+
     terms: tuple[RandomTermFrame, ...] = ()
     """Random terms in lme4's order (the order of ``theta`` and ``VarCorr``)."""
     group_columns: dict[str, str] = field(default_factory=dict)
@@ -192,6 +208,25 @@ def build_model_frame(
         level_order=dict(prepared.level_order),
         weights_name=None if weights is None or not isinstance(weights, str) else weights,
     )
+
+
+def _unpickled_term(fields: dict) -> RandomTermFrame:
+    return RandomTermFrame(**fields)
+
+
+def _unpickled_frame(fields: dict) -> ModelFrame:
+    """A pickled :class:`ModelFrame` with patsy's designs rebuilt from its rows (the
+    transforms' constants are bound in ``parsed``, the text columns already factors, so
+    the columns and levels are the fitted ones)."""
+    parsed = fields["parsed"]
+    parts = [parsed.fixed_part] + [t.effects_part for t in parsed.random_terms]
+    _y, (Xd, *Ed) = design.build(fields["data"], parts, None, [""] * len(parts))
+    by_term = [(t, E.info) for t, E in zip(parsed.random_terms, Ed)]
+    terms = [
+        dataclasses.replace(t, info=next(i for term, i in by_term if term == t.term))
+        for t in fields["terms"]
+    ]
+    return ModelFrame(**{**fields, "fixed_info": Xd.info, "terms": tuple(terms)})
 
 
 def check_reml_rows(frame: ModelFrame) -> None:

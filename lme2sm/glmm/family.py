@@ -261,6 +261,7 @@ def _checked(name: str, link: str, original) -> Family:
     link = link or LINKS[name][0]
     if link not in LINKS[name]:
         raise ArgumentError(
-            f"the {link} link is not supported for {name}; use one of " + ", ".join(LINKS[name])
+            f"family {original!r}: the {link} link is not supported for {name}; use one of "
+            + ", ".join(LINKS[name])
         )
     return Family(name, Link(link))

@@ -23,6 +23,7 @@ import pandas as pd
 from lme2sm.errors import ArgumentError
 from lme2sm.inference.bootstrap import boot_confint, bootstrap_samples
 from lme2sm.inference.coef_table import coef_table
+from lme2sm.inference.interval_args import interval_arguments, wald_confint
 from lme2sm.inference.intervals import profile_confint
 from lme2sm.inference.kenward_roger import kenward_roger_model, vcov_adj
 from lme2sm.inference.satterthwaite import (
@@ -62,38 +63,58 @@ def confint(
     parm=None,
     n_jobs: int | None = 1,
 ) -> pd.DataFrame:
-    """Confidence intervals as lme4's ``confint(m, method=..., oldNames=FALSE)``.
+    """Confidence intervals as lme4's ``confint(m, method=..., oldNames=FALSE)``, of an
+    lmer or a glmer fit.
 
     Parameters
     ----------
-    m : LmerEstimates
+    m : LmerEstimates or GlmerEstimates
     level : float
+        Strictly between 0 and 1.
     method : {"profile", "boot", "Wald"}
         ``"profile"``: likelihood-ratio (ML deviance) profile intervals for every
         parameter. ``"boot"``: parametric-bootstrap percentile intervals from ``nsim``
         refits (``seed`` makes them reproducible; ``progress=False`` silences the
         progress bar on stderr). ``"Wald"``: the fixed effects' normal intervals.
-    parm : list of str, optional
-        Profile only these rows (``"sigma"``, ``"sd_(Intercept)|Subject"``, ``"Days"``).
+        Any case (``"wald"``).
+    parm : str or list of str, optional
+        Only these rows (``"sigma"``, ``"sd_(Intercept)|Subject"``, ``"Days"``; lme4's
+        ``"theta_"``: the random-effects parameters, ``"beta_"``: the fixed effects).
     n_jobs : int
         Processes for the profiles or the bootstrap's refits: 1 (default) runs them
         here, -1 on every core. The numbers do not depend on it (the bootstrap's
         responses are drawn here, in order, from the seeded generator).
+
+    Every argument is checked first (:mod:`lme2sm.inference.interval_args`): a bad one
+    is an ArgumentError naming it, before any profile or refit runs.
     """
-    if not 0 < level < 1:
-        raise ArgumentError(f"level must be between 0 and 1, not {level}")
-    key = method.lower()
-    if key in ("profile", "boot"):
-        refuse_structured_intervals(m, key)
-    if key == "profile":
-        return profile_confint(m, level=level, parm=parm, n_jobs=n_jobs)
-    if key == "boot":
-        return boot_confint(
-            m, level=level, nsim=nsim, seed=seed, progress=progress, n_jobs=n_jobs, parm=parm
+    a = interval_arguments(m, level, method, parm, nsim, seed, progress, n_jobs)
+    glmer = hasattr(m, "family")
+    if a.method in ("profile", "boot"):
+        refuse_structured_intervals(m, a.method)
+    if a.method == "Wald":
+        return wald_confint(m, a.level, a.parm)
+    if a.method == "profile" and glmer:
+        from lme2sm.inference.glmer_profile import glmer_profile_confint
+
+        return glmer_profile_confint(m, level=a.level, parm=a.parm, n_jobs=a.n_jobs)
+    if a.method == "profile":
+        return profile_confint(m, level=a.level, parm=a.parm, n_jobs=a.n_jobs)
+    if glmer:
+        from lme2sm.inference.glmer_bootstrap import glmer_boot_confint
+
+        return glmer_boot_confint(
+            m, a.level, a.nsim, seed=a.rng, progress=a.progress, n_jobs=a.n_jobs, parm=a.parm
         )
-    if key == "wald":
-        return m.confint(level=level, method="Wald")
-    raise ArgumentError(f"method must be 'profile', 'boot' or 'Wald', not {method!r}")
+    return boot_confint(
+        m,
+        level=a.level,
+        nsim=a.nsim,
+        seed=a.rng,
+        progress=a.progress,
+        n_jobs=a.n_jobs,
+        parm=a.parm,
+    )
 
 
 def refuse_structured_intervals(m, method: str) -> None:
@@ -122,5 +143,8 @@ def anova(m: LmerEstimates, type: int | str = 3, ddf: str = "Satterthwaite") -> 
 
         return kr_anova(m, type=type)
     if method != "Satterthwaite":
-        raise ArgumentError("anova(m) has Satterthwaite's or Kenward-Roger's df, not lme4's")
+        raise ArgumentError(
+            f"ddf must be 'Satterthwaite' or 'Kenward-Roger' for anova(m), not {ddf!r} "
+            "(lme4's own anova(m) has no df)"
+        )
     return anova_table(m, type=type)

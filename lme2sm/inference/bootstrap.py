@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from lme2sm.errors import ArgumentError, ConvergenceWarning, FitError
+from lme2sm.errors import ConvergenceWarning, FitError
 from lme2sm.inference._design import LmmDesign, one_blas_thread
 from lme2sm.inference.intervals import (
     column_names,
@@ -121,19 +121,14 @@ def bootstrap_samples(
     ``n_jobs``: processes for the refits (-1: every core); the same ``seed`` gives the
     same samples whatever ``n_jobs`` is.
     """
-    nsim = check_nsim(nsim, 1)
-    resolve_n_jobs(n_jobs)
+    from lme2sm.inference.interval_args import sample_arguments
+
+    nsim, rng, progress, n_jobs = sample_arguments(nsim, seed, progress, n_jobs)
     D = design_of(m)
     shared = LmerRefits(D, D.theta_from_result(m), m.REML)
     names = [p.name for p in sig_parameters(D)] + list(D.fixed_names)
-    responses = lmer_responses(m, D, nsim, seed)
+    responses = lmer_responses(m, D, nsim, rng)
     return run_bootstrap(shared, responses, nsim, names, progress, n_jobs)
-
-
-def check_nsim(nsim, least: int) -> int:
-    if isinstance(nsim, bool) or not isinstance(nsim, int | np.integer) or nsim < least:
-        raise ArgumentError(f"nsim must be a whole number of at least {least}, not {nsim!r}")
-    return int(nsim)
 
 
 def percentile_table(samples: pd.DataFrame, level: float, parm=None) -> pd.DataFrame:
@@ -171,8 +166,12 @@ def boot_confint(
     n_jobs: int | None = 1,
     parm=None,
 ) -> pd.DataFrame:
-    """Percentile intervals from :func:`bootstrap_samples` (lme4's ``method="boot"``)."""
-    nsim = check_nsim(nsim, 2)
+    """Percentile intervals from :func:`bootstrap_samples` (lme4's ``method="boot"``);
+    every argument is checked before the first refit."""
+    from lme2sm.inference.interval_args import interval_arguments
+
+    a = interval_arguments(m, level, "boot", parm, nsim, seed, progress, n_jobs)
+    level, parm, nsim, seed = a.level, a.parm, a.nsim, a.rng
     samples = bootstrap_samples(m, nsim=nsim, seed=seed, progress=progress, n_jobs=n_jobs)
     return percentile_table(samples, level, parm)
 

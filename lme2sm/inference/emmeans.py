@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lme2sm import arguments
 from lme2sm.errors import ArgumentError
 from lme2sm.frame import design
 from lme2sm.frame.safe_names import columns_in
@@ -75,6 +76,7 @@ class EMMeans:
         Parameters
         ----------
         adjust : {"tukey", "bonferroni", "holm", "sidak", "none"}
+            Any case; None is ``"none"``.
         reverse : bool
             ``B - A`` instead of ``A - B`` (emmeans' ``revpairwise``).
 
@@ -84,9 +86,10 @@ class EMMeans:
             ``contrast`` (``"A - B"``), the ``by`` columns, ``estimate``, ``SE``,
             ``df``, ``t.ratio``, ``p.value``.
         """
-        adjust = str(adjust).lower()
-        if adjust not in ADJUSTMENTS:
-            raise ArgumentError(f"adjust must be one of {', '.join(ADJUSTMENTS)}, not {adjust!r}")
+        adjust = (
+            "none" if adjust is None else arguments.choice("adjust", adjust, ADJUSTMENTS, True)
+        )
+        reverse = arguments.flag("reverse", reverse)
         labels = contrast_labels(self.table, self.specs)
         rows = []
         for _key, idx in self._groups():
@@ -169,8 +172,8 @@ def emmeans(
         of a factor to put in the grid, ``{"Days": [0, 3, 6, 9]}``. A variable given
         several values and not named in ``specs``/``by`` is averaged over them.
     """
-    if not 0 < level < 1:
-        raise ArgumentError(f"level must be between 0 and 1, not {level}")
+    level = arguments.probability("level", level)
+    at = arguments.mapping("at", at)
     key = str(ddf).strip().lower().replace("_", "-")
     if key not in DDF:
         raise ArgumentError(
@@ -181,10 +184,10 @@ def emmeans(
     variables = _grid_variables(frame)
     spec_vars, by_vars = _parse_specs(specs, by, variables)
     _apply_at(variables, at)
-    for v in [*spec_vars, *by_vars]:
+    for where, v in [*(("specs", v) for v in spec_vars), *(("by", v) for v in by_vars)]:
         if v not in variables:
             raise ArgumentError(
-                f"{v!r} is not a variable of the fixed part "
+                f"{where}: {v!r} is not a variable of the fixed part "
                 f"({', '.join(variables) or 'none'}); emmeans' grid has only those"
             )
     _check_column_names(spec_vars, by_vars)
@@ -209,12 +212,13 @@ def emmeans(
     return EMMeans(table, L, tuple(spec_vars), tuple(by_vars), ddf, level, m, V, estimable)
 
 
-def _apply_at(variables: dict[str, tuple], at: dict[str, Any] | None) -> None:
+def _apply_at(variables: dict[str, tuple], at: dict[str, Any]) -> None:
     """emmeans' ``at``: the given values (or factor levels) replace a variable's grid."""
-    for v, values in (at or {}).items():
+    for v, values in at.items():
         if v not in variables:
             raise ArgumentError(f"at: {v!r} is not a variable of the fixed part")
-        values = tuple(np.atleast_1d(np.asarray(values)).tolist())
+        many = isinstance(values, list | tuple | np.ndarray | pd.Series | pd.Index)
+        values = tuple(values) if many else (values,)
         if not values:
             raise ArgumentError(f"at: no values given for {v!r}")
         kind, levels = variables[v]
@@ -224,7 +228,7 @@ def _apply_at(variables: dict[str, tuple], at: dict[str, Any] | None) -> None:
                 raise ArgumentError(f"at: {unknown} are not levels of {v!r}")
             values = tuple(x for x in levels if x in values)
         else:
-            values = tuple(float(x) for x in values)
+            values = tuple(arguments.finite(f"at[{v!r}]", x) for x in values)
         variables[v] = ("factor", values)
 
 

@@ -17,13 +17,14 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
+from lme2sm import arguments
 from lme2sm.errors import FitError
 from lme2sm.glmm.fit import fit_glmm
 from lme2sm.glmm.pirls import GlmmProblem
-from lme2sm.inference.bootstrap import check_nsim, percentile_table, run_bootstrap
+from lme2sm.inference.bootstrap import percentile_table, run_bootstrap
 from lme2sm.inference.glmer_profile import GlmmTerms
+from lme2sm.inference.interval_args import interval_arguments, sample_arguments
 from lme2sm.inference.intervals import sig_parameters, theta_to_sig
-from lme2sm.inference.parallel import resolve_n_jobs
 
 __all__ = ["GlmerRefits", "glmer_boot_confint", "glmer_bootstrap_samples"]
 
@@ -79,7 +80,7 @@ def glmer_responses(m, nsim: int, seed) -> Iterator[np.ndarray]:
     """``nsim`` responses from lme4's ``simulate(m)``, drawn one replicate at a time."""
     from lme2sm.inference.simulate import simulate
 
-    rng = np.random.default_rng(seed)
+    rng = arguments.generator(seed)
     for _ in range(nsim):
         yield simulate(m, 1, rng).to_numpy()[:, 0]
 
@@ -89,13 +90,12 @@ def glmer_bootstrap_samples(
 ) -> pd.DataFrame:
     """lme4's ``bootMer(m, bootFun, nsim)`` samples of a glmer fit (see the module);
     ``n_jobs`` processes (-1: every core) give the same samples as one."""
-    nsim = check_nsim(nsim, 1)
-    resolve_n_jobs(n_jobs)
+    nsim, rng, progress, n_jobs = sample_arguments(nsim, seed, progress, n_jobs)
     shared = GlmerRefits(m)
     names = [p.name for p in sig_parameters(shared.terms, sigma=False)]
     names += ["sigma"] if shared.dispersion else []
     names += list(m.frame.fixed_names)
-    return run_bootstrap(shared, glmer_responses(m, nsim, seed), nsim, names, progress, n_jobs)
+    return run_bootstrap(shared, glmer_responses(m, nsim, rng), nsim, names, progress, n_jobs)
 
 
 def glmer_boot_confint(
@@ -107,7 +107,9 @@ def glmer_boot_confint(
     n_jobs: int | None = 1,
     parm=None,
 ) -> pd.DataFrame:
-    """Percentile intervals from :func:`glmer_bootstrap_samples` (lme4's ``method="boot"``)."""
-    nsim = check_nsim(nsim, 2)
+    """Percentile intervals from :func:`glmer_bootstrap_samples` (lme4's ``method="boot"``);
+    every argument is checked before the first refit."""
+    a = interval_arguments(m, level, "boot", parm, nsim, seed, progress, n_jobs)
+    level, parm, nsim, seed = a.level, a.parm, a.nsim, a.rng
     samples = glmer_bootstrap_samples(m, nsim, seed=seed, progress=progress, n_jobs=n_jobs)
     return percentile_table(samples, level, parm)

@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lme2sm import arguments
 from lme2sm.errors import ArgumentError
 from lme2sm.inference._design import one_blas_thread
 from lme2sm.inference.intervals import (
     DevianceProfile,
     column_names,
     profile_interval,
+    selected_parm,
     sig_parameters,
     sig_to_theta,
     theta_to_sig,
@@ -159,6 +161,8 @@ def glmer_profile_confint(
             "profile intervals need the Laplace (nAGQ=1) or AGQ deviance; this fit has "
             "nAGQ=0 (lme4's first stage only): use method='Wald' or refit with nAGQ=1"
         )
+    level = arguments.probability("level", level)
+    parm = selected_parm(m, parm, "profile")
     resolve_n_jobs(n_jobs)
     job = GlmerProfileJob(m, level)
     kept = [i for i, name in enumerate(job.names) if parm is None or name in parm]

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from lme2sm import arguments
+from lme2sm.errors import ArgumentError
 from lme2sm.inference._design import LmmDesign, lower_tri, one_blas_thread, semidefinite_cholesky
 from lme2sm.inference.parallel import resolve_n_jobs, run_tasks
 from lme2sm.inference.satterthwaite import design_of
@@ -113,6 +115,38 @@ def sig_to_theta(D: LmmDesign, rho: np.ndarray, sigma: bool = True) -> np.ndarra
         cov = R * np.outer(sd, sd) / scale**2
         parts.append(lower_tri(semidefinite_cholesky(cov)))
     return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def variance_names(m: Any, method: str) -> list[str]:
+    """The random-effects rows of ``confint(m, method)``: sds and correlations (lmer:
+    then sigma; glmer's bootstrap: sigma for the families with a dispersion)."""
+    glmer = hasattr(m, "family")
+    names = [p.name for p in sig_parameters(m.frame, sigma=not glmer)]
+    if glmer and method == "boot" and m.family.has_dispersion:
+        names.append("sigma")
+    return names
+
+
+def selected_parm(m: Any, parm: Any, method: str) -> tuple[str, ...] | None:
+    """``parm`` as the names of confint's rows (None: every row), as lme4 reads it: the
+    names of rows (``"sigma"``, ``"sd_(Intercept)|Subject"``, ``"Days"``), or ``"theta_"``
+    (every random-effects parameter; lmer: sigma too) and ``"beta_"`` (the fixed
+    effects). Integer positions (R's 1-based? Python's 0-based?) are refused."""
+    if parm is None:
+        return None
+    variance, fixed = variance_names(m, method), list(m.frame.fixed_names)
+    items = [parm] if isinstance(parm, str) else parm
+    if isinstance(items, list | tuple):
+        aliases = {"theta_": variance, "beta_": fixed}
+        items = [n for p in items for n in (aliases.get(p, [p]) if isinstance(p, str) else [p])]
+        wrong = [p for p in items if p in variance]
+        if method == "Wald" and wrong:
+            raise ArgumentError(
+                f"parm: method='Wald' gives the fixed effects' intervals only; "
+                f"{', '.join(map(repr, wrong))} need method='profile' or 'boot'"
+            )
+    known = fixed if method == "Wald" else variance + fixed
+    return tuple(arguments.names("parm", items, known, what=f"confint's rows ({method})"))
 
 
 # ------------------------------------------------------------------- profile
@@ -359,6 +393,8 @@ def profile_confint(
     """lme4's ``confint(m, method="profile", oldNames=FALSE)``; the parameters are
     profiled independently, in ``n_jobs`` processes (-1: every core) with the same
     numbers as in one."""
+    level = arguments.probability("level", level)
+    parm = selected_parm(m, parm, "profile")
     resolve_n_jobs(n_jobs)
     D = design_of(m)
     job = LmerProfileJob(D, D.theta_from_result(m), level)

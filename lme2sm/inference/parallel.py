@@ -27,7 +27,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from lme2sm.errors import ArgumentError, FitError
+from lme2sm import arguments
+from lme2sm.errors import FitError
 
 __all__ = ["resolve_n_jobs", "run_tasks"]
 
@@ -50,16 +51,12 @@ def available_cores() -> int:
 def resolve_n_jobs(n_jobs: int | None) -> int:
     """The number of processes for ``n_jobs``: None or 1 one (no pool), -1 every core,
     -2 all but one (as joblib counts), k > 1 that many."""
+    n_jobs = arguments.jobs(n_jobs)
     if n_jobs is None:
         return 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
-        raise ArgumentError(
-            f"n_jobs must be a whole number: 1 (one process), k > 1 processes or -1 "
-            f"(every core), not {n_jobs!r}"
-        )
     if n_jobs < 0:
         return max(1, available_cores() + 1 + n_jobs)
-    return int(n_jobs)
+    return n_jobs
 
 
 def _init_worker(blob: bytes) -> None:

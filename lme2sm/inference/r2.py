@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lme2sm import arguments
 from lme2sm.errors import ArgumentError
 
 __all__ = ["Variances", "get_variance", "r2_nakagawa", "icc", "null_formula", "needs_null_model"]
@@ -207,6 +208,7 @@ def icc(m: Any, by_group: bool = False, null_intercept: float | None = None) -> 
     """``performance::icc(m)``: ``ICC_adjusted`` and ``ICC_unadjusted`` (also named
     ``ICC_conditional`` by performance); ``by_group=True``: one ICC per grouping factor
     with a random intercept (its intercept variance over random + residual)."""
+    by_group = arguments.flag("by_group", by_group)
     v = get_variance(m, null_intercept)
     if by_group:
         denom = v.random + v.residual

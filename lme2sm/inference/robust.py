@@ -52,10 +52,10 @@ class RobustVcov:
     """Satterthwaite df per coefficient (clubSandwich's ``df_Satt``)."""
 
 
-def _check_type(type: str) -> str:
-    key = str(type).upper()
+def _check_type(type: str, name: str = "type") -> str:
+    key = type.upper() if isinstance(type, str) else None
     if key not in TYPES:
-        raise ArgumentError(f"type must be one of {', '.join(TYPES)}, not {type!r}")
+        raise ArgumentError(f"{name} must be one of {', '.join(TYPES)}, not {type!r}")
     return key
 
 
@@ -189,7 +189,7 @@ def coef_test(m: Any, vcov: str = "CR2", cluster: str | None = None) -> pd.DataF
     """``clubSandwich::coef_test(m, vcov = type, test = "Satterthwaite")`` with
     lmerTest's column names: ``Estimate``, ``Std. Error``, ``df``, ``t value``,
     ``Pr(>|t|)``."""
-    r = robust_vcov(m, vcov, cluster)
+    r = robust_vcov(m, _check_type(vcov, "vcov"), cluster)
     est = m.fixef()
     se = pd.Series(np.sqrt(np.diag(r.vcov.to_numpy())), index=est.index)
     t = est / se

@@ -28,32 +28,17 @@ multiply by ``m.response.trials`` for the counts lme4 returns as ``cbind`` matri
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from lme2sm import arguments
 from lme2sm.engine.frame_input import frame_Zt, term_specs
 from lme2sm.errors import ArgumentError
 
 __all__ = ["simulate"]
-
-NEW_EFFECTS = {"~0", "~ 0", "na", "nan", "~-1", "~ -1"}
-
-
-def _new_effects(re_form) -> bool:
-    if re_form is None:
-        return False
-    if isinstance(re_form, float) and math.isnan(re_form):
-        return True
-    if isinstance(re_form, str) and re_form.strip().lower() in NEW_EFFECTS:
-        return True
-    raise ArgumentError(
-        f"re_form must be '~0' (new random effects, lme4's re.form = NA) or None (keep "
-        f"the fitted random effects, lme4's re.form = NULL), not {re_form!r}"
-    )
 
 
 def simulate(
@@ -72,18 +57,18 @@ def simulate(
     seed : int or numpy.random.Generator, optional
         Same seed, same draws.
     re_form : "~0" or None
-        ``"~0"``: draw new random effects (lme4's default, ``re.form = NA``);
-        ``None``: keep the fitted conditional modes (``re.form = NULL``).
+        ``"~0"`` (or ``"NA"``, ``"~1-1"``, a float NaN): draw new random effects
+        (lme4's default, ``re.form = NA``); ``None``: keep the fitted conditional modes
+        (``re.form = NULL``).
 
     Returns
     -------
     pandas.DataFrame
         n x nsim, columns ``sim_1``, ``sim_2``, ..., rows as the model's rows.
     """
-    if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
-        raise ArgumentError(f"nsim must be a positive integer, not {nsim!r}")
-    new = _new_effects(re_form)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    nsim = arguments.count("nsim", nsim)
+    new = arguments.population(re_form)
+    rng = arguments.generator(seed)
     if hasattr(m, "family"):
         return _simulate_glmm(m, nsim, rng, new)
     frame, fit = m.frame, m.engine_fit

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lme2sm import arguments
 from lme2sm.engine.crossprod import CrossProducts
 from lme2sm.engine.frame_input import profiled_of
 from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.engine.progress import fit_progress
 from lme2sm.engine.record import LmmFit
-from lme2sm.errors import DroppedRowsWarning, RankDeficiencyWarning
+from lme2sm.errors import DataError, DroppedRowsWarning, RankDeficiencyWarning
 from lme2sm.frame import design
 from lme2sm.frame.model_frame import RANK_TOL, RandomTermFrame, _check_sizes
 from lme2sm.large.frame import LazyModelFrame
@@ -144,6 +145,8 @@ def build_lazy_frame(
         columns,
         Progress("lme2sm: levels", enabled=progress),
     )
+    if summary is None:  # no partition, no batch: zero rows
+        raise DataError("the data have no rows: there is nothing to fit")
     _warn_dropped(summary)
     plan = plan.with_levels(summary).with_shift(summary.sample)
     cp = src.map_reduce(
@@ -193,6 +196,8 @@ def fit_large(
     """Fit ``formula`` to data beyond memory; the stages' output (the result is built by
     :func:`lme2sm.models.lmer.lmer_large`). ``progress``: lines on stderr for the passes
     and, past 5 s, for the optimisation (:mod:`lme2sm.engine.progress`)."""
+    REML = arguments.flag("REML", REML)
+    progress = arguments.flag("progress", progress)
     frame = build_lazy_frame(formula, source, weights=weights, progress=progress)
     profiled = profiled_of(frame)
     reporter = fit_progress(f"lmer {'REML' if REML else 'ML'}", progress)

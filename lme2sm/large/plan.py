@@ -346,12 +346,16 @@ class ModelPlan:
     @staticmethod
     def _labels(frame: pd.DataFrame, factors: tuple[str, ...], integral: dict) -> list[str]:
         """lme4's level labels (``"3:12"``) of each row, as the in-memory path writes them."""
+        from lme2sm.frame.grouping import level_strings
+
         parts = []
         for f in factors:
             col = frame[f]
-            if integral.get(f, False):
+            if integral.get(f, False) and np.all(np.abs(col.to_numpy()) < 2**63):
                 col = col.astype("int64")
-            parts.append(col.astype(str).astype(object).to_numpy())
+            # the in-memory path's text of a value (1e-300 as '1e-300', a whole -1e300 as
+            # its 301 digits): before, astype(str) wrote '-1e+300' and the levels missed
+            parts.append(level_strings(col).to_numpy())
         return [":".join(row) for row in zip(*parts)]
 
     @staticmethod

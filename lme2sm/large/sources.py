@@ -36,6 +36,14 @@ FAN_IN = 8
 """Partial results combined per task on Dask workers."""
 
 
+def _numeric(arrow_type) -> bool:
+    """An integer or floating Arrow type (a column stored as int64 in one Parquet file and
+    double in another is read as numbers either way)."""
+    import pyarrow.types as pat
+
+    return pat.is_integer(arrow_type) or pat.is_floating(arrow_type)
+
+
 def _combine(results: list, combine: Callable) -> Any:
     out = None
     for r in results:
@@ -115,8 +123,16 @@ class ParquetSource(_BatchSource):
             raise DataError(f"no Parquet files found at {self.path!r}")
         self.files = files
 
+    def _file(self, path: str):
+        """pyarrow's ParquetFile, or a DataError saying the file is not one."""
+        pa = require("pyarrow", "parquet", "reading Parquet files")
+        try:
+            return self.pq.ParquetFile(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"cannot read {path!r} as a Parquet file: {exc}") from None
+
     def head(self, n: int = 20) -> pd.DataFrame:
-        f = self.pq.ParquetFile(self.files[0])
+        f = self._file(self.files[0])
         for batch in f.iter_batches(batch_size=n):
             return batch.to_pandas()
         return f.schema_arrow.empty_table().to_pandas()
@@ -124,13 +140,33 @@ class ParquetSource(_BatchSource):
     def n_batches(self) -> int:
         total = 0
         for path in self.files:
-            rows = self.pq.ParquetFile(path).metadata.num_rows
+            rows = self._file(path).metadata.num_rows
             total += max(1, -(-rows // self.batch_rows))
         return total
 
+    def _check_schema(self, f, path: str, columns: list[str]) -> None:
+        """The model's columns in file ``path``, of the first file's types (the formula
+        was checked against the first file)."""
+        first = self._file(self.files[0]).schema_arrow
+        schema = f.schema_arrow
+        missing = [c for c in columns if c not in schema.names]
+        if missing:
+            raise DataError(
+                f"the Parquet file {path!r} has no column {', '.join(map(repr, missing))}, "
+                f"which {self.files[0]!r} has: every file must hold the model's columns"
+            )
+        for c in columns:
+            a, b = first.field(c).type, schema.field(c).type
+            if a != b and not (_numeric(a) and _numeric(b)):
+                raise DataError(
+                    f"the column {c!r} is {b} in the Parquet file {path!r} but {a} in "
+                    f"{self.files[0]!r}: every file must store it as the same type"
+                )
+
     def batches(self, columns):
         for path in self.files:
-            f = self.pq.ParquetFile(path)
+            f = self._file(path)
+            self._check_schema(f, path, columns)
             for batch in f.iter_batches(batch_size=self.batch_rows, columns=columns):
                 yield batch.to_pandas()
 
@@ -153,7 +189,9 @@ class PolarsSource(_BatchSource):
         return self.frame.head(n).collect().to_pandas()
 
     def batches(self, columns):
-        lazy = self.frame.select(columns)
+        # by position: polars reads a column named "*" or "^...$" as a pattern
+        names = list(self.frame.collect_schema().names())
+        lazy = self.frame.select(self.pl.nth([names.index(c) for c in columns]))
         if hasattr(lazy, "collect_batches"):
             batches = lazy.collect_batches(chunk_size=self.batch_rows)
         else:  # polars before collect_batches: one streaming collect, sliced

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 from scipy import stats
 
+from lme2sm import arguments
 from lme2sm.errors import ArgumentError
 from lme2sm.models.lmer import refit_ml
 from lme2sm.models.lmer_result import LmerResult
@@ -29,6 +30,8 @@ def anova(*models: LmerResult, refit: bool = True) -> pd.DataFrame:
     from lme2sm.results.glmer import GlmerEstimates
     from lme2sm.results.glmer import anova as glmer_anova
 
+    refit = arguments.flag("refit", refit)
+    _check_fits(models)
     glmms = [isinstance(m, GlmerEstimates) for m in models]
     if any(glmms):
         if not all(glmms):
@@ -86,3 +89,22 @@ def anova(*models: LmerResult, refit: bool = True) -> pd.DataFrame:
         rows.append(row)
         prev = row
     return pd.DataFrame(rows, index=[names[i] for i in order])
+
+
+def _check_fits(models) -> None:
+    """Each model a fit of lmer or glmer (an ArgumentError naming the first that is not)."""
+    from lme2sm.results.glmer import GlmerEstimates
+    from lme2sm.results.lmer import LmerEstimates
+
+    for i, m in enumerate(models):
+        if not isinstance(m, LmerEstimates | GlmerEstimates):
+            raise ArgumentError(
+                f"anova() compares fits of lme2sm.lmer or lme2sm.glmer; m{i + 1} is "
+                f"{type(m).__name__} {_short(m)}"
+            )
+
+
+def _short(value) -> str:
+    """A value's repr, cut to one short line for an error message."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 40 else text[:37] + "..."

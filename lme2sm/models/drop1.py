@@ -83,6 +83,10 @@ def _scope(m: Any, scope) -> list[str]:
         scope = (
             [s.strip() for s in text.lstrip("~").split("+")] if text.startswith("~") else [text]
         )
+    if not isinstance(scope, list | tuple):
+        raise ArgumentError(
+            f"scope must be a term label, a list of them or '~ a + b', not {scope!r}"
+        )
     scope = list(scope)
     unknown = [s for s in scope if s not in labels]
     if unknown or not all(isinstance(s, str) for s in scope):
@@ -159,6 +163,13 @@ def drop1(m: Any, scope=None, test: str = "none", ddf: str = "Satterthwaite") ->
         ``Pr(Chi)``); lmerTest: rows the terms, columns ``Sum Sq``, ``Mean Sq``,
         ``NumDF``, ``DenDF``, ``F value``, ``Pr(>F)``. ``attrs["heading"]`` is R's.
     """
+    from lme2sm.results.glmer import GlmerEstimates
+    from lme2sm.results.lmer import LmerEstimates
+
+    if not isinstance(m, LmerEstimates | GlmerEstimates):
+        raise ArgumentError(
+            f"drop1() takes a fit of lme2sm.lmer or lme2sm.glmer, not {type(m).__name__}"
+        )
     key = {t.lower(): t for t in TESTS}.get(str(test).lower()) if isinstance(test, str) else None
     if key is None:
         raise ArgumentError(f"test must be 'none', 'Chisq' or 'F', not {test!r}")

@@ -14,9 +14,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from lme2sm.arguments import flag
+from lme2sm import arguments
 from lme2sm.engine.progress import fit_progress
 from lme2sm.engine.threads import blas_threads
 from lme2sm.errors import ArgumentError, ConvergenceWarning, SingularFitWarning
@@ -30,11 +29,19 @@ from lme2sm.results.glmer import GlmerEstimates
 
 __all__ = ["glmer", "GlmerResult"]
 
+MAX_NAGQ = 25
+"""lme4's bound on the quadrature nodes (``mkGlmerDevfun``: ``nAGQ <= 25L``)."""
+
 
 class GlmerResult(ReportingMixin, GlmerEstimates):
     """A generalised linear mixed model fitted as lme4's ``glmer``: the estimates with
     profile intervals, the statsmodels translation, lme4's summary, simulate and the
     reporting methods (R², ICC, tidy, glance, predictions with standard errors)."""
+
+    def __getstate__(self) -> dict:
+        """What a fit is made of, without the caches (see :class:`lme2sm.LmerResult`)."""
+        keep = ("frame", "response", "family", "problem", "engine_fit", "data_name")
+        return {k: v for k, v in self.__dict__.items() if k in keep}
 
     def _null_intercept(self) -> float | None:
         """insight's null model for the Poisson R²: the refit with only an intercept,
@@ -70,33 +77,18 @@ class GlmerResult(ReportingMixin, GlmerEstimates):
         intervals. ``parm`` limits the rows; ``n_jobs`` runs the profiles or refits in
         that many processes (-1: every core) with the same numbers as one.
         """
-        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
-            raise ArgumentError(f"level must be between 0 and 1, not {level!r}")
-        key = method.lower() if isinstance(method, str) else None
-        if key not in ("profile", "wald", "boot"):
-            raise ArgumentError(
-                f"method={method!r}: glmer results have method='profile' (lme4's default), "
-                "'boot' and 'Wald'"
-            )
-        if key in ("profile", "boot"):
-            from lme2sm.inference import refuse_structured_intervals
+        from lme2sm import inference
 
-            refuse_structured_intervals(self, key)
-        if key == "profile":
-            from lme2sm.inference.glmer_profile import glmer_profile_confint
-
-            return glmer_profile_confint(self, level=level, parm=parm, n_jobs=n_jobs)
-        if key == "boot":
-            from lme2sm.inference.glmer_bootstrap import glmer_boot_confint
-
-            return glmer_boot_confint(
-                self, level, nsim, seed=seed, progress=progress, n_jobs=n_jobs, parm=parm
-            )
-        z = stats.norm.ppf(0.5 + level / 2)
-        fe, se = self.fixef(), self.se()
-        lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
-        out = pd.DataFrame({lo: fe - z * se, hi: fe + z * se})
-        return out if parm is None else out.loc[[p for p in out.index if p in parm]]
+        return inference.confint(
+            self,
+            level,
+            method,
+            nsim=nsim,
+            seed=seed,
+            progress=progress,
+            parm=parm,
+            n_jobs=n_jobs,
+        )
 
     def bootstrap_samples(
         self, nsim: int = 500, seed=None, n_jobs: int | None = 1, progress: bool = True
@@ -172,10 +164,9 @@ def glmer(
     GlmerResult
     """
     fam = get_family(family)
-    progress = flag("progress", progress)
-    if isinstance(nAGQ, bool) or not isinstance(nAGQ, int | np.integer) or nAGQ < 0:
-        raise ArgumentError(f"nAGQ must be a whole number >= 0, not {nAGQ!r}")
-    nAGQ = int(nAGQ)
+    progress = arguments.flag("progress", progress)
+    nAGQ = arguments.count("nAGQ", nAGQ, minimum=0, maximum=MAX_NAGQ)
+    data_name = arguments.text("data_name", data_name, optional=False)
     if nAGQ > 1 and fam.has_dispersion:
         raise ArgumentError(
             f"nAGQ > 1 is not available for the {fam.name} family here (its Laplace "

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from lme2sm.arguments import flag
+from lme2sm import arguments
 from lme2sm.engine.progress import FitProgress, fit_progress
 from lme2sm.engine.threads import blas_threads
 from lme2sm.errors import ArgumentError, ConvergenceWarning, DataError, SingularFitWarning
@@ -89,9 +89,16 @@ def glmer_nb(
     GlmerNbResult
         ``nb_theta`` (``getME(m, "glmer.nb.theta")``), and everything a glmer result has.
     """
-    if isinstance(nAGQ, bool) or nAGQ not in (0, 1):
+    if (
+        isinstance(nAGQ, bool | np.bool_)
+        or not isinstance(nAGQ, int | np.integer)
+        or nAGQ not in (0, 1)
+    ):
         raise ArgumentError(f"glmer_nb fits nAGQ=1 (Laplace) or nAGQ=0, not {nAGQ!r}")
-    progress = flag("progress", progress)
+    progress = arguments.flag("progress", progress)
+    nAGQ = int(nAGQ)
+    theta = None if theta is None else arguments.positive("theta", theta)
+    data_name = arguments.text("data_name", data_name, optional=False)
     poisson = get_family("poisson")
     frame = build_model_frame(formula, data, weights=weights, glm=True)
     try:

@@ -8,13 +8,13 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from lme2sm.arguments import flag
+from lme2sm import arguments
 from lme2sm.engine.frame_input import frame_crossprods, profiled_of, term_specs
 from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.engine.progress import FitProgress, fit_progress
 from lme2sm.engine.record import LmmFit
 from lme2sm.engine.threads import blas_threads
-from lme2sm.errors import ArgumentError, ConvergenceWarning, FitError
+from lme2sm.errors import ConvergenceWarning, FitError
 from lme2sm.frame.model_frame import ModelFrame, build_model_frame, check_reml_rows
 from lme2sm.models.lmer_result import LmerResult
 
@@ -68,17 +68,15 @@ def lmer(
     -------
     LmerResult
     """
-    progress = flag("progress", progress)
+    REML = arguments.flag("REML", REML)
+    engine = arguments.choice("engine", engine, ENGINES)
+    data_name = arguments.text("data_name", data_name)
+    approximate = arguments.flag("approximate", approximate)
+    progress = arguments.flag("progress", progress)
     if not isinstance(data, pd.DataFrame) and _is_large_source(data):
         return lmer_large(
             formula, data, REML=REML, weights=weights, data_name=data_name, progress=progress
         )
-    if engine not in ENGINES:
-        raise ArgumentError(
-            f"engine must be one of {', '.join(map(repr, ENGINES))}, not {engine!r}"
-        )
-    if not isinstance(REML, (bool, np.bool_)):
-        raise ArgumentError(f"REML must be True or False, not {REML!r}")
     frame = build_model_frame(formula, data, weights=weights)
     if REML:
         check_reml_rows(frame)
@@ -306,7 +304,9 @@ def lmer_large(
     """
     from lme2sm.large.fit import fit_large
 
-    progress = flag("progress", progress)
+    REML = arguments.flag("REML", REML)
+    progress = arguments.flag("progress", progress)
+    data_name = arguments.text("data_name", data_name)
     fitted = fit_large(formula, source, REML=REML, weights=weights, progress=progress)
     return LmerResult(
         fitted.frame,

@@ -13,9 +13,8 @@ import warnings
 from functools import cached_property
 
 import pandas as pd
-from scipy import stats
 
-from lme2sm.errors import ArgumentError, DataError
+from lme2sm.errors import DataError
 from lme2sm.models.reporting import ReportingMixin
 from lme2sm.results.lmer import LmerEstimates
 
@@ -30,6 +29,13 @@ class LmerResult(ReportingMixin, LmerEstimates):
     statsmodels view and ``.translation`` the statsmodels arguments (both raise
     :class:`~lme2sm.NotExpressibleError` for a model MixedLM cannot hold).
     """
+
+    def __getstate__(self) -> dict:
+        """What a fit is made of, without the caches (the statsmodels view and the
+        translation hold patsy designs, which refuse pickling): a pickled result loads in
+        another process with the same numbers, and rebuilds its views on demand."""
+        keep = ("frame", "engine_fit", "profiled", "REML", "data_name", "_data", "messages")
+        return {k: v for k, v in self.__dict__.items() if k in keep + ("engine",)}
 
     # ------------------------------------------------------- the statsmodels view
 
@@ -78,35 +84,38 @@ class LmerResult(ReportingMixin, LmerEstimates):
 
     # ------------------------------------------------------------------ intervals
 
-    def confint(self, level: float = 0.95, method: str = "profile", **kwargs) -> pd.DataFrame:
+    def confint(
+        self,
+        level: float = 0.95,
+        method: str = "profile",
+        parm=None,
+        *,
+        nsim: int = 500,
+        seed=None,
+        progress: bool = True,
+        n_jobs: int | None = 1,
+    ) -> pd.DataFrame:
         """Confidence intervals, rows named as lme4's ``confint(m, oldNames=FALSE)``.
 
         ``method="profile"`` (lme4's default): likelihood-ratio profile intervals for
         every parameter. ``"Wald"``: the fixed effects' normal intervals. ``"boot"``:
-        parametric bootstrap (keywords ``nsim``, ``seed``, ``progress``); ``n_jobs``
-        runs the profiles or refits in that many processes (-1: every core) with the
-        same numbers; see :func:`lme2sm.inference.confint`.
+        parametric bootstrap (``nsim`` refits, ``seed``, ``progress``). ``parm`` limits
+        the rows (names, lme4's ``"theta_"`` or ``"beta_"``); ``n_jobs`` runs the
+        profiles or refits in that many processes (-1: every core) with the same
+        numbers; see :func:`lme2sm.inference.confint`.
         """
-        if not isinstance(level, (int, float)) or not 0 < level < 1:
-            raise ArgumentError(f"level must be between 0 and 1, not {level!r}")
-        if not isinstance(method, str) or method.lower() not in ("profile", "wald", "boot"):
-            raise ArgumentError(f"method must be 'profile', 'Wald' or 'boot', not {method!r}")
-        if method.lower() != "wald":
-            from lme2sm import inference
+        from lme2sm import inference
 
-            return inference.confint(self, level=level, method=method, **kwargs)
-        parm = kwargs.pop("parm", None)
-        kwargs.pop("n_jobs", None)  # nothing to run in parallel
-        if kwargs:
-            raise ArgumentError(
-                f"method='Wald' takes no {', '.join(sorted(kwargs))} (Wald intervals need "
-                "no refits)"
-            )
-        z = stats.norm.ppf(0.5 + level / 2)
-        fe, se = self.fixef(), self.se()
-        lo, hi = f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"
-        out = pd.DataFrame({lo: fe - z * se, hi: fe + z * se})
-        return out if parm is None else out.loc[[p for p in out.index if p in parm]]
+        return inference.confint(
+            self,
+            level,
+            method,
+            nsim=nsim,
+            seed=seed,
+            progress=progress,
+            parm=parm,
+            n_jobs=n_jobs,
+        )
 
     def bootstrap_samples(
         self, nsim: int = 500, seed=None, n_jobs: int | None = 1, progress: bool = True

@@ -32,8 +32,10 @@ class ReportingMixin:
     def icc(self, by_group: bool = False) -> pd.Series:
         """``performance::icc(m)``: ``ICC_adjusted`` and ``ICC_unadjusted``; with
         ``by_group=True`` one ICC per grouping factor (:func:`lme2sm.inference.r2.icc`)."""
+        from lme2sm import arguments
         from lme2sm.inference.r2 import icc
 
+        by_group = arguments.flag("by_group", by_group)  # before the null model's refit
         return icc(self, by_group=by_group, null_intercept=self._null_intercept())
 
     def tidy(self, conf_int: bool = False, level: float = 0.95) -> pd.DataFrame:
@@ -62,10 +64,15 @@ class ReportingMixin:
         error) and ``lwr``/``upr`` (:func:`lme2sm.results.prediction.predict_with_se`;
         ``newdata`` is needed, ``re_form``, ``allow_new_levels`` and glmer's ``type``
         as for the plain prediction)."""
+        from lme2sm import arguments
+        from lme2sm.errors import ArgumentError
+        from lme2sm.results.prediction import interval_choice, predict_with_se
+
+        se_fit = arguments.flag("se_fit", se_fit)
+        interval = interval_choice(interval)
+        level = arguments.probability("level", level)
         if not se_fit and interval is None:
             return super().predict(newdata, *args, **kwargs)  # type: ignore[misc]
-        from lme2sm.errors import ArgumentError
-        from lme2sm.results.prediction import predict_with_se
 
         if args:
             raise ArgumentError("with se_fit or interval, pass re_form, type, ... by name")

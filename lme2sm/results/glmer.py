@@ -299,7 +299,7 @@ class GlmerEstimates:
     def _prepare_newdata(self, newdata: pd.DataFrame) -> pd.DataFrame:
         parsed = self.frame.parsed
         needed = [v for v in parsed.variables() if v not in parsed.response_expr.variables()]
-        data_prep.check_columns(newdata, needed, parsed.formula)
+        data_prep.check_columns(newdata, needed, parsed.formula, "newdata")
         frame = newdata.loc[:, list(dict.fromkeys(needed))].copy()
         if frame.isna().any().any():
             raise DataError("newdata has missing values in the model's variables")
@@ -361,6 +361,11 @@ def anova(*models: GlmerEstimates) -> pd.DataFrame:
     """
     if len(models) < 2:
         raise ArgumentError("anova() compares two or more glmer fits: anova(m1, m2)")
+    for i, m in enumerate(models):
+        if not isinstance(m, GlmerEstimates):
+            raise ArgumentError(
+                f"anova() compares glmer fits with glmer fits; m{i + 1} is {type(m).__name__}"
+            )
     n = {m.nobs() for m in models}
     if len(n) > 1:
         raise ArgumentError(

@@ -323,7 +323,7 @@ class LmerEstimates:
         f = self.frame
         parsed = f.parsed
         needed = [v for v in parsed.variables() if v not in parsed.response_expr.variables()]
-        data_prep.check_columns(newdata, needed, f.formula)
+        data_prep.check_columns(newdata, needed, f.formula, "newdata")
         frame = newdata.loc[:, needed].copy()
         if frame.isna().any().any():
             raise DataError("newdata has missing values in the model's variables")

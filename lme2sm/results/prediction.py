@@ -31,10 +31,14 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy import stats
 
+from lme2sm import arguments
 from lme2sm.errors import ArgumentError
 from lme2sm.frame import data_prep, design
 
 __all__ = ["PredictionParts", "prediction_parts", "predict_with_se", "conditional_variances"]
+
+INTERVALS = ("confidence", "prediction")
+"""``predict(interval=...)``'s choices (None: no interval)."""
 
 DENSE_Q = 4000
 """Up to this many random effects the conditional variances use a dense Cholesky."""
@@ -185,6 +189,13 @@ def prediction_parts(
     return PredictionParts(fit, se, var_re, new, sigma2, data.index)
 
 
+def interval_choice(interval: Any) -> str | None:
+    """``interval`` checked: None, ``"confidence"`` or ``"prediction"``."""
+    if interval is None or (isinstance(interval, str) and interval in INTERVALS):
+        return interval
+    raise ArgumentError(f"interval={interval!r}: use None, 'confidence' or 'prediction'")
+
+
 def predict_with_se(
     m: Any,
     newdata: pd.DataFrame,
@@ -200,12 +211,9 @@ def predict_with_se(
     ``type="response"`` (glmer) maps ``fit`` and the interval's ends through the inverse
     link; ``se_fit`` stays on the link scale.
     """
-    if interval not in (None, "confidence", "prediction"):
-        raise ArgumentError(f"interval={interval!r}: use None, 'confidence' or 'prediction'")
-    if not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise ArgumentError(f"level must be between 0 and 1, not {level!r}")
-    if type not in ("link", "response"):
-        raise ArgumentError(f"type={type!r}: use 'link' or 'response'")
+    interval = interval_choice(interval)
+    level = arguments.probability("level", level)
+    type = arguments.choice("type", type, ("link", "response"))
     if interval == "prediction" and _is_glmer(m):
         raise ArgumentError(
             "prediction intervals are for lmer fits (a GLMM's new response is not normal); "
