@@ -76,16 +76,19 @@ class NotExpressibleError(Lme2smError, ValueError):
     """A random-effects term that statsmodels MixedLM cannot represent.
 
     Carries the lme4 ``term`` text, the one-sentence ``reason`` and the nearest
-    formula MixedLM can fit (``suggestion``).
+    formula MixedLM can fit (``suggestion``); ``model`` names another statsmodels
+    class the translation is for (glmer's ``BinomialBayesMixedGLM``).
     """
 
-    def __init__(self, term: str, reason: str, suggestion: str | None = None):
+    def __init__(
+        self, term: str, reason: str, suggestion: str | None = None, model: str = "MixedLM"
+    ):
         self.term = term
         self.reason = reason
         self.suggestion = suggestion
-        text = f"statsmodels MixedLM cannot fit the term ({term}): {reason}"
+        text = f"statsmodels {model} cannot fit the term ({term}): {reason}"
         if suggestion:
-            text += f"\nThe nearest model MixedLM can fit: {suggestion}"
+            text += f"\nThe nearest model {model} can fit: {suggestion}"
         super().__init__(text)
 
 

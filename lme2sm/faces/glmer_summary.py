@@ -62,30 +62,34 @@ def _table(header, rows, left) -> list[str]:
 
 
 def _random_effects(m: GlmerEstimates) -> list[str]:
-    vc = m.VarCorr()
-    single = vc[vc["var2"].isna()]
-    variances = r_format(list(single["vcov"]), 4)
-    sds = r_format(list(single["sdcor"]), 4)
-    has_corr = bool(vc["var2"].notna().any())
-    header = [" Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] if has_corr else [])
-    rows = []
-    pos = 0
-    for grp, t in zip(m._group_names(), m.frame.terms):
-        cov = np.asarray(m._covariances()[m.frame.terms.index(t)])
+    """The "Random effects:" block. A structured term is printed as the lmer summary
+    prints it (glmmTMB's layout): ``diag()`` without correlations, ``cs()`` with its one
+    correlation on its first row (``0.65 (cs)``), ``ar1()`` as one row (its SDs are
+    equal) with rho (``0.67 (ar1)``)."""
+    shown = []  # (group, name, variance, sd, correlation cells)
+    for grp, tc in zip(m._group_names(), m.term_covariances):
+        cov = np.asarray(tc.cov)
         sd = np.sqrt(np.clip(np.diag(cov), 0, None))
-        for i, name in enumerate(t.names):
-            row = [" " + (grp if i == 0 else ""), name, variances[pos].strip(), sds[pos].strip()]
-            if has_corr:
-                corr = []
+        names = tc.names[:1] if tc.structure == "ar1" else tc.names
+        for i, name in enumerate(names):
+            corr = []
+            if tc.structure in ("cs", "ar1"):
+                corr = [f"{tc.rho:.2f} ({tc.structure})"] if i == 0 else []
+            elif tc.structure == "us":
                 for j in range(i):
                     d = sd[i] * sd[j]
                     corr.append(f"{cov[i, j] / d:.2f}" if d > 0 else "NaN")
-                row.append(" ".join(c.rjust(5) for c in corr))
-            rows.append(row)
-            pos += 1
+            shown.append((grp if i == 0 else "", name, float(cov[i, i]), float(sd[i]), corr))
     if m.family.has_dispersion:
-        row = [" Residual", "", variances[pos].strip(), sds[pos].strip()]
-        rows.append(row + ([""] if has_corr else []))
+        shown.append(("Residual", "", m.sigma**2, m.sigma, []))
+    variances = r_format([r[2] for r in shown], 4)
+    sds = r_format([r[3] for r in shown], 4)
+    has_corr = any(r[4] for r in shown)
+    header = [" Groups", "Name", "Variance", "Std.Dev."] + (["Corr"] if has_corr else [])
+    rows = []
+    for (grp, name, _, _, corr), v, sd_text in zip(shown, variances, sds):
+        row = [" " + grp, name, v.strip(), sd_text.strip()]
+        rows.append(row + ([" ".join(c.rjust(5) for c in corr)] if has_corr else []))
     return _table(header, rows, [True] * len(header))
 
 

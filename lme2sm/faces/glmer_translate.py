@@ -5,6 +5,12 @@ statsmodels has no maximum-likelihood GLMM. Its ``BinomialBayesMixedGLM`` and
 (``fit_vb``: variational Bayes; ``fit_map``: the posterior mode) with normal priors on
 the fixed effects and on the log standard deviations, every random effect an independent
 variance component. So their numbers differ from glmer's, and the explanation says why.
+
+glmmTMB's covariance structures are placed as lmer's translation places them
+(``faces/translation_structures.py``): ``us(x | g)`` is ``(x | g)``, ``diag(x | g)`` is
+exactly one variance component per column (a factor inside it is refused when the data
+are known: its columns would need one entry each), ``cs()`` and ``ar1()`` are refused with
+a :class:`~lme2sm.NotExpressibleError` naming the nearest model the Bayesian GLMMs fit.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lme2sm.errors import ArgumentError
+from lme2sm.errors import ArgumentError, NotExpressibleError
+from lme2sm.faces.translation_structures import is_categorical
 from lme2sm.formula import ParsedFormula, parse
 from lme2sm.formula.patsy_text import (
     name_to_patsy,
@@ -113,12 +120,15 @@ def translate_family(formula: str | ParsedFormula, data, family) -> GlmerTransla
     parsed = formula if isinstance(formula, ParsedFormula) else parse(formula)
     data_prep.require_random_terms(parsed)
     data_prep.check_columns(data, parsed.variables(), parsed.formula)
-    return translate_glmer(parsed, fam)
+    return translate_glmer(parsed, fam, data)
 
 
-def translate_glmer(formula: str | ParsedFormula, family="binomial") -> GlmerTranslation:
+def translate_glmer(
+    formula: str | ParsedFormula, family="binomial", data=None
+) -> GlmerTranslation:
     """The statsmodels Bayesian mixed GLM nearest to ``glmer(formula, family=family)``
-    (for a ``glmer_nb`` fit's family: the Poisson one, and why)."""
+    (for a ``glmer_nb`` fit's family: the Poisson one, and why). ``data`` (optional)
+    tells a factor effect from a numeric one, for the structures' placement."""
     parsed = formula if isinstance(formula, ParsedFormula) else parse(formula)
     fam = get_family(family)
     nb_note = None
@@ -168,7 +178,8 @@ def translate_glmer(formula: str | ParsedFormula, family="binomial") -> GlmerTra
     fixed = part_to_patsy(parsed.fixed_part)
     if parsed.fixed_part.offsets:
         notes.append("offset(): the Bayesian GLMMs take no offset; it is left out of the code.")
-    vc = _variance_components(parsed, notes)
+    model = "BinomialBayesMixedGLM" if fam.name == "binomial" else "PoissonBayesMixedGLM"
+    vc = _variance_components(parsed, notes, data, model)
     return GlmerTranslation(
         parsed.formula,
         fam.name,
@@ -181,16 +192,24 @@ def translate_glmer(formula: str | ParsedFormula, family="binomial") -> GlmerTra
     )
 
 
-def _variance_components(parsed: ParsedFormula, notes: list[str]) -> dict[str, str]:
+def _variance_components(
+    parsed: ParsedFormula, notes: list[str], data, model: str
+) -> dict[str, str]:
     """One ``vc_formulas`` entry per random-effect column (the Bayesian GLMMs have no
     correlations), with a note per term on what it became."""
     vc: dict[str, str] = {}
     for term in parsed.random_terms:
+        _check_structure(term, data, model)
         group = term.group
         gtext = ":".join(f"C({name_to_patsy(g)})" for g in term.group_factors)
         effects = (["(Intercept)"] if term.intercept else []) + list(term.effects)
         texts = dict(zip(term.effects, (term_to_patsy(t) for t in term.effects_part.terms)))
-        if len(effects) > 1:
+        if term.covariance == "diag":
+            notes.append(
+                f"{term.term_text}: independent variances, exactly one variance component "
+                "per column."
+            )
+        elif len(effects) > 1:
             notes.append(
                 f"({term.text}): correlated random effects cannot be expressed; each column "
                 "becomes an independent variance component (as (... || g) in lme4)."
@@ -199,8 +218,52 @@ def _variance_components(parsed: ParsedFormula, notes: list[str]) -> dict[str, s
             key = group if e == "(Intercept)" else f"{group}:{e}"
             vc[key] = f"0 + {gtext}" if e == "(Intercept)" else f"0 + {gtext}:{texts[e]}"
         notes.append(
-            f"({term.text}) -> "
+            f"{term.term_text} -> "
             + ", ".join(f"{k!r}: {vc[k]!r}" for k in vc if k.split(":")[0] == group)
             + " (one variance per entry of vc_formulas)"
         )
     return vc
+
+
+_WHY = {
+    "cs": "compound symmetry (one SD per column, one correlation shared by every pair)",
+    "ar1": "AR(1) correlations over its columns (one SD, corr(i, j) = rho^|i - j|)",
+}
+
+
+def _check_structure(term, data, model: str) -> None:
+    """Refuse what the Bayesian GLMMs cannot hold of a structured term: ``cs()``/``ar1()``
+    (with the nearest model) and, when ``data`` says so, a factor inside ``diag()``."""
+    factors = []
+    if data is not None:
+        factors = [t.label for t in term.effects_part.terms if is_categorical(t, data)]
+    if term.covariance == "diag" and factors:
+        raise NotExpressibleError(
+            term.term_text,
+            f"its effect {factors[0]} is a factor: diag() gives each of its columns its own "
+            "variance, and a vc_formulas entry for a factor has one",
+            f"one numeric indicator column per level of {factors[0]}, each in its own "
+            f"(0 + indicator | {term.group}) term",
+            model,
+        )
+    if term.covariance not in ("cs", "ar1"):
+        return
+    single = term.effects_part.terms
+    if not term.intercept and len(single) == 1 and (data is None or factors):
+        f = single[0].label
+        nearest = (
+            f"(1 | {term.group}) + (1 | {term.group}:{f}), two variance components: every "
+            f"level of {f} one variance and every pair of levels one correlation"
+        )
+    else:
+        nearest = (
+            f"diag({term.text}), independent variances (the Bayesian GLMMs have no "
+            f"correlations: ({term.text}) is translated so too)"
+        )
+    raise NotExpressibleError(
+        term.term_text,
+        "the Bayesian mixed GLMs have independent variance components only, not "
+        f"{_WHY[term.covariance]}",
+        f"{nearest}; lme2sm.glmer fits the formula as written",
+        model,
+    )

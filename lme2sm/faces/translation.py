@@ -28,6 +28,7 @@ from lme2sm.errors import (
 )
 from lme2sm.faces.codegen import translation_code, translation_explanation
 from lme2sm.faces.translation_data import ParamLabel, Placement, TranslationData
+from lme2sm.faces.translation_structures import is_categorical as _is_categorical
 from lme2sm.faces.translation_structures import plain_terms
 from lme2sm.formula import ParsedFormula, parse
 from lme2sm.formula.model import LinearPart, RandomTerm, Term
@@ -423,11 +424,6 @@ def _re_blocks(placements: list[Placement], names: list[str]) -> list[tuple[int,
             )
         blocks.append(idx)
     return blocks
-
-
-def _is_categorical(term: Term, frame: pd.DataFrame) -> bool:
-    info = _design(LinearPart(False, (term,)), frame).info
-    return any(fi.type == "categorical" for fi in info.factor_infos.values())
 
 
 def _re_union(parts: list[RandomTerm]) -> LinearPart:

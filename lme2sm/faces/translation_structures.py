@@ -10,6 +10,9 @@ MixedLM has two kinds of random-effects covariance: one unstructured matrix per 
 * ``cs()`` and ``ar1()`` cannot be expressed (their correlations are tied to one
   parameter): refused with a :class:`~lme2sm.NotExpressibleError` naming the term and
   the nearest model MixedLM can fit instead.
+
+:func:`is_categorical` (is a random term's effect a factor?) is shared with glmer's
+translation (``faces/glmer_translate.py``), which places the structures the same way.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from __future__ import annotations
 import pandas as pd
 
 from lme2sm.errors import NotExpressibleError
-from lme2sm.formula.model import LinearPart, RandomTerm
+from lme2sm.formula.model import LinearPart, RandomTerm, Term
+from lme2sm.formula.patsy_text import part_to_patsy
+from lme2sm.frame import design
 
-__all__ = ["plain_terms"]
+__all__ = ["is_categorical", "plain_terms"]
 
 _WHY = {
     "cs": "compound symmetry (one SD per column, one correlation shared by every pair)",
@@ -50,6 +55,13 @@ def plain_terms(terms: tuple[RandomTerm, ...], frame: pd.DataFrame, categorical)
                 "formula as written",
             )
     return out
+
+
+def is_categorical(term: Term, frame: pd.DataFrame) -> bool:
+    """Whether the effect ``term`` (``x``, ``f``, ``x:f``) has a factor in ``frame``."""
+    part = LinearPart(False, (term,))
+    built = design.build(frame, [part], where=[f" for {part_to_patsy(part)!r}"])[1][0]
+    return any(fi.type == "categorical" for fi in built.info.factor_infos.values())
 
 
 def _plain(term: RandomTerm, part: LinearPart) -> RandomTerm:

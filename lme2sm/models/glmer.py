@@ -104,7 +104,7 @@ class GlmerResult(ReportingMixin, GlmerEstimates):
         """The nearest statsmodels model (a Bayesian mixed GLM) and why its numbers differ."""
         from lme2sm.faces.glmer_translate import translate_glmer
 
-        return translate_glmer(self.frame.parsed, self.family)
+        return translate_glmer(self.frame.parsed, self.family, self.frame.data)
 
     def summary(self, correlation: bool | None = None) -> str:
         """The text of lme4's ``summary(glmer(...))``."""

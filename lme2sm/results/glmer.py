@@ -20,7 +20,7 @@ from scipy import stats
 
 from lme2sm import arguments
 from lme2sm.engine.frame_input import term_specs
-from lme2sm.engine.theta import unpack_theta
+from lme2sm.engine.theta import term_correlations, unpack_theta
 from lme2sm.errors import ArgumentError, DataError
 from lme2sm.frame import data_prep, design
 from lme2sm.frame.model_frame import ModelFrame
@@ -28,7 +28,7 @@ from lme2sm.glmm.family import Family
 from lme2sm.glmm.fit import GlmmFit
 from lme2sm.glmm.pirls import GlmmProblem
 from lme2sm.glmm.response import GlmResponse
-from lme2sm.results.lmer import r_make_names
+from lme2sm.results.lmer import TermCovariance, r_make_names
 
 __all__ = ["GlmerEstimates", "anova"]
 
@@ -135,31 +135,37 @@ class GlmerEstimates:
         names = [t.group for t in self.frame.terms]
         return names if len(set(names)) == len(names) else r_make_names(names)
 
+    @cached_property
+    def term_covariances(self) -> tuple[TermCovariance, ...]:
+        """Each random term's covariance matrix (times sigma^2 for Gamma and the inverse
+        Gaussian, as ``VarCorr``), its structure (``us``, ``diag``, ``cs``, ``ar1``) and
+        the correlation of a ``cs``/``ar1`` term, in lme4's term order."""
+        scale = self.sigma**2
+        rhos = term_correlations(self.engine_fit.theta, term_specs(self.frame))
+        return tuple(
+            TermCovariance(t.group, t.names, scale * cov, t.n_levels, t.structure, rho)
+            for t, cov, rho in zip(self.frame.terms, self._covariances(), rhos)
+        )
+
     def VarCorr(self) -> pd.DataFrame:
         """Variance components as R's ``as.data.frame(VarCorr(m))``: no residual row for
         binomial and Poisson; for Gamma and the inverse Gaussian, as lme4, every term's
-        covariance times sigma^2 and a ``Residual`` row (sigma^2, sigma)."""
+        covariance times sigma^2 and a ``Residual`` row (sigma^2, sigma). A structured
+        term has every row too (a ``diag()`` term's correlations 0, a ``cs()`` term's all
+        equal); ``term_covariances`` says which structure it is."""
         rows = []
-        scale = self.sigma**2
-        covs = [scale * c for c in self._covariances()]
-        for grp, t, cov in zip(self._group_names(), self.frame.terms, covs):
+        for grp, tc in zip(self._group_names(), self.term_covariances):
+            cov, names = tc.cov, tc.names
             sd = np.sqrt(np.clip(np.diag(cov), 0, None))
-            for i, name in enumerate(t.names):
+            for i, name in enumerate(names):
                 rows.append((grp, name, None, cov[i, i], sd[i]))
-            for j in range(t.k):
-                for i in range(j + 1, t.k):
+            for j in range(len(names)):
+                for i in range(j + 1, len(names)):
                     denom = sd[i] * sd[j]
-                    rows.append(
-                        (
-                            grp,
-                            t.names[j],
-                            t.names[i],
-                            cov[i, j],
-                            cov[i, j] / denom if denom else np.nan,
-                        )
-                    )
+                    corr = cov[i, j] / denom if denom else np.nan
+                    rows.append((grp, names[j], names[i], cov[i, j], corr))
         if self.family.has_dispersion:
-            rows.append(("Residual", None, None, scale, self.sigma))
+            rows.append(("Residual", None, None, self.sigma**2, self.sigma))
         out = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
         for c, col in enumerate(("grp", "var1", "var2")):
             out[col] = pd.Series([r[c] for r in rows], dtype=object)
