@@ -295,3 +295,31 @@ def test_parquet_grouping_floats_of_any_size_are_the_in_memory_levels(tmp_path):
     small = _quiet(lambda: lme2sm.lmer("y ~ x + (1 | g)", d))
     assert list(large.ranef()["g"].index) == list(small.ranef()["g"].index)
     assert large.logLik() == pytest.approx(small.logLik(), rel=1e-10)
+
+
+def test_statsmodels_view_failure_inside_statsmodels_is_a_fit_error(monkeypatch):
+    """#23, found by the fuzz suite: crossed terms on text columns made MixedLM's own
+    linear algebra fail (LinAlgError, a matmul ValueError) inside ``.statsmodels``; such a
+    failure reaches the user as one lme2sm error naming what failed, not a traceback."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    import lme2sm
+    from lme2sm.errors import FitError
+    from lme2sm.faces import statsmodels_view
+
+    rng = np.random.default_rng(3)
+    d = pd.DataFrame({"y": rng.normal(size=40), "g": np.repeat(list("abcd"), 10)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = lme2sm.lmer("y ~ 1 + (1 | g)", d)
+
+    def broken(_m):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(statsmodels_view, "results_at", broken)
+    with pytest.raises(FitError, match=r"LinAlgError: SVD did not converge"):
+        _ = m.statsmodels

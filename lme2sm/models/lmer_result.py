@@ -78,9 +78,20 @@ class LmerResult(ReportingMixin, LmerEstimates):
         Raises :class:`~lme2sm.NotExpressibleError` (with ``translate``'s explanation)
         when MixedLM cannot hold the model.
         """
+        from lme2sm.errors import FitError, Lme2smError
         from lme2sm.faces.statsmodels_view import results_at
 
-        return results_at(self)
+        try:
+            return results_at(self)
+        except Lme2smError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - statsmodels/patsy/numpy on the translated data
+            first = (str(exc).splitlines() or [""])[0][:200]
+            raise FitError(
+                f"statsmodels could not build the MixedLM view of this fit "
+                f"({type(exc).__name__}: {first}); lme2sm's own results do not depend on "
+                "it, and translate() shows the statsmodels call it makes"
+            ) from None
 
     # ------------------------------------------------------------------ intervals
 
