@@ -163,11 +163,11 @@ class WeightedPLS:
     def __init__(self, rows: Sequence[TermRows], specs: Sequence[TermSpec], X: np.ndarray):
         self.sums = RowSums(rows, X)
         n = self.sums.n
-        self.base = ProfiledLMM(cross_products(rows, self.sums.X, np.zeros(n), np.ones(n)), specs)
+        base = ProfiledLMM(cross_products(rows, self.sums.X, np.zeros(n), np.ones(n)), specs)
         positions = np.arange(1, self.sums.size + 1, dtype=float)
         # the structure refilled is the one of the positions' load (a structural zero of
         # the sums at unit weights is still a place the sums of other weights fill)
-        self.template = self.base.with_crossprods(self.sums.crossprods(positions))
+        self.template = base.with_crossprods(self.sums.crossprods(positions))
         self._gather = _Gather(self.template.loaded_blocks())
         self._flat = np.zeros(self.sums.size + 1)
         self._lock = threading.Lock()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lme2sm import arguments
-from lme2sm.faces.summary import r_abbreviate, r_format
+from lme2sm.faces.summary import correlation_cells, r_abbreviate, r_format
 
 if TYPE_CHECKING:
     from lme2sm.results.glmer import GlmerEstimates
@@ -72,13 +72,7 @@ def _random_effects(m: GlmerEstimates) -> list[str]:
         sd = np.sqrt(np.clip(np.diag(cov), 0, None))
         names = tc.names[:1] if tc.structure == "ar1" else tc.names
         for i, name in enumerate(names):
-            corr = []
-            if tc.structure in ("cs", "ar1"):
-                corr = [f"{tc.rho:.2f} ({tc.structure})"] if i == 0 else []
-            elif tc.structure == "us":
-                for j in range(i):
-                    d = sd[i] * sd[j]
-                    corr.append(f"{cov[i, j] / d:.2f}" if d > 0 else "NaN")
+            corr = correlation_cells(tc, i, sd)
             shown.append((grp if i == 0 else "", name, float(cov[i, i]), float(sd[i]), corr))
     if m.family.has_dispersion:
         shown.append(("Residual", "", m.sigma**2, m.sigma, []))

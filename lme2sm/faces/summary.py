@@ -85,6 +85,18 @@ def _table(
     return out
 
 
+def correlation_cells(tc, i: int, sd: np.ndarray) -> list[str]:
+    """Row ``i``'s correlation cells for one term in the printed random-effects table
+    (lme4's lower triangle for ``us``; glmmTMB's one ``0.65 (cs)`` / ``0.67 (ar1)`` cell
+    on a structured term's first row; none for ``diag``)."""
+    if tc.structure in ("cs", "ar1"):
+        return [f"{tc.rho:.2f} ({tc.structure})"] if i == 0 else []
+    if tc.structure != "us":
+        return []
+    cov = np.asarray(tc.cov)
+    return [f"{cov[i, j] / (sd[i] * sd[j]):.2f}" if sd[i] * sd[j] > 0 else "NaN" for j in range(i)]
+
+
 def random_effects_table(m: LmerEstimates) -> list[str]:
     """The "Random effects:" block: Groups, Name, Variance, Std.Dev., Corr. A structured
     term is printed as glmmTMB prints it: ``diag()`` without correlations, ``cs()`` with
@@ -101,14 +113,7 @@ def random_effects_table(m: LmerEstimates) -> list[str]:
             names.append(name)
             variances.append(float(tc.cov[i, i]))
             sds.append(float(sd[i]))
-            corr = []
-            if tc.structure in ("cs", "ar1"):
-                corr = [f"{tc.rho:.2f} ({tc.structure})"] if i == 0 else []
-            elif tc.structure == "us":
-                for j in range(i):
-                    denom = sd[i] * sd[j]
-                    corr.append(f"{tc.cov[i, j] / denom:.2f}" if denom > 0 else "NaN")
-            corr_rows.append(corr)
+            corr_rows.append(correlation_cells(tc, i, sd))
     groups.append("Residual")
     names.append("")
     variances.append(m.sigma**2)
