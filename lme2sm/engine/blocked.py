@@ -12,7 +12,7 @@ import math
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
 
 from lme2sm.engine.record import Evaluation
 
@@ -111,7 +111,7 @@ class BlockedCholesky:
         its Schur complement."""
         cp, p1, p = self.cp, self.p + 1, self.p
         i = self.prefix[0]
-        K, kr, kc = self.kfill
+        K, kr, kc = self.kfill.K, self.kfill.rows, self.kfill.cols
         _, rr_r, rr_c, rr_vals, _ = self._scatter
         lam = self._rest_scalar_lambda(factors)
         fill = K @ elim.kM.reshape(-1)
@@ -213,22 +213,23 @@ class BlockedCholesky:
         p1 = self.p + 1
         m = self.m_rest
         LX, LR = elim.LX, elim.LR
-        full = np.empty((m + p1, m + p1))
+        full = np.empty((m + p1, m + p1), order="F")  # LAPACK's order: potrf copies none
         E = cp.xy.copy()
         for i in self.prefix:
             flat = np.transpose(LX[i], (1, 0, 2)).reshape(p1, -1)
             E -= flat @ flat.T
         if m and self.kfill is not None:
             i = self.prefix[0]
-            K, kr, kc = self.kfill
-            fill = K @ elim.kM.reshape(-1)
+            fill_plan = self.kfill
+            kr, kc = fill_plan.rows, fill_plan.cols
+            fill = fill_plan.K @ elim.kM.reshape(-1)
             lam = self._rest_scalar_lambda(factors)
             if lam is not None:  # only the lower triangle is read by the Cholesky
                 # scatter A_RR's and the fill's entries (both sparse) into zeros: the
                 # dense product with outer(lam, lam) cost 0.34 ms of 2.3 on InstEval's
                 # (service | d) + (1 | s) sample, A_RR being diagonal there
-                full = np.zeros((m + p1, m + p1))
-                flat = full.reshape(-1)  # a view: full is C-contiguous
+                full = np.zeros((m + p1, m + p1), order="F")
+                flat = full.T.reshape(-1)  # a view: column-major entries
                 rr_flat, rr_r, rr_c, rr_vals, fill_flat = self._scatter
                 flat[rr_flat] = rr_vals * (lam[rr_r] * lam[rr_c])
                 flat[fill_flat] -= fill * (lam[kr] * lam[kc])
@@ -238,7 +239,9 @@ class BlockedCholesky:
                 off = kr != kc
                 inner[kc[off], kr[off]] -= fill[off]
                 full[:m, :m] = self._lam_t_rows(self._lam_t_rows(inner, factors).T.copy(), factors)
-            full.reshape(-1)[: m * (m + p1 + 1) : m + p1 + 1] += 1.0  # the diagonal's view
+            if len(fill_plan.heavy):
+                self._heavy_update(full, fill_plan, elim.G, factors, lam)
+            full.T.reshape(-1)[: m * (m + p1 + 1) : m + p1 + 1] += 1.0  # the diagonal's view
             W = (elim.kM @ np.transpose(self.AX[i], (0, 2, 1))).reshape(-1, p1)
             C = self._lam_t_rows(self.A_xr.T - self.A_rp[i] @ W, factors)
             full[m:, :m] = C.T
@@ -261,6 +264,19 @@ class BlockedCholesky:
             full[:m, m:] = C
         full[m:, m:] = E
         return full
+
+    def _heavy_update(self, full, fill_plan, G: np.ndarray, factors, lam) -> None:
+        """Less the heavy levels' fill, ``W W'`` with ``W = Lambda_R' A_RH G_H``, from
+        the lower triangle of ``full``'s rest block: one ``dsyrk`` in place (:mod:`.fill`)."""
+        m, B = self.m_rest, fill_plan.heavy_block  # (m, n_heavy, k)
+        Gh = G[fill_plan.heavy]
+        if lam is not None and B.shape[2] == 1:
+            top = B[:, :, 0] * (lam[:, None] * Gh[None, :, 0, 0])
+        else:
+            top = self._lam_t_rows(np.einsum("mhk,hkj->mhj", B, Gh).reshape(m, -1), factors)
+        W = np.zeros((full.shape[0], top.shape[1]), order="F")
+        W[:m] = top
+        blas.dsyrk(-1.0, W, beta=1.0, c=full, lower=1, overwrite_c=1)
 
     def _as_sparse(self, h: int, LRh) -> sp.csr_matrix:
         return LRh

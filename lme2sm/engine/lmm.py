@@ -53,6 +53,13 @@ from scipy.linalg import lapack
 from lme2sm.engine.blocked import BlockedCholesky
 from lme2sm.engine.crossprod import CrossProducts
 from lme2sm.engine.driver import FitDriver
+from lme2sm.engine.fill import (
+    MAX_PAIR_NNZ,
+    CrossedFill,
+    crossed_fill,
+    heavy_levels,
+    level_counts,
+)
 from lme2sm.engine.record import LOG_2PI, Evaluation, LmmFit
 from lme2sm.engine.small_models import DenseSystem, SmallModels
 from lme2sm.engine.sparse_rest import sparse_rest_plan
@@ -61,7 +68,6 @@ from lme2sm.engine.structure import (
     level_pattern,
     nested_parents,
     off_block,
-    pair_products,
     reduce_plan,
 )
 from lme2sm.engine.theta import TermSpec, pack_theta, theta_lower, theta_start, unpack_theta
@@ -151,7 +157,8 @@ class ProfiledLMM(FitDriver, BlockedCholesky, SmallModels):
             new._dense = replace(self._dense, A=blocks["dense_A"])
         if self.kfill is not None:  # products of entries: computed again
             i = self.prefix[0]
-            new.kfill = pair_products(new.A_rp[i].tocsc(), self.m_rest, self.specs[i].k)
+            A, k = new.A_rp[i].tocsc(), self.specs[i].k
+            new.kfill = crossed_fill(A, self.m_rest, k, self.kfill.heavy)
         return new
 
     # ------------------------------------------------------------------ set-up
@@ -257,26 +264,42 @@ class ProfiledLMM(FitDriver, BlockedCholesky, SmallModels):
                     ).toarray()
         if rest:
             self.A_xr = np.concatenate([cp.zxy[j].reshape(self.p + 1, -1) for j in rest], axis=1)
-        # one term crossed with the rest: its fill is K @ vec(M) (see pair_products)
+        # one term crossed with the rest: its fill is K @ vec(M) and heavy levels' W W'
         self.kfill = None
-        if rest and len(prefix) == 1 and not self.rest_dense[prefix[0]]:
-            i = prefix[0]
-            self.kfill = pair_products(self.A_rp[i].tocsc(), m_r, specs[i].k)
         self._scatter = None
-        if self.kfill is not None:  # where A_RR's lower triangle and the fill go in Omega
-            width = m_r + self.p + 1
-            rr_r, rr_c = np.nonzero(np.tril(self.A_rr))
-            _, kr, kc = self.kfill
-            self._scatter = (
-                rr_r * width + rr_c,
-                rr_r,
-                rr_c,
-                self.A_rr[rr_r, rr_c],
-                kr * width + kc,
-            )
         self._sparse_rest = None
-        if self._scatter is not None and all(specs[j].k == 1 for j in rest):
-            self._sparse_rest = self._sparse_plan_for((rr_r, rr_c, kr, kc))
+        if rest and len(prefix) == 1 and not self.rest_dense[prefix[0]]:
+            self._plan_fill(self.A_rp[prefix[0]].tocsc(), specs[prefix[0]].k)
+
+    def _plan_fill(self, A: sp.csc_matrix, k: int) -> None:
+        """The fill's plan (:mod:`.fill`) and where A_RR's lower triangle and the fill go
+        in Omega (F order): factored sparse when every pair fits ``K`` and the pattern
+        pays (:mod:`.sparse_rest`), else dense with heavy levels as rank updates."""
+        m_r = self.m_rest
+        counts = level_counts(A, m_r, k)
+        scalar = all(self.specs[j].k == 1 for j in self.rest)
+        if scalar and int(np.sum(counts * (counts + 1) // 2)) * k * k <= MAX_PAIR_NNZ:
+            self._set_fill(crossed_fill(A, m_r, k, np.zeros(0, dtype=np.int64)))
+            self._sparse_rest = self._sparse_plan_for(
+                (*self._scatter[1:3], self.kfill.rows, self.kfill.cols)
+            )
+            if self._sparse_rest is not None:
+                return
+        heavy = heavy_levels(counts, m_r, k)  # None: too many for dense columns
+        if heavy is not None and (self.kfill is None or len(heavy)):
+            self._set_fill(crossed_fill(A, m_r, k, heavy))
+
+    def _set_fill(self, fill: CrossedFill) -> None:
+        width = self.m_rest + self.p + 1
+        rr_r, rr_c = np.nonzero(np.tril(self.A_rr))
+        self.kfill = fill
+        self._scatter = (
+            rr_c * width + rr_r,
+            rr_r,
+            rr_c,
+            self.A_rr[rr_r, rr_c],
+            fill.cols * width + fill.rows,
+        )
 
     def _sparse_plan_for(self, pattern: tuple[np.ndarray, ...]):
         """The crossed block's sparse plan (or None: dense) for this pattern of A_RR's
