@@ -287,7 +287,9 @@ def _stage2(problem: GlmmProblem, coords, devfun_u, st1, theta1, start=None, hel
 
     # theta in units of THETA_STEP: BOBYQA's first steps (0.2) are then 0.02 in theta,
     # lme4's stage-2 step, and 0.2 standard errors in beta
-    step = THETA_STEP * _theta_scale(problem, theta1)
+    # (a cs/ar1 correlation's parameter has no units: not scaled by _theta_scale)
+    step = np.full(nth, THETA_STEP * _theta_scale(problem, theta1))
+    step[[j for j, _ in correlation_slots(problem.specs)]] = THETA_STEP
 
     def to_theta(scaled):
         return coords.to_theta(scaled * step)
@@ -311,6 +313,13 @@ RHO_EDGE = 0.05
 -1/(k-1) for cs) is tried at that end (:func:`_restart_at_correlation_ends`)."""
 
 
+def _end_near(spec, t: float) -> float | None:
+    """The end of a ``cs``/``ar1`` correlation's range its parameter ``t`` is within
+    :data:`RHO_EDGE` of, or None."""
+    end = correlation_of(spec, math.copysign(math.inf, t))
+    return end if abs(correlation_of(spec, t) - end) < RHO_EDGE else None
+
+
 def _restart_at_correlation_ends(problem: GlmmProblem, coords, devfun_u, st1, opt):
     """Stage 2 again from its stop with each correlation near an end of its range
     (:data:`RHO_EDGE`) at that end, the other parameters free (the edge restart of an
@@ -326,8 +335,8 @@ def _restart_at_correlation_ends(problem: GlmmProblem, coords, devfun_u, st1, op
     x = np.array(opt.x, dtype=float)
     held = np.zeros(len(x), dtype=bool)
     for j, s in correlation_slots(problem.specs):
-        end = correlation_of(s, math.copysign(math.inf, x[j]))
-        if abs(correlation_of(s, x[j]) - end) < RHO_EDGE:
+        end = _end_near(s, x[j])
+        if end is not None:
             x[j], held[j] = correlation_parameter(s, end), True
     if not held.any():
         return opt, held
