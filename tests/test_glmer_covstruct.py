@@ -5,18 +5,17 @@ tests/test_covstruct.py measures), SDs relative and correlations and rho absolut
 1e-3, SEs relative to 1e-3. glmmTMB's numbers are its fit's, or its refit's at nlminb's
 rel.tol 1e-14 where that is higher (``covstruct_compare.reference``).
 
-The exceptions, each measured:
+glmer's stage 2 (glmm/fit.py's ``STAGE2_TOL``) stops at a deviance change of 1e-7,
+which left beta up to 5.3e-4 of max(|beta|, SE) from glmmTMB's on 11 of these fixtures;
+the fit ends with one Newton step from its own gradient and Hessian (``newton_step``),
+after which every fixture's beta is within 4.1e-5 and its logLik at or above glmmTMB's
+(va_cs_crossed 7e-10 below): ``test_newton_step_closes_stage_2s_early_stop``. Where
+glmmTMB's correlation goes to 1 (gt_ar1_nested, gt_cs_nested: 0.99999), lme2sm's stage 2
+is restarted with rho at 1 (``_restart_at_correlation_ends``) and matches it:
+``test_correlation_at_one_is_the_random_intercept_model``.
 
-* ``FIXEF_TOL``/``SD_TOL``: lme2sm stops short. glmer's stage 2 (glmm/fit.py's
-  ``STAGE2_TOL``) stops at a deviance change of 1e-7, which leaves beta up to 6.1e-4 of
-  max(|beta|, SE) from the optimum (logLik within 4e-5). One Newton step from the fit's
-  own gradient and Hessian (theta at a bound held) reaches glmmTMB on every one of them:
-  ``test_newton_step_from_the_fit_reaches_glmmtmb``.
-* ``RHO_TO_ONE``: glmmTMB's correlation goes to 1 (0.99999; gt_ar1_nested's logLik is
-  then the (1 | LOCATION) model's, checked), and lme2sm's optimiser, moving rho's
-  unbounded parameter, stops at rho 0.989 (ar1) and 0.9996 (cs), 5.0e-3 and 7.9e-4 below.
-* ``SE_TOL``: SEs from the finite-difference Hessian beside a variance at 0 (and, for
-  sal_cs_crossed, at lme2sm's early stop).
+The one exception, measured: ``SE_TOL``, SEs from the finite-difference Hessian beside a
+variance at 0.
 """
 
 from __future__ import annotations
@@ -31,22 +30,7 @@ from feature_fixtures import data, family_text, fitted, load, names
 KIND = "glmer_covstruct"
 NAMES = names(KIND)
 
-FIXEF_TOL = {  # lme2sm's stage-2 stop; after one Newton step all are within 7.1e-6
-    "cbpp_cs": 2e-4,  # 1.7e-4
-    "cbpp_cs_period": 6e-4,  # 5.3e-4
-    "cbpp_diag": 2e-4,  # 1.5e-4
-    "epil_ar1_int": 2e-4,  # 1.3e-4
-    "epil_cs": 6e-4,  # 5.0e-4
-    "epil_diag": 2e-4,  # 1.2e-4
-    "owls_diag": 2e-4,  # 1.1e-4
-    "sal_ar1_crossed": 7e-4,  # 6.1e-4
-    "sal_cs_crossed": 6e-4,  # 4.7e-4
-    "sal_us_nested": 2e-4,  # 1.7e-4
-    "va_us_crossed": 3e-4,  # 2.1e-4
-}
-SD_TOL = {"sal_cs_crossed": 2e-3}  # 1.7e-3: stopped 4.0e-5 short in logLik
-SE_TOL = {"cbpp_cs_period": 1e-2, "sal_cs_crossed": 3e-3}  # 7.3e-3, 1.9e-3
-RHO_TO_ONE = {"gt_ar1_nested": 6e-3, "gt_cs_nested": 1e-3}  # 5.0e-3, 7.9e-4 below
+SE_TOL = {"cbpp_cs_period": 1e-2}  # 7.3e-3
 
 
 def test_suite_covers_every_structure_and_both_families():
@@ -64,12 +48,8 @@ def test_suite_covers_every_structure_and_both_families():
 @pytest.mark.parametrize("name", NAMES)
 def test_fit_matches_glmmtmb(name):
     d = differences(name, KIND)
-    if name in RHO_TO_ONE:
-        assert -RHO_TO_ONE[name] < d["logLik"] < 0, d
-        return
     assert abs(d["logLik"]) < 1e-4, d
-    assert d["fixef"] < FIXEF_TOL.get(name, 1e-4), d
-    assert d["sd"] < SD_TOL.get(name, 1e-3), d
+    assert d["fixef"] < 1e-4 and d["sd"] < 1e-3, d
     assert d["corr"] < 1e-3 and d["rho"] < 1e-3, d
     assert d["se"] < SE_TOL.get(name, 1e-3), d
 
@@ -84,32 +64,24 @@ def test_structure_df_and_nobs(name):
     )
 
 
-def _newton(m):
-    """(logLik, fixef) after one Newton step from the fit's own gradient and Hessian in
-    (theta, beta), theta at its lower bound held where the gradient pushes it out."""
-    from lme2sm.engine.theta import theta_lower
+def test_newton_step_closes_stage_2s_early_stop(monkeypatch):
+    """Without the final Newton step epil_cs stops 5.0e-4 of max(|beta|, SE) from
+    glmmTMB's beta, 6.3e-7 below its logLik; the step (one PIRLS) reaches both."""
+    import lme2sm.glmm.fit as glmm_fit
 
-    f, pr = m.engine_fit, m.problem
-    x = np.concatenate([f.theta, f.beta])
-    nth = len(f.theta)
-    lower = np.concatenate([theta_lower(pr.specs), np.full(pr.p, -np.inf)])
-    free = ~((x <= lower) & (f.gradient > 0))
-    step = np.zeros_like(x)
-    step[free] = np.linalg.solve(f.hessian[np.ix_(free, free)], f.gradient[free])
-    x1 = np.maximum(x - step, lower)
-    state = pr.pirls(x1[:nth], x1[nth:], start=(x1[nth:], f.state.u_flat))
-    return -0.5 * pr.laplace(state), dict(zip(m.frame.fixed_names, x1[nth:]))
-
-
-@pytest.mark.parametrize("name", sorted(set(FIXEF_TOL) | set(SD_TOL)))
-def test_newton_step_from_the_fit_reaches_glmmtmb(name):
-    """The exceptions are lme2sm's early stop, not another optimum: one Newton step puts
-    beta within 7.1e-6 of glmmTMB's and logLik at or above it."""
-    ref, m = reference(KIND, name), fitted(KIND, name)
-    loglik, fe = _newton(m)
-    assert loglik > ref["logLik"] - 1e-6
-    gap = max(abs(fe[k] - v) / max(abs(v), ref["se"][k]) for k, v in ref["fixef"].items())
-    assert gap < 2e-5
+    with_step = fitted(KIND, "epil_cs")
+    fx = load(KIND, "epil_cs")
+    monkeypatch.setattr(glmm_fit, "NEWTON", False)
+    short = _fit("epil_cs", fx["formula"])
+    ref = reference(KIND, "epil_cs")
+    gaps = [
+        max(abs(m.fixef()[k] - v) / max(abs(v), ref["se"][k]) for k, v in ref["fixef"].items())
+        for m in (short, with_step)
+    ]
+    assert gaps[0] > 4e-4 and gaps[1] < 1e-5, gaps
+    assert short.logLik() < ref["logLik"] - 5e-7 < ref["logLik"] - 1e-9 < with_step.logLik()
+    assert with_step.engine_fit.n_evals == short.engine_fit.n_evals
+    assert np.array_equal(with_step.engine_fit.hessian, short.engine_fit.hessian)
 
 
 def _fit(name, formula):
@@ -121,20 +93,29 @@ def _fit(name, formula):
         return glmer(formula, data(fx["data_path"], tuple(fx["factors"])), family_text(fx))
 
 
-def test_correlation_at_one_is_the_random_intercept_model():
+def test_correlation_at_one_is_the_random_intercept_model(monkeypatch):
     """gt_ar1_nested: glmmTMB's ar1 correlation is 0.99999 and its logLik that of
-    (1 | BROOD) + (1 | LOCATION), the ar1 model's limit at rho = 1, which lme2sm fits to
-    glmmTMB's logLik; lme2sm's ar1 fit approaches it from below (rho 0.989)."""
+    (1 | BROOD) + (1 | LOCATION), the ar1 model's limit at rho = 1. lme2sm's stage 2
+    approaches rho = 1 and stops short (rho 0.989, 2.4e-3 below in logLik; gt_cs_nested:
+    0.99996, 9.2e-5 below, each with a convergence warning); restarted with rho at 1 it
+    reaches the limit's logLik, without a warning."""
+    import lme2sm.glmm.fit as glmm_fit
+
     fx = load(KIND, "gt_ar1_nested")
     assert fx["terms"][1]["rho"] > 0.9999
     limit = _fit("gt_ar1_nested", "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)")
-    assert limit.logLik() == pytest.approx(fx["logLik"], abs=1e-4)
-    ar1 = next(tc for tc in fitted(KIND, "gt_ar1_nested").term_covariances
-               if tc.structure == "ar1")  # fmt: skip
-    assert 0.98 < ar1.rho < 1
-    cs = next(tc for tc in fitted(KIND, "gt_cs_nested").term_covariances
-              if tc.structure == "cs")  # fmt: skip
-    assert 0.999 < cs.rho < 1
+    assert limit.logLik() == pytest.approx(fx["logLik"], abs=1e-5)
+    for name, structure in (("gt_ar1_nested", "ar1"), ("gt_cs_nested", "cs")):
+        m = fitted(KIND, name)
+        tc = next(tc for tc in m.term_covariances if tc.structure == structure)
+        assert tc.rho == pytest.approx(1, abs=1e-14) and not m.engine_fit.warnings
+        assert m.logLik() > reference(KIND, name)["logLik"] - 1e-7
+    assert fitted(KIND, "gt_ar1_nested").logLik() == pytest.approx(limit.logLik(), abs=1e-5)
+    monkeypatch.setattr(glmm_fit, "RHO_EDGE", 0.0)
+    short = _fit("gt_ar1_nested", fx["formula"])
+    ar1 = next(tc for tc in short.term_covariances if tc.structure == "ar1")
+    assert 0.98 < ar1.rho < 0.999 and short.logLik() < fx["logLik"] - 1e-3
+    assert short.engine_fit.warnings
 
 
 LME4_SYNTAX = [n for n in NAMES if load(KIND, n).get("lme4") and "dummy(" not in
@@ -216,3 +197,37 @@ def test_profile_and_boot_refused_wald_works():
     with pytest.raises(ArgumentError, match="ar1\\(\\) term"):
         m.confint(method="profile")
     assert len(m.confint(method="Wald")) == len(m.fixef())
+
+
+@pytest.mark.parametrize("structure", ["us", "cs"])
+def test_gamma_structured_term_is_lme4s_model(structure):
+    """A Gamma (dispersion) family: us(1 + x | g) and cs(1 + x | g) (two columns: the
+    same model) against lme4's (x | g) fit (tests/fixtures/glmer_gamma, its tight
+    refit): logLik to 2e-6 (1.2e-6 below), fixef to 1e-5 relative. (glmmTMB's Gamma is another
+    estimator, the dispersion a parameter by ML: 7.1 apart in logLik on gamma_log, so
+    no glmmTMB fixtures for these families.)"""
+    fx = load("glmer_gamma", "gamma_log_slope")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from lme2sm import glmer
+
+        formula = f"y_slope ~ x + {structure}(1 + x | g)"
+        m = glmer(formula, data(fx["data_path"], tuple(fx["factors"])), family_text(fx))
+    assert m.logLik() == pytest.approx(fx["logLik_tight"], abs=2e-6)
+    for k, v in fx["fixef_tight"].items():
+        assert m.fixef()[k] == pytest.approx(v, rel=1e-5)
+
+
+@pytest.mark.xfail(strict=True, reason="stage 1 stops at rho = 1 and does not come back")
+def test_gamma_identity_cs_reaches_us():
+    """sleepstudy's identity-link Gamma fit with cs(1 + Days | Subject) stops at rho = 1,
+    16.4 below us()'s logLik (lme4's); restarting stage 1 from rho -0.5 reaches it (to
+    6e-7), at 8 times stage 1's evaluations (not done: see the glmer_newton report)."""
+    fx = load("glmer_gamma", "sleepstudy_gamma_identity")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from lme2sm import glmer
+
+        m = glmer("Reaction ~ Days + cs(1 + Days | Subject)",
+                  data(fx["data_path"], tuple(fx["factors"])), family_text(fx))  # fmt: skip
+    assert m.logLik() == pytest.approx(fx["logLik_tight"], abs=1e-4)

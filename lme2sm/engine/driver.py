@@ -15,6 +15,7 @@ from lme2sm.engine.optimize import XTOL_REL, OptimResult, minimize_theta
 from lme2sm.engine.progress import FitProgress, watched
 from lme2sm.engine.record import Evaluation, LmmFit
 from lme2sm.engine.theta import (
+    TermSpec,
     correlation_parameter,
     snap_to_edge,
     theta_start,
@@ -22,12 +23,21 @@ from lme2sm.engine.theta import (
 )
 from lme2sm.engine.threads import blas_threads
 
-__all__ = ["FitDriver"]
+__all__ = ["FitDriver", "correlation_slots"]
 
 
 def _offsets(specs) -> list[int]:
     """Where each term's parameters start in ``theta``."""
     return list(np.cumsum([0] + [s.n_theta for s in specs])[:-1])
+
+
+def correlation_slots(specs) -> list[tuple[int, TermSpec]]:
+    """``(index in theta, spec)`` of each ``cs``/``ar1`` term's correlation parameter (the
+    term's last entry of ``theta``)."""
+    return [
+        (i + s.n_theta - 1, s) for s, i in zip(specs, _offsets(specs))
+        if s.structure in ("cs", "ar1")
+    ]  # fmt: skip
 
 
 class FitDriver:
@@ -139,10 +149,7 @@ class FitDriver:
         observation (``ar1(0 + time | subject)``) a correlation of 0 makes the term the
         residual's double, and with a random intercept beside it a correlation near 1
         makes it the intercept's: the deviance has several valleys."""
-        slots = [
-            (i + s.n_theta - 1, s) for s, i in zip(self.specs, _offsets(self.specs))
-            if s.structure in ("cs", "ar1")
-        ]  # fmt: skip
+        slots = correlation_slots(self.specs)
         best, n_evals = opt, opt.n_evals
         for rho in self.OTHER_RHOS if slots else ():
             start = np.array(start_phi, dtype=float)
