@@ -66,16 +66,20 @@ def test_krylov_agrees_with_exact(formula, reml, slope):
     assert gap < 3 * 0.5 * krylov.engine_fit.logdet_se + 1e-4
 
 
-@pytest.mark.parametrize("name", ["insteval_small", "insteval_small_dept"])
-def test_krylov_against_lme4_fixture(name):
-    """InstEval's crossed students x lecturers (348 x 276; with a third crossed term)."""
+@pytest.mark.parametrize(
+    ("name", "fixef_atol"), [("insteval_small", 1e-5), ("insteval_small_dept", 3e-4)]
+)
+def test_krylov_against_lme4_fixture(name, fixef_atol):
+    """InstEval's crossed students x lecturers (348 x 276); with a third crossed term of
+    8 levels, whose flat SD lets the probes' error move the optimum: the service effect
+    is 1.3e-4 from lme4's there (measured), against 1e-6 without that term."""
     fx = lme4_answer(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m = lme2sm.lmer(
             fx["formula"], fixture_data(fx), REML=fx["REML"], factor="krylov", progress=False
         )
-    np.testing.assert_allclose(m.fixef(), list(fx["fixef"].values()), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(m.fixef(), list(fx["fixef"].values()), rtol=1e-4, atol=fixef_atol)
     np.testing.assert_allclose(m.sigma, fx["sigma"], rtol=1e-4)
     assert abs(m.logLik() - fx["logLik"]) < LOGLIK_BOUND
 
