@@ -59,6 +59,11 @@ class LmmFit:
     derivatives: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     """(indices, gradient, Hessian) of the deviance over the free entries of theta at
     the optimiser's stop, before the final Newton step (lme4's convergence check)."""
+    approximation: str | None = None
+    """None for the exact factor; for an approximate fit (``factor="krylov"``,
+    :mod:`.krylov`) what is approximated and how far the logLik may be off."""
+    logdet_se: float = 0.0
+    """An approximate fit's standard error of ``log|L|^2`` (from its probes)."""
 
     @property
     def logLik(self) -> float:

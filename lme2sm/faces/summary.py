@@ -206,6 +206,9 @@ def format_summary(
         lines.append(f"   Data: {m.data_name}")
     lines.append("")
     lines += _criteria(m)
+    approximation = getattr(m.engine_fit, "approximation", None)
+    if approximation:
+        lines.append(f"NOTE: {approximation}")
     lines.append("")
     lines += _scaled_residuals(m)
     lines.append("")

@@ -102,6 +102,12 @@ class LmerEstimates:
         return np.asarray(self.engine_fit.theta, dtype=float).copy()
 
     @property
+    def approximate(self) -> bool:
+        """True for an approximate fit (``lmer(..., factor="krylov")``): its logLik is
+        an estimate (``engine_fit.approximation`` says how good), not lme4's."""
+        return getattr(self.engine_fit, "approximation", None) is not None
+
+    @property
     def converged(self) -> bool:
         return not self.messages
 
