@@ -41,12 +41,14 @@ def matched_terms(name: str, kind: str = KIND):
     return out
 
 
-def differences(name: str, kind: str = KIND) -> dict:
+def differences(name: str, kind: str = KIND, flat_below: float | None = None) -> dict:
     """The largest differences against glmmTMB: logLik (lme2sm's minus glmmTMB's), fixef
     relative to max(|beta|, SE), SDs relative, correlations and rho absolute, sigma
     relative (lmer), SEs relative. SDs lme2sm puts at 0 (a singular fit: relative SD below lme4's isSingular
     tolerance; glmmTMB's log-SD cannot reach 0 and stops at a small positive value) are
-    left out with their correlations and counted in ``zero_sds``."""
+    left out with their correlations and counted in ``zero_sds``. With ``flat_below``,
+    SDs that both fits put below ``flat_below`` sigma (a flat profile near zero) are
+    counted there too; an SD below it in one fit only is still compared."""
     fx, m = reference(kind, name), fitted(kind, name)
     fe, se = m.fixef(), m.se()
     fixef = max(abs(fe[k] - v) / max(abs(v), fx["se"][k] or 0.0) for k, v in fx["fixef"].items())
@@ -54,6 +56,8 @@ def differences(name: str, kind: str = KIND) -> dict:
     for ref, sd, corr, rho in matched_terms(name, kind):
         ref_sd = np.asarray(ref["sd"], dtype=float)
         live = sd > SINGULAR * m.sigma
+        if flat_below is not None:
+            live &= ~((sd < flat_below * m.sigma) & (ref_sd < flat_below * m.sigma))
         zero += int(np.sum(~live))
         if live.any():
             sd_d = max(sd_d, float(np.max(np.abs(sd[live] - ref_sd[live]) / ref_sd[live])))

@@ -26,6 +26,9 @@ GLMMTMB_SHORT = {
     "ss_ar1_reml": 2.5,
     # glmmTMB stops 3.3e-4 short (its refit at rel.tol 1e-15: 3.1e-4 short)
     "cw_cs_crossed_ml": 3e-4,
+    # sigma -> 0 (SIGMA_TO_ZERO): lme2sm follows the ridge to relative SDs of 9.3e3 and
+    # is 2.7e-4 higher in ML logLik than glmmTMB's stop (fixef 3.6e-4 SE apart)
+    "cw_ar1_ml": 2.5e-4,
 }
 FIXEF_TOL = {
     # ML fits: glmmTMB estimates beta jointly with the variances, and where its stop is
@@ -35,8 +38,12 @@ FIXEF_TOL = {
     "cw_diag_ml": 5e-4,
     "cw_diag_crossed_ml": 2e-4,
     "cw_cs_crossed_ml": 1e-3,
-    "cw_ar1_ml": 2e-4,
 }
+FLAT_SDS = {"bw_ar1_int_reml": 0.05}
+"""SDs whose profile is flat near zero, relative to sigma: bw_ar1_int_reml's Rat
+intercept beside ar1(0 + fTime | Rat), 0.0011 (lme2sm) against 0.031 (glmmTMB, whose log-SD
+cannot reach 0) with the REML logLik 5.5e-8 apart; both are checked below this, the
+ar1 term's SDs as every other."""
 SIGMA_TO_ZERO = {"cw_ar1_ml", "ss_ar1_reml"}
 """glmmTMB's sigma goes to 0 (the ar1 term takes the residual's place): in lme4's
 relative parameterisation that is the limit of relative SDs growing without bound, which
@@ -65,6 +72,8 @@ def test_fit_matches_glmmtmb(name):
         return
     assert abs(d["logLik"]) < 1e-4, d
     assert d["fixef"] < FIXEF_TOL.get(name, 1e-4), d
+    if name in FLAT_SDS:
+        d = differences(name, flat_below=FLAT_SDS[name])
     assert d["sd"] < 1e-3, d
     assert d["corr"] < 1e-3 and d["rho"] < 1e-3, d
     if name not in SIGMA_TO_ZERO:
