@@ -5,6 +5,12 @@ Before #23 ``(x0 + ... + x199)^2`` took 13 s to parse (123 s for 390 variables),
 ``a*b*...*p`` (16 factors) 89 s, and a 390-deep ``(1 | a/b/...)`` 3.9 s: list
 membership tests and a recursive tree walk made them cubic. The growth property
 compares each formula family at a size and at four times that size.
+
+Every time here is CPU time (``time.process_time``), the best of five runs: the machine
+is two cores shared by several sessions, and wall-clock time counts the time another
+process holds the core (a 0.15 s parse measured 1.2 s on the wall under a load of 6).
+CPU time counts only this process's work, so the bounds stay as tight as before;
+:func:`test_the_clock_counts_work_not_waiting` shows they can still fail.
 """
 
 from __future__ import annotations
@@ -81,13 +87,26 @@ def _translate(formula: str) -> None:
         pass
 
 
-def _seconds(work, formula: str) -> float:
+def _seconds(work, formula: str, runs: int = 5) -> float:
+    """CPU seconds of ``work(formula)``, the best of ``runs``."""
     best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
+    for _ in range(runs):
+        start = time.process_time()
         work(formula)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return best
+
+
+def _busy(seconds: str) -> None:
+    end = time.process_time() + float(seconds)
+    while time.process_time() < end:
+        pass
+
+
+def test_the_clock_counts_work_not_waiting():
+    """The bounds below can fail: 50 ms of work measures 50 ms, 50 ms asleep none."""
+    assert 0.05 <= _seconds(_busy, "0.05") < 0.5
+    assert _seconds(time.sleep, 0.05) < 0.01
 
 
 @settings(derandomize=True, deadline=None, max_examples=14, database=None)
@@ -132,10 +151,10 @@ def test_the_largest_formulas_in_bounded_time():
     ],
 )
 def test_expansions_beyond_the_limit_are_refused_at_once(formula):
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(FormulaError, match=f"more than lme2sm builds \\({MAX_TERMS:,}") as info:
         parse(formula)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert len(info.value.message) < 400  # the expression is shortened in the message
 
 
@@ -159,12 +178,12 @@ def _tiny(n: int = 10, seed: int = 3) -> pd.DataFrame:
 
 
 def _refused_quickly(call, match: str) -> None:
-    start = time.perf_counter()
+    start = time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(DataError, match=match):
             call()
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
 
 
 def test_lmer_on_ten_rows_with_many_terms_is_refused_quickly():

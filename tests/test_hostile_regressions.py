@@ -323,3 +323,23 @@ def test_statsmodels_view_failure_inside_statsmodels_is_a_fit_error(monkeypatch)
     monkeypatch.setattr(statsmodels_view, "results_at", broken)
     with pytest.raises(FitError, match=r"LinAlgError: SVD did not converge"):
         _ = m.statsmodels
+
+
+@pytest.mark.parametrize(
+    "mix", [[1, b"a", 2, b"b"], [b"a", None, b"b", b"c"], [True, b"x", 1, "a"]]
+)
+def test_anova_of_an_object_column_with_bytes_equals_the_decoded_text(mix):
+    """Before: NotImplementedError 'type III contrasts: no reduced-rank column for
+    ['ma', 'mb']' (satterthwaite labelled levels str(b'a') = "b'a'", fixef says 'a')."""
+    rng = np.random.default_rng(1)
+    n = 40
+    d = pd.DataFrame({"y": rng.normal(size=n), "x": rng.normal(size=n)})
+    d["m"] = pd.Series((mix * 20)[:n], dtype=object)
+    d["g"] = np.repeat(list("abcde"), 8)
+    text = d.copy()
+    text["m"] = [v.decode() if isinstance(v, bytes) else v for v in d["m"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = lme2sm.lmer("y ~ x + m + (1 | g)", d).anova()
+        want = lme2sm.lmer("y ~ x + m + (1 | g)", text).anova()
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-10)

@@ -4,8 +4,10 @@ patsy evaluates formula text in one namespace where the data's columns come firs
 a column named ``np``, ``C`` or ``len`` would hide the module or function the text
 calls by that name. The text written for statsmodels therefore names a column by
 :func:`statsmodels_column`: the column's own name, unless that name is one the
-namespace uses (:data:`NAMESPACE_NAMES`) or starts with ``_``; such a column is
-renamed to its :func:`safe_name` (``np`` → ``_c_np``) in the frame statsmodels gets.
+namespace uses (:data:`NAMESPACE_NAMES`), that starts with ``_`` or that patsy would
+read as a number (``Inf``, ``nan``, ``Infinity``: :func:`reads_as_number`); such a
+column is renamed to its :func:`safe_name` (``np`` → ``_c_np``) in the frame
+statsmodels gets.
 Names patsy cannot take bare (dots, spaces, Python keywords) are written as
 ``Q("name")``. R's ``^`` becomes ``**`` inside ``I()``.
 """
@@ -58,12 +60,28 @@ def safe_name(column: str) -> str:
     return "_x_" + column.encode("utf-8").hex()
 
 
+def reads_as_number(name: str) -> bool:
+    """Whether patsy reads ``name``, written bare, as a number literal: it tries
+    ``float()`` on each atom, so ``Inf``, ``nan`` and ``Infinity`` (any case) are numbers
+    there ("numbers besides '0' and '1' are only allowed with \\*\\*"), not columns."""
+    try:
+        float(name)
+    except (ValueError, OverflowError):
+        return False
+    return True
+
+
 def statsmodels_column(column: str) -> str:
     """The name ``column`` has in the frame statsmodels sees: its own, or its
-    :func:`safe_name` when the formula namespace uses that name (``np``, ``C``, ``len``)
-    or it starts with ``_`` (where the internal names live). Injective: kept names never
-    start with ``_``, renamed ones always do."""
-    if column in NAMESPACE_NAMES or column.startswith("_"):
+    :func:`safe_name` when the formula namespace uses that name (``np``, ``C``, ``len``),
+    it starts with ``_`` (where the internal names live) or patsy would read it as a
+    number (``Inf`` → ``_c_Inf``). Injective: kept names never start with ``_``, renamed
+    ones always do.
+
+    >>> statsmodels_column("np"), statsmodels_column("Inf"), statsmodels_column("x")
+    ('_c_np', '_c_Inf', 'x')
+    """
+    if column in NAMESPACE_NAMES or column.startswith("_") or reads_as_number(column):
         return safe_name(column)
     return column
 

@@ -272,7 +272,9 @@ def fixed_terms(m: LmerEstimates) -> list[FixedTermInfo]:
                         )
                 values = _factor_columns(factor, frame.data)
                 blocks.append(("categorical", values))
-                labels.append(tuple(factor.label + _r_level(str(c)) for c in fi.categories))
+                labels.append(
+                    tuple(factor.label + _r_level(_level_text(c)) for c in fi.categories)
+                )
             else:
                 values = _factor_columns(factor, frame.data)
                 numeric.add(factor.label)
@@ -292,6 +294,20 @@ def fixed_terms(m: LmerEstimates) -> list[FixedTermInfo]:
             )
         )
     return out
+
+
+def _level_text(level) -> str:
+    """A level as patsy names its column (so as fixef() does): text as it is, bytes
+    decoded, anything else its repr (before, str(b'x') was "b'x'" where fixef() says
+    ``x``, and anova() of an object column holding bytes raised NotImplementedError)."""
+    if isinstance(level, str):
+        return level
+    if isinstance(level, bytes):
+        try:
+            return level.decode("utf-8")
+        except UnicodeDecodeError:
+            return repr(level)
+    return repr(level)
 
 
 def _is_treatment(cm, fi) -> bool:
