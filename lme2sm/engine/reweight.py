@@ -109,11 +109,12 @@ class RowSums:
         XrT, wXrT, wXr = self._XrT, self._wXrT, self._wXr  # [X r]', W[X r]', W[X r]
         XrT[self.p] = r
         np.multiply(XrT, w, out=wXrT)
-        np.copyto(wXr, wXrT.T)
+        for a in range(p1):  # column by column: np.copyto(wXr, wXrT.T) took 5x as long
+            wXr[:, a] = wXrT[a]
         for zt in self._zt:
             # Z_j'W[X r] (q_j k_j, p + 1) in zxy's layout (p + 1, q_j, k_j); one sparse
             # product (p + 1 bincounts took 1.5x as long at p = 6)
-            out[b[s] : b[s + 1]] = np.asarray(zt @ wXr).T.ravel()
+            out[b[s] : b[s + 1]].reshape(p1, -1)[...] = np.asarray(zt @ wXr).T
             s += 1
         # [X r]'W[X r] by dot products of rows: BLAS's gemm with an inner dimension of
         # n and outer ones of p + 1 took 4x as long (n = 100,000, p = 2)
@@ -181,6 +182,7 @@ class WeightedPLS:
             M[:, :Q] = sp.hstack([term_matrix(t) for t in rows]).toarray()
             M[:, Q:-1] = self.sums.X
             self._dense_rows = M
+            self._dense_w = np.empty_like(M.T)  # W M', laid out as M.T * w lays it out
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -195,9 +197,10 @@ class WeightedPLS:
         """The engine at weights ``w`` and response ``r`` (structure shared, blocks
         gathered from the sums)."""
         if self._dense_rows is not None:
-            M = self._dense_rows.copy()
-            M[:, -1] = r
-            A = (M.T * w) @ M
+            with self._lock:  # M's last column and W M' are work arrays; A is new
+                M = self._dense_rows
+                M[:, -1] = r
+                A = np.multiply(M.T, w, out=self._dense_w) @ M
             p1 = self.sums.p + 1
             return self.template.with_loaded({"dense_A": A, "xy": A[-p1:, -p1:]}, self.sums.n)
         with self._lock:  # the sums' work arrays are shared; the gather copies out

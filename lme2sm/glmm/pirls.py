@@ -28,6 +28,7 @@ measured from the saturated model (deviance residuals, not ``aic``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 
@@ -58,6 +59,18 @@ modes still move by more than ``STEP_TOL`` (roundoff). Not fewer: with a non-can
 link PIRLS converges linearly, and the penalised deviance, quadratic in the modes, stops
 changing long before log|L|^2 does (cbpp's cloglog: stopped after 3 such steps, the
 Laplace deviance varies by 1e-9 with the start, its Hessian's theta entry by 1e-1)."""
+
+
+_EMPTY = np.zeros(0)
+_EMPTY.flags.writeable = False
+
+
+def _max_change(a: np.ndarray, b: np.ndarray) -> float:
+    """``max |a - b|`` (0 for empty arrays), without np.max's wrappers."""
+    d = a - b
+    if not d.size:
+        return 0.0
+    return float(np.abs(d, out=d).max())
 
 
 @dataclass
@@ -138,6 +151,7 @@ class GlmmProblem:
         mu0 = family.mustart(y, weights)
         self.eta0 = family.link.link(mu0)
         self._ylogy = family.saturated(y)
+        self._dev_resid = None  # family.deviance_residuals, made on first use
         # aic(mu) - sum(dev_resid(mu)) does not depend on mu (-2 x the saturated
         # log-likelihood): computed once, the Laplace deviance needs only deviance residuals
         # (not so with a dispersion estimated from the deviance: aic() computes it whole)
@@ -151,7 +165,8 @@ class GlmmProblem:
         self.Q = int(sum(sizes))
         self._bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         self._systems: dict[bool, WeightedPLS] = {}
-        self._zl: tuple[np.ndarray, list[np.ndarray]] | None = None
+        self._zl: tuple[np.ndarray, list] | None = None
+        self._uidx: list[np.ndarray] | None = None
         self.evaluations = 0
 
     # ---------------------------------------------------------------- pieces
@@ -181,7 +196,8 @@ class GlmmProblem:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_systems"], state["_zl"] = {}, None  # rebuilt on first use: smaller pickles
+        # rebuilt on first use: smaller pickles (and a closure does not pickle)
+        state["_systems"], state["_zl"], state["_uidx"], state["_dev_resid"] = {}, None, None, None
         return state
 
     def system(self, joint: bool) -> WeightedPLS:
@@ -223,21 +239,48 @@ class GlmmProblem:
         return [u[b[j] : b[j + 1]].reshape(s.n_levels, s.k) for j, s in enumerate(self.specs)]
 
     def _random_part_flat(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """Z Lambda_theta u on the rows for flat ``u`` (each term's ``Z_j T_j`` kept
-        while theta stays: PIRLS's step-halvings call this at one theta)."""
+        """Z Lambda_theta u on the rows for flat ``u``."""
+        return self._random_part_at(theta)(u)
+
+    def _random_part_at(self, theta: np.ndarray):
+        """``u -> Z Lambda_theta u`` on the rows for flat ``u`` (each term's ``Z_j T_j``
+        kept while theta stays, and each row's places in ``u``: PIRLS calls it at one
+        theta for every step and halving)."""
         if self._zl is None or not np.array_equal(self._zl[0], theta):
             factors = unpack_theta(theta, self.specs)
-            self._zl = (theta.copy(), [t.Z @ T for t, T in zip(self.rows, factors)])
-        out = np.zeros(self.n)
-        for t, zt, uj in zip(self.rows, self._zl[1], self.split(u)):
-            if t.k == 1:
-                out += zt[:, 0] * uj[t.codes, 0]
-            else:
-                out += np.einsum("nk,nk->n", zt, uj[t.codes])
-        return out
+            zl = []
+            for t, T, idx in zip(self.rows, factors, self._u_index()):
+                zt = t.Z @ T
+                zl.append((np.ascontiguousarray(zt[:, 0]) if t.k == 1 else zt, idx))
+            self._zl = (theta.copy(), zl)
+        terms = self._zl[1]
+
+        def random_part(u: np.ndarray) -> np.ndarray:
+            out = None
+            for zt, idx in terms:
+                part = zt * u[idx] if zt.ndim == 1 else np.einsum("nk,nk->n", zt, u[idx])
+                if out is None:
+                    out = part
+                else:
+                    out += part
+            return out
+
+        return random_part
+
+    def _u_index(self) -> list[np.ndarray]:
+        """Each row's places in flat ``u``, per term: ``(n,)`` for one column, else
+        ``(n, k_j)``."""
+        if self._uidx is None:
+            self._uidx = [
+                b + t.codes if t.k == 1 else b + t.codes[:, None] * t.k + np.arange(t.k)
+                for t, b in zip(self.rows, self._bounds)
+            ]
+        return self._uidx
 
     def dev_resid(self, mu: np.ndarray) -> np.ndarray:
-        return self.family.dev_resids(self.y, mu, self.wts, self._ylogy)
+        if self._dev_resid is None:
+            self._dev_resid = self.family.deviance_residuals(self.y, self.wts, self._ylogy)
+        return self._dev_resid(mu)
 
     def aic(self, mu: np.ndarray) -> float:
         """-2 log p(y | mu), all constants included (the family's ``aic``; with a
@@ -261,28 +304,31 @@ class GlmmProblem:
         fam = self.family
         joint = beta is None
         base = self.offset if joint else self.offset + self.X @ beta
+        random_part = self._random_part_at(theta)
+        offset, X = self.offset, self.X
 
         def linpred(b, u):
-            fixed = self.offset + self.X @ b if joint else base
-            return fixed + self._random_part_flat(theta, u)
+            fixed = offset + X @ b if joint else base
+            return fixed + random_part(u)
 
         cur_beta, cur_u, eta, mu, dr, old_pdev = self._start(beta, start, linpred)
         converged = False
         n_small = 0
+        with_beta = joint and self.p > 0
         for it in range(1, MAX_ITER + 1):
             # mu (and dr) at eta: carried from the accepted step
             me, wf = fam.working(eta, mu)
             w = self.wts * wf
             z = eta - base + (self.y - mu) / me
-            ev = self.solve(theta, w, z, joint and self.p > 0)
+            ev = self.solve(theta, w, z, with_beta)
             ldL2, new_u = ev.ldL2, np.concatenate([a.ravel() for a in ev.u])
-            new_beta = ev.beta if joint and self.p else np.zeros(0)
+            new_beta = ev.beta if with_beta else _EMPTY
             self.evaluations += 1
             # the point is the mode when the full Newton step from it is negligible: the
             # state there, at this solve's weights (no further solve to confirm)
-            newton = float(np.max(np.abs(new_u - cur_u), initial=0.0))
-            if joint and self.p:
-                newton = max(newton, float(np.max(np.abs(new_beta - cur_beta))))
+            newton = _max_change(new_u, cur_u)
+            if with_beta:
+                newton = max(newton, _max_change(new_beta, cur_beta))
             if converged or newton <= STEP_TOL:
                 if dr is None:
                     dr = self.dev_resid(mu)
@@ -304,10 +350,10 @@ class GlmmProblem:
             cand_u, cand_beta, cand_eta, cand_mu, cand_dr, pdev = self._halve(
                 (cur_u, cur_beta), (new_u, new_beta), old_pdev, joint, linpred
             )
-            moved = float(np.max(np.abs(cand_u - cur_u), initial=0.0))
-            if joint and self.p:
-                moved = max(moved, float(np.max(np.abs(cand_beta - cur_beta))))
-            small = np.isfinite(old_pdev) and abs(old_pdev - pdev) <= tol * (1.0 + abs(pdev))
+            moved = _max_change(cand_u, cur_u)
+            if with_beta:
+                moved = max(moved, _max_change(cand_beta, cur_beta))
+            small = math.isfinite(old_pdev) and abs(old_pdev - pdev) <= tol * (1.0 + abs(pdev))
             n_small = n_small + 1 if small else 0
             if small and (moved <= STEP_TOL or n_small >= SMALL_STEPS):
                 converged = True
@@ -335,21 +381,24 @@ class GlmmProblem:
         """The PLS step from ``current`` (u, beta) towards ``proposed``, halved until
         the penalised deviance does not rise (lme4's ``pwrssUpdate``)."""
         (cur_u, cur_beta), (new_u, new_beta) = current, proposed
+        du = new_u - cur_u
+        db = new_beta - cur_beta if joint else None
+        inverse = self.family.link.inverse
         step = 1.0
         for _ in range(MAX_HALVINGS + 1):
-            cand_u = cur_u + step * (new_u - cur_u)
-            cand_beta = cur_beta + step * (new_beta - cur_beta) if joint else new_beta
+            cand_u = cur_u + step * du
+            cand_beta = cur_beta + step * db if joint else new_beta
             cand_eta = linpred(cand_beta, cand_u)
-            cand_mu = self.family.link.inverse(cand_eta)
+            cand_mu = inverse(cand_eta)
             cand_dr = self.dev_resid(cand_mu)
             pdev = float(cand_dr.sum() + cand_u @ cand_u)
-            if np.isfinite(pdev) and (
-                not np.isfinite(old_pdev) or pdev <= old_pdev + ROUNDOFF * (1 + abs(old_pdev))
+            if math.isfinite(pdev) and (
+                not math.isfinite(old_pdev) or pdev <= old_pdev + ROUNDOFF * (1 + abs(old_pdev))
             ):
                 break
             step /= 2.0
         else:
-            if not np.isfinite(pdev) or pdev - old_pdev > 1e-8 * (1 + abs(old_pdev)):
+            if not math.isfinite(pdev) or pdev - old_pdev > 1e-8 * (1 + abs(old_pdev)):
                 raise FitError(
                     "PIRLS step-halvings failed to reduce the deviance (lme4's pwrssUpdate error)"
                 )
