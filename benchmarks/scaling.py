@@ -9,6 +9,9 @@ the same data:
 * nested: ``y ~ x + (x | school) + (1 | school:class)``, 20 rows a class, 10 classes a
   school; the number of schools grows with the rows. Nested terms stay block diagonal,
   so cost should be linear in rows.
+* MovieLens-shaped (``--movielens``): ``y ~ x + (1|user) + (1|item)``, users = rows/50,
+  items = rows/200, Zipf-skewed ratings per user (a few users rate most items: the
+  engine's heavy levels, :mod:`lme2sm.engine.fill`).
 
 Each lme2sm fit runs in its own subprocess, so the peak resident memory
 (``ru_maxrss``) belongs to that fit alone (data included). lme4 runs in one ``Rscript``
@@ -38,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 CROSSED = "y ~ service + (1 | a) + (1 | b)"
 NESTED = "y ~ x + (x | school) + (1 | school:class)"
+MOVIELENS = "y ~ x + (1 | user) + (1 | item)"
 ROW_SIZES = [10_000, 30_000, 100_000, 300_000, 1_000_000]
 LEVEL_SIZES = [250, 500, 1_000, 2_000]
 
@@ -91,7 +95,9 @@ def run_one(path: str, formula: str) -> dict:
 
     import lme2sm
 
-    data = pd.read_csv(path, dtype={c: str for c in ("a", "b", "service", "school", "class")})
+    data = pd.read_csv(
+        path, dtype={c: str for c in ("a", "b", "service", "school", "class", "user", "item")}
+    )
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -149,12 +155,23 @@ def row(label: str, ours: dict, theirs: dict | None) -> None:
     print(f"{label:>22s} {ours['seconds']:9.2f} {extra}", flush=True)
 
 
+def movielens_table(tmp: Path, sizes: list[int], script: Path | None) -> None:
+    from crossed_data import movielens_frame
+
+    header("MovieLens-shaped, rows growing (users = rows/50, items = rows/200):")
+    for n in sizes:
+        path = tmp / f"movielens_{n}.csv"
+        movielens_frame(n, n // 50, n // 200).to_csv(path, index=False)
+        row(f"{n:,} rows", lme2sm_run(path, MOVIELENS), lme4_run(path, MOVIELENS, script))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--max-rows", type=int, default=1_000_000)
     ap.add_argument("--no-lme4", action="store_true")
     ap.add_argument("--quick", action="store_true", help="two sizes of each table")
+    ap.add_argument("--movielens", action="store_true", help="only the MovieLens table")
     args = ap.parse_args()
     if args.one:
         print(json.dumps(run_one(*args.one)))
@@ -170,6 +187,10 @@ def main() -> None:
         if not args.no_lme4 and shutil.which("Rscript"):
             script = tmp / "fit.R"
             script.write_text(R_SCRIPT)
+        if args.movielens:
+            movielens_table(tmp, [n for n in sizes if n >= 100_000] or sizes, script)
+            print(f"\nratio = lme2sm / lme4 seconds; load average: {os.getloadavg()[0]:.2f}")
+            return
         header("Crossed, rows growing (a = rows/25 levels, b = 1,128):")
         for n in sizes:
             path = tmp / f"crossed_{n}.csv"
