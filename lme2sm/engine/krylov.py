@@ -50,7 +50,7 @@ import scipy.sparse as sp
 
 from lme2sm.engine.crossprod import CrossProducts
 from lme2sm.engine.driver import FitDriver
-from lme2sm.engine.record import LOG_2PI, Evaluation, LmmFit
+from lme2sm.engine.record import Evaluation, LmmFit, profiled_criteria
 from lme2sm.engine.structure import off_block
 from lme2sm.engine.theta import TermSpec, theta_lower, unpack_theta
 
@@ -411,15 +411,8 @@ class KrylovLMM(FitDriver):
         return out
 
     def _criteria(self, ldL2: float, ldRX2: float, r2: float) -> tuple[float, float]:
-        """The REML and ML deviances (as the exact engine's)."""
-        n, p, slw = self.n, self.p, self.cp.sum_log_w
-        if r2 <= 0:
-            return -np.inf, -np.inf
-        dev_ml = ldL2 + n * (1.0 + LOG_2PI + math.log(r2 / n)) - slw
-        nmp = n - p
-        if nmp <= 0:
-            return np.inf, dev_ml
-        return ldL2 + ldRX2 + nmp * (1.0 + LOG_2PI + math.log(r2 / nmp)) - slw, dev_ml
+        """The REML and ML deviances from the log-determinants and ``r^2``."""
+        return profiled_criteria(ldL2, ldRX2, r2, self.n, self.p, self.cp.sum_log_w)
 
     def evaluate(self, theta: np.ndarray, modes: bool = False) -> Evaluation:
         theta = np.asarray(theta, dtype=float)

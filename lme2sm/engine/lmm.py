@@ -41,7 +41,6 @@ Pieces: :mod:`.theta` (the parameters), :mod:`.structure` (which terms nest),
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,7 +58,7 @@ from lme2sm.engine.fill import (
     heavy_levels,
     level_counts,
 )
-from lme2sm.engine.record import LOG_2PI, Evaluation, LmmFit
+from lme2sm.engine.record import LOG_2PI, Evaluation, LmmFit, profiled_criteria
 from lme2sm.engine.small_models import DenseSystem, SmallModels
 from lme2sm.engine.sparse_rest import sparse_rest_plan
 from lme2sm.engine.structure import (
@@ -373,15 +372,7 @@ class ProfiledLMM(FitDriver, BlockedCholesky, SmallModels):
 
     def _criteria(self, ldL2: float, ldRX2: float, r2: float) -> tuple[float, float]:
         """The REML and ML deviances from the log-determinants and ``r^2``."""
-        n, p = self.n, self.p
-        slw = self.cp.sum_log_w
-        if r2 <= 0:
-            return -np.inf, -np.inf
-        dev_ml = ldL2 + n * (1.0 + LOG_2PI + math.log(r2 / n)) - slw
-        nmp = n - p
-        if nmp <= 0:
-            return np.inf, dev_ml
-        return ldL2 + ldRX2 + nmp * (1.0 + LOG_2PI + math.log(r2 / nmp)) - slw, dev_ml
+        return profiled_criteria(ldL2, ldRX2, r2, self.n, self.p, self.cp.sum_log_w)
 
     def deviance(self, theta: np.ndarray, reml: bool = True) -> float:
         """The profiled deviance at ``theta`` (``inf`` where Omega is not PD)."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["LOG_2PI", "Evaluation", "LmmFit"]
+__all__ = ["LOG_2PI", "Evaluation", "LmmFit", "profiled_criteria"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -72,3 +72,17 @@ class LmmFit:
     def covariances(self) -> list[np.ndarray]:
         """Each term's covariance matrix on the data scale, sigma^2 T T'."""
         return [self.sigma**2 * (T @ T.T) for T in self.factors]
+
+
+def profiled_criteria(
+    ldL2: float, ldRX2: float, r2: float, n: int, p: int, sum_log_w: float
+) -> tuple[float, float]:
+    """The REML and ML profiled deviances from the log-determinants and ``r^2`` (any
+    engine's: exact or Krylov)."""
+    if r2 <= 0:
+        return -np.inf, -np.inf
+    dev_ml = ldL2 + n * (1.0 + LOG_2PI + math.log(r2 / n)) - sum_log_w
+    nmp = n - p
+    if nmp <= 0:
+        return np.inf, dev_ml
+    return ldL2 + ldRX2 + nmp * (1.0 + LOG_2PI + math.log(r2 / nmp)) - sum_log_w, dev_ml

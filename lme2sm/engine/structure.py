@@ -17,7 +17,6 @@ __all__ = [
     "level_pattern",
     "nested_parents",
     "off_block",
-    "pair_products",
     "reduce_plan",
 ]
 
@@ -57,43 +56,6 @@ def reduce_plan(parent: np.ndarray, n_parents: int) -> tuple[np.ndarray | None, 
     if np.any(counts == 0):  # pragma: no cover - a level without rows cannot occur
         raise ValueError("a level of the coarser factor has no finer level inside it")
     return order, np.concatenate([[0], np.cumsum(counts)[:-1]])
-
-
-def pair_products(A: sp.csc_matrix, m: int, k: int = 1, max_nnz: int = 30_000_000):
-    """For a sparse A (m x q k; level l owns columns l k .. l k + k - 1): K with
-    ``K @ M.ravel()`` the lower triangle of ``A blockdiag(M_l) A'`` (M of shape (q, k, k),
-    symmetric blocks) at rows ``kr``, columns ``kc``. None when K would be too large.
-
-    Every pair of rows that meet in one level contributes ``A[a, l e] A[b, l f]`` to
-    entry (a, b); the pairs of all levels are laid out at once (no loop over levels:
-    InstEval's 1,128 lecturers took 90 ms in a loop, 4 ms so)."""
-    A = A.tocsc()
-    A.sum_duplicates()
-    q = A.shape[1] // k
-    coo = A.tocoo()
-    # the rows each level meets (union over its k columns), sorted by (level, row)
-    level_row, inv = np.unique((coo.col // k).astype(np.int64) * m + coo.row, return_inverse=True)
-    V = np.zeros((len(level_row), k))
-    np.add.at(V, (inv.ravel(), coo.col % k), coo.data)
-    lv_of, row_of = level_row // m, level_row % m
-    counts = np.bincount(lv_of, minlength=q).astype(np.int64)
-    total = int(np.sum(counts * (counts + 1) // 2))
-    if total * k * k > max_nnz:
-        return None
-    starts = np.cumsum(counts) - counts
-    # element a of a level pairs with the level's elements b = 0 .. a
-    reps = np.arange(len(level_row)) - np.repeat(starts, counts) + 1
-    ia = np.repeat(np.arange(len(level_row)), reps)
-    ib = np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps) + starts[lv_of[ia]]
-    ra, rb = row_of[ia], row_of[ib]
-    uniq, pair_row = np.unique(np.maximum(ra, rb) * m + np.minimum(ra, rb), return_inverse=True)
-    ef = np.arange(k * k)
-    vals = (V[ia][:, ef // k] * V[ib][:, ef % k]).ravel()
-    cols = (lv_of[ia][:, None] * (k * k) + ef[None, :]).ravel()
-    K = sp.csr_matrix(
-        (vals, (np.repeat(pair_row.ravel(), k * k), cols)), shape=(len(uniq), q * k * k)
-    )
-    return K, uniq // m, uniq % m
 
 
 def block_diag_index(q: int, k: int) -> tuple[np.ndarray, np.ndarray]:
