@@ -56,6 +56,23 @@ def test_a_dense_crossed_block_stays_dense(monkeypatch):
     assert sparse.m_rest == 480 and sparse._sparse_rest is None
 
 
+def test_a_pattern_too_full_for_any_ordering_is_not_factored(monkeypatch):
+    # half the lower triangle filled: no ordering's factor can be 20x cheaper than dense
+    m = 400
+    rows, cols = np.tril_indices(m, -1)
+    keep = (rows + cols) % 2 == 0
+    tried = []
+    monkeypatch.setattr(sparse_rest, "_splu", lambda S: tried.append(S) or 1 / 0)
+    diag = (np.arange(m), np.arange(m))
+    assert sparse_rest.sparse_rest_plan(m, diag, (rows[keep], cols[keep])) is None
+    assert tried == []
+    # a sparse pattern of the same size is still tried
+    band = (np.arange(1, m), np.arange(m - 1))
+    with pytest.raises(ZeroDivisionError):
+        sparse_rest.sparse_rest_plan(m, diag, band)
+    assert len(tried) == 1
+
+
 @pytest.mark.parametrize("theta", [[0.8, 0.5], [1.0, 1.0], [0.05, 2.0], [3.0, 0.0], [0.0, 0.7]])
 @pytest.mark.parametrize("reml", [True, False])
 def test_sparse_and_dense_factors_give_the_same_deviance(monkeypatch, theta, reml):

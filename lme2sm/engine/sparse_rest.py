@@ -20,7 +20,8 @@ rounding.
 
 The engine chooses: once per model (:func:`sparse_rest_plan`) the pattern is factored at
 unit ``theta`` and the flops of that factor (the sum of squared column counts of ``L``)
-are compared with the dense ``m^3 / 3``.
+are compared with the dense ``m^3 / 3``; a pattern already too full for any ordering to
+pay (InstEval's 1,128 lecturers) is not factored at all.
 """
 
 from __future__ import annotations
@@ -106,6 +107,11 @@ def sparse_rest_plan(
     keys_upper = rows[off] * m + cols[off]  # the mirrored entries (column = row)
     keys = np.concatenate([keys_lower, keys_upper])
     uniq, where = np.unique(keys, return_inverse=True)
+    # L holds at least S's lower triangle whatever the ordering, so its flops (sum of
+    # squared column counts) are at least nnz_lower^2 / m: too dense to pay, no trial
+    nnz_lower = (len(uniq) + m) / 2.0
+    if SPARSE_FLOP_RATIO * nnz_lower * nnz_lower / m >= m**3 / 3.0:
+        return None
     where = where.ravel()
     n_rr, n_fill = len(rr_r), len(kr)
     lower_pos = where[: len(keys_lower)]
