@@ -27,12 +27,22 @@ from hypothesis import strategies as st
 import lme2sm
 from lme2sm import DataError, FormulaError, Lme2smError
 from lme2sm.faces.glmer_translate import translate_glmer
+from lme2sm.faces.placeholder_data import (
+    grouping_columns,
+    placeholder_frame,
+    placeholder_translation,
+)
 from lme2sm.formula import expanded_text, parse
 from lme2sm.formula.terms import MAX_TERMS
 
 
 def _names(prefix: str, k: int) -> list[str]:
     return [f"{prefix}{i}" for i in range(k)]
+
+
+BRIEF_FORMULA = "y ~ x + (1 | a/b/c/d/e/f/g/h/i/j/k/l) + " + " + ".join(
+    f"(1 | m{i})" for i in range(1, 13)
+)
 
 
 # family -> (formula of size k, the sizes drawn from, how k grows to quadruple the work)
@@ -137,6 +147,58 @@ def test_the_largest_formulas_in_bounded_time():
     for formula in largest:
         assert _seconds(_parse, formula) < 1.0, formula[:60]
         assert _seconds(_translate, formula) < 2.0, formula[:60]
+
+
+def _placeholder(formula: str) -> None:
+    """``lme2sm translate FORMULA`` without data: the placeholder frame and its
+    translation (crossed, then nested), or the lme2sm error they end in."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            placeholder_translation(formula, False)
+        except Lme2smError:
+            pass
+
+
+PLACEHOLDER_CASES = {
+    # the issue's formula: 24 grouping columns, an interaction of 12 (9.4 s, then 2 min
+    # of CPU under load: the crossed placeholder had 3^12 x 6 rows)
+    "brief": BRIEF_FORMULA,
+    # the same beside a correlated term: crossed cannot be expressed, so nested too
+    "brief, nested": "y ~ x + (x | m) + " + BRIEF_FORMULA.split("~ x + ")[1],
+    "60 deep": f"y ~ x + (1 | {'/'.join(_names('a', 60))})",
+    "99 crossed": "y ~ x + " + " + ".join(f"(1 | c{i})" for i in range(99)),
+    "40 correlated": "y ~ x + " + " + ".join(f"(x | c{i})" for i in range(40)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLACEHOLDER_CASES))
+def test_translate_without_data_is_fast(case):
+    """The placeholder frame has rows linear in the number of grouping columns (every
+    pair crossed beyond six), so translating without data stays well under a second."""
+    assert _seconds(_placeholder, PLACEHOLDER_CASES[case], runs=3) < 0.8, case
+
+
+def test_translate_without_data_growth_is_near_linear():
+    small = "y ~ x + " + " + ".join(f"(1 | c{i})" for i in range(30))
+    large = "y ~ x + " + " + ".join(f"(1 | c{i})" for i in range(120))
+    t_small, t_large = _seconds(_placeholder, small, 3), _seconds(_placeholder, large, 3)
+    assert t_large <= 3 * 4**1.5 * t_small + 0.05, (t_small, t_large)
+
+
+def test_placeholder_frame_beyond_six_factors_crosses_every_pair():
+    parsed = parse(PLACEHOLDER_CASES["brief"])
+    frame = placeholder_frame(parsed, "crossed")
+    groups = grouping_columns(parsed)
+    assert len(groups) == 24 and len(frame) == 162  # 3^4 cells, twice
+    pairs = {frame[[a, b]].drop_duplicates().shape[0] for a in groups for b in groups if a < b}
+    assert pairs == {9}
+    t, lines = placeholder_translation(PLACEHOLDER_CASES["brief"], False)
+    assert t.group_kind == "single" and len(t.vc_formula) == 24
+    assert any("every pair of them meets" in line for line in lines)
+    nested = placeholder_frame(parse(PLACEHOLDER_CASES["60 deep"]), "nested")
+    assert len(nested) == 122  # 61 cells, twice
+    assert [nested[f"a{i}"].nunique() for i in (0, 1, 59)] == [2, 3, 61]
 
 
 @pytest.mark.parametrize(

@@ -38,43 +38,88 @@ def placeholder_frame(parsed, layout: str = "crossed", levels: int = 3) -> pd.Da
 
     Grouping columns hold text labels, every other column small positive numbers.
     ``layout="crossed"``: every combination of the grouping columns' levels occurs
-    (labels ``g1``, ``g2``, ... reused); beyond six factors the labels are shuffled
-    independently instead, so the rows stay few however many factors there are. ``layout="nested"``: each grouping
-    column nests in the one before it (in order of first use), with labels unique
-    overall (two levels per step beyond six factors, to keep the frame small).
+    (labels ``g1``, ``g2``, ... reused); beyond six factors (729 combinations) every
+    pair of factors is crossed instead (:func:`_pairwise_crossed_codes`), so the rows
+    stay few however many factors there are. ``layout="nested"``: each grouping column
+    nests in the one before it (in order of first use), with labels unique overall
+    (beyond six factors one more level per step, :func:`_nested_paths`). Either way each
+    term has fewer levels, and fewer random effects, than the frame has rows.
     """
     groups = grouping_columns(parsed)
     k = len(groups)
-    rng = np.random.default_rng(0)
-    widest = max((len(t.group_factors) for t in parsed.random_terms), default=1)
     columns = max((len(t.effects) + 1 for t in parsed.random_terms), default=1)
     frame: dict[str, Any] = {}
-    if layout == "crossed" and levels**k <= 729:
-        n = levels**k * (columns + 1)  # every combination, more rows than random effects
-        index = np.arange(n) % levels**k
-        for pos, name in enumerate(groups):
-            codes = (index // levels ** (k - pos - 1)) % levels
-            frame[name] = [f"{name}{c + 1}" for c in codes]
-    elif layout == "crossed":
-        # too many combinations to list: shuffle each factor's labels independently,
-        # with enough rows for every combination a term uses, times its columns
-        n = 2 * levels**widest * (columns + 1)
-        base = np.arange(n) % levels
-        for name in groups:
-            frame[name] = [f"{name}{c + 1}" for c in rng.permutation(base)]
+    if layout == "crossed":
+        codes = _all_combinations(k, levels) if levels**k <= 729 else _pairwise_crossed_codes(k)
+    elif k <= 6:
+        codes = _nested_levels(k, levels)
     else:
-        levels = levels if k <= 6 else 2
-        n_cells = levels**k if k else 1
-        n = n_cells * (columns + 1)
-        index = np.arange(n) % n_cells
-        for pos, name in enumerate(groups):
-            path = index // levels ** (k - pos - 1)  # the cell's path to this level
-            frame[name] = [f"{name}{p + 1}" for p in path]
+        codes = _nested_paths(k)
+    # every cell repeated: more rows than any term's levels times its columns
+    codes = np.tile(codes, (columns + 1, 1))
+    n = len(codes)
+    for pos, name in enumerate(groups):
+        labels = np.array([f"{name}{c + 1}" for c in range(int(codes[:, pos].max()) + 1)])
+        frame[name] = labels[codes[:, pos]].astype(object)
+    rng = np.random.default_rng(0)
     for name in parsed.variables():
         if name not in frame:
             # positive (log() works) and with many distinct values (poly(x, k) works)
             frame[name] = rng.integers(1, 5, size=n) + rng.integers(0, 100, size=n) / 100
     return pd.DataFrame(frame)
+
+
+def _all_combinations(k: int, levels: int) -> np.ndarray:
+    """Every combination of ``k`` factors' ``levels`` levels, one row each (the first
+    factor varies slowest)."""
+    index = np.arange(levels**k)
+    return np.column_stack(
+        [(index // levels ** (k - pos - 1)) % levels for pos in range(k)]
+    ).reshape(levels**k, k)
+
+
+def _pairwise_crossed_codes(k: int) -> np.ndarray:
+    """``k`` three-level factors, every pair fully crossed, on few rows.
+
+    The rows are the vectors u of GF(3)^d and factor j's level is ``c_j . u mod 3`` for
+    distinct directions c_j (vectors whose first nonzero entry is 1): two distinct
+    directions are independent, so each pair of factors takes all nine combinations
+    equally often, and any interaction of factors has at most 3^d levels. d grows
+    with log k (3^d < 6k + 3), so the frame's size is linear in the number of factors.
+
+    >>> _pairwise_crossed_codes(4).shape
+    (9, 4)
+    """
+    d = 2
+    while (3**d - 1) // 2 < k:
+        d += 1
+    vectors = _all_combinations(d, 3)  # every u in GF(3)^d, one per row
+    nonzero = vectors[1:]
+    first = nonzero[np.arange(len(nonzero)), np.argmax(nonzero != 0, axis=1)]
+    directions = nonzero[first == 1][:k]
+    return (vectors @ directions.T) % 3
+
+
+def _nested_levels(k: int, levels: int) -> np.ndarray:
+    """Each factor nests in the one before it, ``levels`` children per level: the path
+    to each of the ``levels**k`` cells (level numbers unique in each column)."""
+    n_cells = levels**k if k else 1
+    index = np.arange(n_cells)
+    return np.column_stack([index // levels ** (k - pos - 1) for pos in range(k)]).reshape(
+        n_cells, k
+    )
+
+
+def _nested_paths(k: int) -> np.ndarray:
+    """Each factor nests in the one before it on ``k + 1`` cells: cell i's level at
+    depth p is ``min(i, p + 1)``, so depth p has p + 2 levels and one level of each
+    depth splits in two at the next.
+
+    >>> _nested_paths(2).tolist()
+    [[0, 0], [1, 1], [1, 2]]
+    """
+    cells = np.arange(k + 1)[:, None]
+    return np.minimum(cells, np.arange(k)[None, :] + 1)
 
 
 def placeholder_translation(formula: str, approximate: bool):
@@ -100,9 +145,14 @@ def placeholder_translation(formula: str, approximate: bool):
     try:
         t = translate(parsed, placeholder_frame(parsed, "crossed"), approximate=approximate)
         if len(groups) > 1:
+            how = (
+                "every combination of their levels occurs"
+                if 3 ** len(groups) <= 729
+                else "every pair of them meets in every combination of levels"
+            )
             layout_note = (
-                f"  - the grouping factors {', '.join(groups)} are crossed (every combination "
-                "of their levels occurs); nesting is only what the formula writes with / or :"
+                f"  - the grouping factors {', '.join(groups)} are crossed ({how}); "
+                "nesting is only what the formula writes with / or :"
             )
     except NotExpressibleError as exc:
         if len(groups) < 2:
