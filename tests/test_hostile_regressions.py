@@ -4,6 +4,7 @@ or lme2sm's own text of a formula did not read back."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -343,3 +344,67 @@ def test_anova_of_an_object_column_with_bytes_equals_the_decoded_text(mix):
         got = lme2sm.lmer("y ~ x + m + (1 | g)", d).anova()
         want = lme2sm.lmer("y ~ x + m + (1 | g)", text).anova()
     pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-10)
+
+
+# ------------------------------------------------ object columns R cannot hold as one factor
+
+_MIXES = {
+    "str and bytes": (["a", b"a", "b", b"b"], "mixes bytes with other values"),
+    "int and bytes": ([1, b"1", 2, b"2"], "mixes bytes with other values"),
+    "float and bytes": ([1.5, b"x", 2.5, b"y"], "mixes bytes with other values"),
+    "str and int, same text": (["1", 1, "2", 2], "R reads as the same level '1'"),
+    "bool and str, same text": ([True, "True", False, "False"], "same level 'True'"),
+}
+_ROLES = {
+    "group": "y ~ x + (1 | m)",
+    "fixed": "y ~ x + m + (1 | g)",
+    "slope": "y ~ x + (m | g)",
+    "nested": "y ~ x + (1 | g/m)",
+}
+
+
+def _mixed_frame(values) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    n = 40
+    return pd.DataFrame(
+        {
+            "y": rng.normal(size=n),
+            "x": rng.normal(size=n),
+            "g": rng.choice(list("abcd"), n),
+            "m": pd.Series([values[i % len(values)] for i in range(n)], dtype=object),
+        }
+    )
+
+
+@pytest.mark.parametrize("role", sorted(_ROLES))
+@pytest.mark.parametrize("mix", sorted(_MIXES))
+def test_object_column_mixing_kinds_is_one_data_error_naming_it(mix, role):
+    """Before: a fit, then raw TypeErrors ('<' not supported between 'str' and 'bytes')
+    from mixedlm, InvalidIndexError from predict, or patsy's 'mismatch between
+    column_names and columns coded' as a DataError."""
+    values, words = _MIXES[mix]
+    data = _mixed_frame(values)
+    for call in (lme2sm.lmer, lme2sm.translate, lme2sm.mixedlm):
+        with pytest.raises(DataError, match=f"the column 'm' .*{re.escape(words)}"):
+            call(_ROLES[role], data)
+
+
+def test_object_grouping_column_of_numbers_and_text_fits_and_translates():
+    """101 and '102a' print differently: one factor of text levels, as R's factor() has;
+    statsmodels gets level strings, so it can sort its groups (before: TypeError)."""
+    data = _mixed_frame([101, "102a", 103, "x"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = lme2sm.lmer("y ~ x + (1 | m)", data)
+        model = lme2sm.mixedlm("y ~ x + (1 | m)", data)
+    assert list(m.ranef()["m"].index) == ["101", "102a", "103", "x"]
+    assert sorted(model.group_labels) == ["101", "102a", "103", "x"]
+    assert np.isfinite(m.predict(data.head(4))).all()
+
+
+def test_object_grouping_column_of_tuples_and_text_reaches_statsmodels_as_text():
+    data = _mixed_frame([(1,), (2,), "a", "b"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = lme2sm.mixedlm("y ~ x + (1 | m)", data)
+    assert sorted(model.group_labels) == ["(1,)", "(2,)", "a", "b"]

@@ -29,6 +29,7 @@ from lme2sm.frame.grouping import (  # noqa: F401  (re-exported)
     components,
     formula_group_columns,
     level_strings,
+    level_text,
     r_level_order,
 )
 
@@ -155,7 +156,44 @@ def plain_column(col: pd.Series, name: str) -> pd.Series:
                 f"the column {name!r} holds {type(bad).__name__} values (e.g. {bad!r}), which "
                 "a model formula cannot use: convert it to numbers or text first"
             )
+        check_mixed_levels(col, name)
     return col
+
+
+def check_mixed_levels(col: pd.Series, name: str) -> None:
+    """Refuse an object column whose levels R could not tell apart or hold together.
+
+    R holds a factor's levels as text, so two distinct values that print the same
+    (``1`` and ``"1"``, ``True`` and ``"True"``) would be one level in lme4 and two in
+    patsy; and bytes (``b"a"``) beside text or numbers are a decoding slip R has no
+    counterpart for. Either is a DataError naming the column and two such values.
+
+    >>> check_mixed_levels(pd.Series(["a", b"a"], dtype=object), "g")
+    Traceback (most recent call last):
+    ...
+    lme2sm.errors.DataError: the column 'g' mixes bytes with other values ('a' and b'a'), which R cannot hold in one factor: decode the bytes (data['g'].str.decode('utf-8')) or convert the column with data['g'].astype(str) first
+    """
+    _, uniques = pd.factorize(col, sort=False)
+    values = list(uniques)
+    is_bytes = [isinstance(v, bytes | bytearray) for v in values]
+    if any(is_bytes) and not all(is_bytes):
+        pair = (values[is_bytes.index(False)], values[is_bytes.index(True)])
+        raise DataError(
+            f"the column {name!r} mixes bytes with other values ({pair[0]!r} and {pair[1]!r}), "
+            "which R cannot hold in one factor: decode the bytes "
+            f"(data[{name!r}].str.decode('utf-8')) or convert the column with "
+            f"data[{name!r}].astype(str) first"
+        )
+    seen: dict[str, object] = {}
+    for v in values:
+        text = level_text(v)
+        if text in seen:
+            raise DataError(
+                f"the column {name!r} holds {seen[text]!r} and {v!r}, distinct values that "
+                f"R reads as the same level {text!r}: make the column one type first "
+                f"(e.g. data[{name!r}].astype(str))"
+            )
+        seen[text] = v
 
 
 def categorize_text(frame: pd.DataFrame, columns: Sequence[str], keep: set[str]) -> None:

@@ -51,6 +51,11 @@ def level_strings(col: pd.Series) -> pd.Series:
     return pd.Series(out, index=col.index, dtype=object)
 
 
+def level_text(value) -> str:
+    """One grouping level's text, as :func:`level_strings` writes it (``1.0`` → ``"1"``)."""
+    return _level_string(value)
+
+
 def _level_string(value) -> str:
     if isinstance(value, float | np.floating) and not isinstance(value, bool):
         value = float(value)
@@ -86,7 +91,7 @@ def add_group_columns(
         if len(factors) == 1:
             col = frame[factors[0]]
             plain = pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)
-            if plain and not isinstance(col.dtype, pd.CategoricalDtype):
+            if plain and not isinstance(col.dtype, pd.CategoricalDtype) and _all_text(col):
                 frame[factors[0]] = col.astype(object)
                 group_columns[name] = factors[0]
                 continue
@@ -101,6 +106,15 @@ def add_group_columns(
         group_columns[name] = target
         created[target] = factors
     return PreparedData(frame, 0, group_columns, created, orders)
+
+
+def _all_text(col: pd.Series) -> bool:
+    """Whether every value of a text-like column is a ``str`` (an object column of
+    numbers, tuples or a mix gets a column of level strings instead, as R's factor()
+    writes them, so statsmodels can sort its groups)."""
+    if not pd.api.types.is_object_dtype(col.dtype):
+        return True
+    return all(isinstance(v, str) for v in pd.unique(col.dropna()))
 
 
 def _component_rank(col: pd.Series) -> dict[str, int]:

@@ -9,6 +9,7 @@ the n-sized attributes (``data``, ``y``, ``offset``, ``weights``, ``X`` and each
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,13 @@ class LazyModelFrame:
     X: None = None
     lazy: bool = True
 
+    def __reduce__(self):
+        """Pickled without patsy's DesignInfos (they refuse pickling): the plan rebuilds
+        them from its prototype rows when the frame is loaded
+        (:func:`_unpickled_lazy_frame`), so a fit of data beyond memory can be saved."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return (_unpickled_lazy_frame, ({**fields, "fixed_info": None},))
+
     @property
     def p(self) -> int:
         return len(self.fixed_names)
@@ -66,3 +74,15 @@ class LazyModelFrame:
     def has_weights(self) -> bool:
         """Prior weights were given (``weights`` itself is None: the values stay outside)."""
         return self.weights_name is not None
+
+
+def _unpickled_lazy_frame(fields: dict) -> LazyModelFrame:
+    """A pickled :class:`LazyModelFrame` with the fixed part's and each term's patsy
+    design taken from its plan again (terms in lme4's order: ``plan.term_order``)."""
+    plan = fields["plan"]
+    designs = plan.designs
+    terms = tuple(
+        dataclasses.replace(t, info=designs["terms"][i])
+        for t, i in zip(fields["terms"], plan.term_order)
+    )
+    return LazyModelFrame(**{**fields, "fixed_info": designs["X"], "terms": terms})

@@ -17,9 +17,11 @@ up. Where that happens depends on the source:
 from __future__ import annotations
 
 import glob
+import importlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -55,6 +57,22 @@ def _combine(results: list, combine: Callable) -> Any:
 
 class Source:
     """Rows in partitions; see the module docstring."""
+
+    def __getstate__(self) -> dict:
+        # the modules a source keeps (pyarrow.parquet, polars, dask) do not pickle:
+        # their names do, and they are imported again when the source is loaded
+        state = {k: v for k, v in self.__dict__.items() if not isinstance(v, ModuleType)}
+        state["_module_names"] = {
+            k: v.__name__ for k, v in self.__dict__.items() if isinstance(v, ModuleType)
+        }
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        modules = state.pop("_module_names", {})
+        self.__dict__.update(state)
+        for attr, module in modules.items():
+            setattr(self, attr, importlib.import_module(module))
 
     kind = "source"
 
