@@ -428,7 +428,6 @@ def _twelve_rows() -> pd.DataFrame:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="large/fit.py lacks model_frame's REML n > p check")
 def test_polars_fit_with_as_many_fixed_effects_as_rows_is_a_data_error():
     """In memory: DataError 'REML needs more observations than fixed effects'. Beyond
     memory (polars, Dask): numpy's LinAlgError or a ZeroDivisionError in the driver."""
@@ -439,12 +438,15 @@ def test_polars_fit_with_as_many_fixed_effects_as_rows_is_a_data_error():
             lme2sm.lmer("y ~ x + (1 | g)", pl.from_pandas(_twelve_rows()), progress=False)
 
 
-@pytest.mark.xfail(strict=True, reason="inference/satterthwaite.py: a term with no kept column")
 def test_anova_of_a_term_whose_columns_were_all_dropped():
-    """z is all zeros, so its column is dropped as aliased; anova() then hands contest_md
-    an empty L and raises IndexError. lmerTest leaves such a term out of the table."""
+    """z is all zeros, so its column is dropped as aliased; anova() handed contest_md an
+    empty L and raised IndexError. lmerTest keeps the term as a row of NAs ("Missing
+    cells for: z"), beside the other terms' tests."""
+    data = _twelve_rows().assign(w=np.linspace(-1.0, 1.0, 12) ** 3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = lme2sm.lmer("y ~ z + (1 | g)", _twelve_rows())
-        table = m.anova()
-    assert "z" not in list(table.index)
+        m = lme2sm.lmer("y ~ z + w + (1 | g)", data)
+        for table in (m.anova(), m.anova(ddf="Kenward-Roger")):
+            assert list(table.index) == ["z", "w"]
+            assert table.loc["z"].isna().all()
+            assert table.loc["w", "NumDF"] == 1 and np.isfinite(table.loc["w", "F value"])

@@ -146,8 +146,12 @@ class KenwardRoger:
 
     def contest_md(self, L: np.ndarray) -> dict[str, float]:
         """F test of ``L @ beta = 0`` as lmerTest's ``contestMD(ddf="Kenward-Roger")``
-        (pbkrtest's ``KRmodcomp``: scaled F, ``F.scaling`` applied)."""
+        (pbkrtest's ``KRmodcomp``: scaled F, ``F.scaling`` applied); no rows: NAs."""
         L = np.atleast_2d(np.asarray(L, dtype=float))
+        if L.shape[0] == 0:
+            return dict.fromkeys(
+                ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"], math.nan
+            )
         q = int(np.linalg.matrix_rank(L))
         df2, A2 = self._ddf_aux(L, q)
         scaling = 1.0 if abs(df2 - 2) < 0.01 else df2 * (1 - A2 / q) / (df2 - 2)

@@ -44,6 +44,10 @@ EIGEN_TOL = 1e-8
 """lmerTest's tolerance on the Hessian's eigenvalues (``as_lmerModLT(tol=1e-8)``)."""
 
 
+ANOVA_COLUMNS = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
+"""The columns of lmerTest's type III table."""
+
+
 @dataclass
 class SatterthwaiteModel:
     """What lmerTest stores in an ``lmerModLmerTest`` object."""
@@ -73,8 +77,11 @@ class SatterthwaiteModel:
         return {"estimate": estimate, "se": se, "df": df, "t": t, "p": p}
 
     def contest_md(self, L: np.ndarray) -> dict[str, float]:
-        """F test of ``L @ beta = 0`` (lmerTest's ``contestMD``)."""
+        """F test of ``L @ beta = 0`` (lmerTest's ``contestMD``); a term with no kept
+        column (an all-zero covariate, dropped as aliased) is a row of NAs, as lmerTest's."""
         L = np.atleast_2d(np.asarray(L, dtype=float))
+        if L.shape[0] == 0:
+            return dict.fromkeys(ANOVA_COLUMNS, math.nan)
         if L.shape[0] == 1:
             res = self.contest1d(L[0])
             return self._ftable(res["t"] ** 2, 1, res["df"])
@@ -405,8 +412,7 @@ def anova_table(m: LmerEstimates, type: int | str = 3) -> pd.DataFrame:
     for label, L in type3_contrasts(m).items():
         index.append(label)
         rows.append(model.contest_md(L))
-    columns = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
-    table = pd.DataFrame(rows, index=index, columns=columns)
+    table = pd.DataFrame(rows, index=index, columns=ANOVA_COLUMNS)
     table.attrs["heading"] = "Type III Analysis of Variance Table with Satterthwaite's method"
     return table
 

@@ -23,7 +23,7 @@ from lme2sm.engine.progress import fit_progress
 from lme2sm.engine.record import LmmFit
 from lme2sm.errors import DataError, DroppedRowsWarning, RankDeficiencyWarning
 from lme2sm.frame import design
-from lme2sm.frame.model_frame import RANK_TOL, RandomTermFrame, _check_sizes
+from lme2sm.frame.model_frame import RANK_TOL, RandomTermFrame, _check_sizes, check_reml_rows
 from lme2sm.large.frame import LazyModelFrame
 from lme2sm.large.plan import ModelPlan, PartitionSummary
 from lme2sm.large.progress import Progress
@@ -199,6 +199,8 @@ def fit_large(
     REML = arguments.flag("REML", REML)
     progress = arguments.flag("progress", progress)
     frame = build_lazy_frame(formula, source, weights=weights, progress=progress)
+    if REML:
+        check_reml_rows(frame)
     profiled = profiled_of(frame)
     reporter = fit_progress(f"lmer {'REML' if REML else 'ML'}", progress)
     engine_fit = profiled.fit(reml=REML, progress=reporter)
