@@ -237,7 +237,7 @@ def test_gamma_identity_cs_reaches_us(monkeypatch):
     below us()'s logLik, though rho = 0.5 with the rest held was 8.3 lower in deviance.
     The plateau probe (four PIRLS) sees that and restarts stage 1 from rho = 0.5: lme4's
     tight logLik to 1e-5 (1.5e-6 above), rho and SDs as us()'s, in fewer evaluations
-    than before (188 against 192: stage 2 starts nearer its optimum)."""
+    than before (167 with the probes against 192: stage 2 starts nearer its optimum)."""
     import lme2sm.glmm.rho_ends as rho_ends
 
     fx, m = _gamma_identity("cs")
