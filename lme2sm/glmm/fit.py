@@ -13,7 +13,6 @@ the convergence check, and one Newton step from it ends the fit (:func:`newton_s
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, replace
 
@@ -25,15 +24,11 @@ from lme2sm.engine.crossprod import level_blocks
 from lme2sm.engine.driver import correlation_slots
 from lme2sm.engine.optimize import minimize_theta
 from lme2sm.engine.progress import FitProgress, watched
-from lme2sm.engine.theta import (
-    correlation_of,
-    correlation_parameter,
-    theta_lower,
-    theta_start,
-)
+from lme2sm.engine.theta import theta_lower, theta_start
 from lme2sm.errors import FitError
 from lme2sm.glmm.derivatives import deriv12, held_hessian, hessian
 from lme2sm.glmm.pirls import GlmmProblem, PirlsState
+from lme2sm.glmm.rho_ends import off_plateau, restart_at_correlation_ends
 
 __all__ = ["GlmmFit", "fit_glmm", "deriv12", "hessian", "newton_step"]
 
@@ -104,7 +99,7 @@ def fit_glmm(
     coords = glmm_coordinates(problem)
     if progress is not None:
         progress.set_stage("stage 1")
-    opt1, st1, last = _stage1(problem, coords, progress)
+    opt1, st1 = _stage1(problem, coords, progress)
     theta1 = coords.to_theta(opt1.x)
     g, H = np.zeros(0), np.zeros((0, 0))
     if nAGQ == 0:
@@ -115,8 +110,12 @@ def fit_glmm(
     else:
         devfun_u, start_u, warm = _stage2_deviance(problem, nAGQ, st1)
         devfun_u = _reported(devfun_u, progress, "stage 2")
-        opt = _stage2(problem, coords, devfun_u, st1, theta1)
-        opt, held = _restart_at_correlation_ends(problem, coords, devfun_u, st1, opt)
+        opt = _stage2_off_plateau(problem, coords, devfun_u, st1)
+        opt, held = restart_at_correlation_ends(
+            lambda x, held: _stage2(problem, coords, devfun_u, st1, theta1, x, held),
+            problem.specs,
+            opt,
+        )
         n_evals = opt1.n_evals + opt.n_evals
         theta, beta = opt.x[: len(theta1)], opt.x[len(theta1) :]
         state = _pirls_from(problem, theta, beta, warm[0], start_u)
@@ -168,7 +167,8 @@ def newton_step(
     the optimum to the Hessian's accuracy (beta within 7.2e-6 of glmmTMB's on those, the
     logLik at or above it) for one more PIRLS. Entries of theta at their lower bound with
     the gradient pushing out of it are held, as are those ``held`` (a correlation at the
-    end of its range, :func:`_restart_at_correlation_ends`); a step across a bound stops on it (as the
+    end of its range, :func:`~lme2sm.glmm.rho_ends.restart_at_correlation_ends`); a step
+    across a bound stops on it (as the
     LMM engine's, ``FitDriver._newton``). The record keeps the gradient and Hessian
     measured at stage 2's stop, as lmer's, and counts the step's PIRLS as it counts the
     Hessian's, not among the optimiser's evaluations (``n_evals``)."""
@@ -211,7 +211,9 @@ def glmm_coordinates(problem: GlmmProblem) -> ThetaCoordinates:
 
 def _stage1(problem: GlmmProblem, coords: ThetaCoordinates, progress=None):
     """lme4's nAGQ = 0 stage: theta alone, (beta, u) by PIRLS, each solve started from
-    the last modes. The optimum in the optimiser's coordinates, PIRLS there, the modes."""
+    the last modes; restarted from a correlation inside its range if its stop's is on a
+    plateau at an end (:func:`~lme2sm.glmm.rho_ends.off_plateau`). The optimum in the
+    optimiser's coordinates and PIRLS there."""
     specs = problem.specs
     last: list = [None]
 
@@ -229,8 +231,28 @@ def _stage1(problem: GlmmProblem, coords: ThetaCoordinates, progress=None):
 
     objective = dev0 if coords.is_identity else (lambda phi: dev0(coords.to_theta(phi)))
     opt1 = _minimize(objective, theta_start(specs), theta_lower(specs), STAGE1_TOL)
+    probe, n = off_plateau(dev0, coords.to_theta(opt1.x), opt1.fun, specs)
+    if probe is not None:  # first steps a fifth of each entry: the stop may be far off
+        phi = coords.from_theta(probe)
+        step = 0.2 * np.maximum(np.abs(phi), 1.0)
+        again = _minimize(objective, phi, theta_lower(specs), STAGE1_TOL, step)
+        n += again.n_evals
+        opt1 = again if again.fun < opt1.fun else opt1
+    opt1 = replace(opt1, n_evals=opt1.n_evals + n)
     st1 = _pirls_from(problem, coords.to_theta(opt1.x), None, last[0])
-    return opt1, st1, last
+    return opt1, st1
+
+
+def _stage2_off_plateau(problem: GlmmProblem, coords, devfun_u, st1):
+    """Stage 2 from stage 1's optimum; restarted from a correlation inside its range if
+    its stop's is on a plateau at an end (:func:`~lme2sm.glmm.rho_ends.off_plateau`)."""
+    opt = _stage2(problem, coords, devfun_u, st1, st1.theta)
+    probe, n = off_plateau(lambda x: devfun_u(x)[0], opt.x, opt.fun, problem.specs)
+    if probe is not None:
+        again = _stage2(problem, coords, devfun_u, st1, st1.theta, start=probe)
+        n += again.n_evals
+        opt = again if again.fun < opt.fun else opt
+    return replace(opt, n_evals=opt.n_evals + n)
 
 
 def _stage2_deviance(problem: GlmmProblem, nAGQ: int, st1: PirlsState):
@@ -308,44 +330,6 @@ def _stage2(problem: GlmmProblem, coords, devfun_u, st1, theta1, start=None, hel
     return opt2
 
 
-RHO_EDGE = 0.05
-"""A ``cs``/``ar1`` correlation closer than this to an end of its range (1; -1 for ar1,
--1/(k-1) for cs) is tried at that end (:func:`_restart_at_correlation_ends`)."""
-
-
-def _end_near(spec, t: float) -> float | None:
-    """The end of a ``cs``/``ar1`` correlation's range its parameter ``t`` is within
-    :data:`RHO_EDGE` of, or None."""
-    end = correlation_of(spec, math.copysign(math.inf, t))
-    return end if abs(correlation_of(spec, t) - end) < RHO_EDGE else None
-
-
-def _restart_at_correlation_ends(problem: GlmmProblem, coords, devfun_u, st1, opt):
-    """Stage 2 again from its stop with each correlation near an end of its range
-    (:data:`RHO_EDGE`) at that end, the other parameters free (the edge restart of an
-    SD near 0, ``FitDriver._restart_at_edge``, for a correlation); the lower of the two
-    stops, and which entries of (theta, beta) it holds at an end.
-
-    The correlation's parameter is unbounded and the deviance's slope in it vanishes
-    as the correlation nears its end, so an optimum at the end (a term whose columns
-    are one effect) is approached and never reached: gt_cs_nested's stage 2 stopped at
-    rho 0.99996, 9.2e-5 below its logLik at rho = 1, gt_ar1_nested's at 0.989, 2.4e-3
-    below (glmmTMB's are 1 to 1e-5; rho = 1 is then the end's parameter to rounding,
-    :func:`~lme2sm.engine.theta.correlation_parameter`)."""
-    x = np.array(opt.x, dtype=float)
-    held = np.zeros(len(x), dtype=bool)
-    for j, s in correlation_slots(problem.specs):
-        end = _end_near(s, x[j])
-        if end is not None:
-            x[j], held[j] = correlation_parameter(s, end), True
-    if not held.any():
-        return opt, held
-    again = _stage2(problem, coords, devfun_u, st1, st1.theta, start=x, held=held)
-    n_evals = opt.n_evals + again.n_evals
-    best, held = (again, held) if again.fun < opt.fun else (opt, np.zeros_like(held))
-    return replace(best, n_evals=n_evals), held
-
-
 def _theta_scale(problem: GlmmProblem, theta1: np.ndarray) -> float:
     """1, or for families with a dispersion (Gamma, inverse Gaussian) stage 1's largest
     |theta|: their theta is on the linear predictor's scale, which the identity and inverse
@@ -357,10 +341,10 @@ def _theta_scale(problem: GlmmProblem, theta1: np.ndarray) -> float:
     return big if big > 0 else 1.0
 
 
-def _minimize(fun, start: np.ndarray, lower: np.ndarray, tol: tuple[float, float]):
-    """BOBYQA from ``start`` (first step 0.2) with glmer's stopping rule ``tol`` =
+def _minimize(fun, start: np.ndarray, lower: np.ndarray, tol: tuple[float, float], step=0.2):
+    """BOBYQA from ``start`` (first step ``step``) with glmer's stopping rule ``tol`` =
     (ftol_abs, xtol_abs)."""
-    return minimize_theta(fun, start, lower, initial_step=0.2, ftol_abs=tol[0], xtol_abs=tol[1])
+    return minimize_theta(fun, start, lower, initial_step=step, ftol_abs=tol[0], xtol_abs=tol[1])
 
 
 def _rx(problem: GlmmProblem, state: PirlsState) -> np.ndarray:
