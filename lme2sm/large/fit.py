@@ -5,7 +5,10 @@
 2. Cross-products (:meth:`ModelPlan.crossprods` per partition, added up with
    :meth:`CrossProducts.add`): X'X, X'y, y'y and per term Z'X, Z'y, Z'Z.
 3. The profiled deviance is optimised on the summed cross-products in this process
-   (:class:`~lme2sm.engine.lmm.ProfiledLMM`): nothing n-sized is ever gathered here.
+   (:class:`~lme2sm.engine.lmm.ProfiledLMM`, or with ``factor="krylov"`` the approximate
+   :class:`~lme2sm.engine.krylov.KrylovLMM` on the same sums: the sparse level x level
+   cross-products and the per-level sums, never a dense levels^2 block): nothing
+   n-sized is ever gathered here.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import numpy as np
 
 from lme2sm import arguments
 from lme2sm.engine.crossprod import CrossProducts
-from lme2sm.engine.frame_input import profiled_of
+from lme2sm.engine.frame_input import term_specs
+from lme2sm.engine.krylov import KRYLOV_HINT, KrylovLMM
 from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.engine.progress import fit_progress
 from lme2sm.engine.record import LmmFit
-from lme2sm.errors import DataError, DroppedRowsWarning, RankDeficiencyWarning
+from lme2sm.errors import DataError, DroppedRowsWarning, FitError, RankDeficiencyWarning
 from lme2sm.frame import design
 from lme2sm.frame.model_frame import RANK_TOL, RandomTermFrame, _check_sizes, check_reml_rows
 from lme2sm.large.frame import LazyModelFrame
@@ -29,7 +33,9 @@ from lme2sm.large.plan import ModelPlan, PartitionSummary
 from lme2sm.large.progress import Progress
 from lme2sm.large.sources import as_source
 
-__all__ = ["LargeFit", "fit_large", "build_lazy_frame", "kept_columns_gram"]
+__all__ = ["FACTORS", "LargeFit", "fit_large", "build_lazy_frame", "kept_columns_gram"]
+
+FACTORS = ("exact", "krylov")
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class LargeFit:
 
     frame: LazyModelFrame
     engine_fit: LmmFit
-    profiled: ProfiledLMM
+    profiled: ProfiledLMM | KrylovLMM
     reml: bool
 
 
@@ -186,22 +192,39 @@ def build_lazy_frame(
     )
 
 
+def profiled_large(frame: LazyModelFrame, factor: str = "exact") -> ProfiledLMM | KrylovLMM:
+    """The deviance on the summed cross-products: exact, or ``factor="krylov"``'s
+    approximation; a FitError pointing to the latter when the exact crossed block is
+    too large."""
+    cp, specs = frame.crossprods, term_specs(frame)
+    try:
+        if factor == "krylov":
+            return KrylovLMM(cp, specs)
+        return ProfiledLMM(cp, specs)
+    except MemoryError as exc:
+        raise FitError(f"{exc}. {KRYLOV_HINT}") from None
+
+
 def fit_large(
     formula,
     source,
     REML: bool = True,
     weights: str | None = None,
     progress: bool = True,
+    factor: str = "exact",
 ) -> LargeFit:
     """Fit ``formula`` to data beyond memory; the stages' output (the result is built by
     :func:`lme2sm.models.lmer.lmer_large`). ``progress``: lines on stderr for the passes
-    and, past 5 s, for the optimisation (:mod:`lme2sm.engine.progress`)."""
+    and, past 5 s, for the optimisation (:mod:`lme2sm.engine.progress`). ``factor``:
+    ``"exact"`` or ``"krylov"`` (the approximate deviance of :mod:`lme2sm.engine.krylov`,
+    for crossed designs beyond the exact dense block)."""
     REML = arguments.flag("REML", REML)
     progress = arguments.flag("progress", progress)
+    factor = arguments.choice("factor", factor, FACTORS)
     frame = build_lazy_frame(formula, source, weights=weights, progress=progress)
     if REML:
         check_reml_rows(frame)
-    profiled = profiled_of(frame)
+    profiled = profiled_large(frame, factor)
     reporter = fit_progress(f"lmer {'REML' if REML else 'ML'}", progress)
     engine_fit = profiled.fit(reml=REML, progress=reporter)
     if reporter is not None:

@@ -88,12 +88,14 @@ def lmer(
     approximate = arguments.flag("approximate", approximate)
     progress = arguments.flag("progress", progress)
     if not isinstance(data, pd.DataFrame) and _is_large_source(data):
-        if factor == "krylov":
-            raise ArgumentError(
-                "factor='krylov' takes a pandas DataFrame for now (data beyond memory: not yet)"
-            )
         return lmer_large(
-            formula, data, REML=REML, weights=weights, data_name=data_name, progress=progress
+            formula,
+            data,
+            REML=REML,
+            weights=weights,
+            data_name=data_name,
+            progress=progress,
+            factor=factor,
         )
     frame = build_model_frame(formula, data, weights=weights)
     if REML:
@@ -312,6 +314,7 @@ def lmer_large(
     weights: str | None = None,
     progress: bool = True,
     data_name: str | None = None,
+    factor: str = "exact",
 ):
     """``lmer`` on a Dask DataFrame, a polars LazyFrame or Parquet files.
 
@@ -334,6 +337,9 @@ def lmer_large(
         silences them.
     data_name : str, optional
         Shown as ``Data:`` in the summary.
+    factor : {"exact", "krylov"}
+        As for :func:`lmer`: ``"krylov"`` fits crossed designs beyond the exact dense
+        block approximately, from the same summed cross-products.
 
     Returns
     -------
@@ -345,7 +351,9 @@ def lmer_large(
     REML = arguments.flag("REML", REML)
     progress = arguments.flag("progress", progress)
     data_name = arguments.text("data_name", data_name)
-    fitted = fit_large(formula, source, REML=REML, weights=weights, progress=progress)
+    fitted = fit_large(
+        formula, source, REML=REML, weights=weights, progress=progress, factor=factor
+    )
     return LmerResult(
         fitted.frame,
         fitted.engine_fit,
