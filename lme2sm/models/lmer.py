@@ -10,7 +10,7 @@ import pandas as pd
 
 from lme2sm import arguments
 from lme2sm.engine.frame_input import frame_crossprods, profiled_of, term_specs
-from lme2sm.engine.krylov import KrylovLMM
+from lme2sm.engine.krylov import KRYLOV_HINT, KrylovLMM
 from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.engine.progress import FitProgress, fit_progress
 from lme2sm.engine.record import LmmFit
@@ -173,12 +173,6 @@ def fit_frame(
         frame, record, profiled, reml, data_name, data, messages, "lme4", warn_singular=warn
     )
 
-
-KRYLOV_HINT = (
-    "lmer(..., factor='krylov') fits such crossed designs approximately (conjugate "
-    "gradients and a stochastic log-determinant; its logLik is approximate)"
-)
-"""Appended to the exact factor's refusal of a too-large dense block."""
 
 EXACT_FIT = 1e-14
 """A residual sum of squares below this fraction of the response's own is rounding, not
