@@ -55,6 +55,7 @@ from scipy import stats
 
 from lme2sm.engine.frame_input import frame_Zt
 from lme2sm.errors import ArgumentError
+from lme2sm.inference.satterthwaite import ANOVA_COLUMNS
 
 if TYPE_CHECKING:
     from lme2sm.engine.record import LmmFit
@@ -149,9 +150,7 @@ class KenwardRoger:
         (pbkrtest's ``KRmodcomp``: scaled F, ``F.scaling`` applied); no rows: NAs."""
         L = np.atleast_2d(np.asarray(L, dtype=float))
         if L.shape[0] == 0:
-            return dict.fromkeys(
-                ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"], math.nan
-            )
+            return dict.fromkeys(ANOVA_COLUMNS, math.nan)
         q = int(np.linalg.matrix_rank(L))
         df2, A2 = self._ddf_aux(L, q)
         scaling = 1.0 if abs(df2 - 2) < 0.01 else df2 * (1 - A2 / q) / (df2 - 2)
@@ -483,8 +482,7 @@ def kr_anova_table(m: Any, contrasts: dict[str, np.ndarray]) -> pd.DataFrame:
     for label, L in contrasts.items():
         index.append(label)
         rows.append(kr.contest_md(L))
-    columns = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
-    table = pd.DataFrame(rows, index=index, columns=columns)
+    table = pd.DataFrame(rows, index=index, columns=ANOVA_COLUMNS)
     table.attrs["heading"] = "Type III Analysis of Variance Table with Kenward-Roger's method"
     return table
 

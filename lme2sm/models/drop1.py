@@ -28,7 +28,7 @@ from scipy import stats
 
 from lme2sm.errors import ArgumentError, DataError
 from lme2sm.inference.coef_table import ddf_method
-from lme2sm.inference.satterthwaite import fixed_terms, type1_contrasts
+from lme2sm.inference.satterthwaite import ANOVA_COLUMNS, fixed_terms, type1_contrasts
 from lme2sm.models.glmer import glmer
 from lme2sm.models.glmer_nb import GlmerNbResult, glmer_nb
 from lme2sm.models.lmer import lmer, refit_ml
@@ -229,7 +229,7 @@ def f_table(m: Any, terms: list[str], ddf: str) -> pd.DataFrame:
         from lme2sm.inference.satterthwaite import satterthwaite_model
 
         model = satterthwaite_model(m)
-    columns = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
+    columns = ANOVA_COLUMNS
     table = pd.DataFrame([model.contest_md(contrasts[t]) for t in terms], index=terms)
     table = table[columns] if len(terms) else pd.DataFrame(columns=columns)
     name = "Satterthwaite's" if method == "Satterthwaite" else "Kenward-Roger's"
