@@ -50,6 +50,7 @@ __all__ = [
     "students_teachers_frame",
     "write_movielens_parquet",
     "to_frame",
+    "add_shape_arguments",
 ]
 
 MOVIELENS_SD = {"user": 0.8, "item": 0.5, "residual": 1.0}
@@ -285,11 +286,19 @@ def describe(c: Codes) -> str:
     )
 
 
+def add_shape_arguments(
+    ap: argparse.ArgumentParser, rows: int = 1_000_000, users: int = 20_000, items: int = 5_000
+) -> None:
+    """The MovieLens shape's ``--rows``, ``--users`` and ``--items`` (every benchmark on
+    these data takes them)."""
+    ap.add_argument("--rows", type=int, default=rows)
+    ap.add_argument("--users", type=int, default=users)
+    ap.add_argument("--items", type=int, default=items)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--users", type=int, default=20_000)
-    ap.add_argument("--items", type=int, default=5_000)
+    add_shape_arguments(ap)
     ap.add_argument("--seed", type=int, default=21)
     ap.add_argument("--parquet", help="write a Parquet directory here instead")
     a = ap.parse_args(argv)

@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("LME2SM_PROGRESS", "0")
 
-from crossed_data import FIXEF, MOVIELENS_SD, movielens_frame  # noqa: E402
+from crossed_data import FIXEF, MOVIELENS_SD, add_shape_arguments, movielens_frame  # noqa: E402
 
 import lme2sm  # noqa: E402
 from lme2sm.engine.frame_input import frame_crossprods, term_specs  # noqa: E402
@@ -92,9 +92,7 @@ def sweep(df, theta, exact_deviance: float) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--users", type=int, default=20_000)
-    ap.add_argument("--items", type=int, default=5_000)
+    add_shape_arguments(ap)
     ap.add_argument("--skip-exact", action="store_true")
     ap.add_argument("--no-sweep", action="store_true")
     args = ap.parse_args(argv)

@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("LME2SM_PROGRESS", "0")
 
-from crossed_data import FIXEF, MOVIELENS_SD, write_movielens_parquet  # noqa: E402
+from crossed_data import FIXEF, MOVIELENS_SD, add_shape_arguments, write_movielens_parquet  # noqa: E402
 
 import lme2sm  # noqa: E402
 
@@ -79,9 +79,7 @@ def _workers(client) -> str:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=30_000_000)
-    ap.add_argument("--users", type=int, default=200_000)
-    ap.add_argument("--items", type=int, default=50_000)
+    add_shape_arguments(ap, 30_000_000, 200_000, 50_000)
     ap.add_argument("--dir", default="/tmp/lme2sm_large_crossed")
     ap.add_argument("--source", choices=("parquet", "dask", "both"), default="both")
     a = ap.parse_args(argv)

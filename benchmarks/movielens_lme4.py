@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("LME2SM_PROGRESS", "0")
 
-from crossed_data import FIXEF, MOVIELENS_SD, movielens_frame  # noqa: E402
+from crossed_data import FIXEF, MOVIELENS_SD, add_shape_arguments, movielens_frame  # noqa: E402
 
 import lme2sm  # noqa: E402
 
@@ -89,9 +89,7 @@ def lme2sm_fit(df) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--users", type=int, default=20_000)
-    ap.add_argument("--items", type=int, default=5_000)
+    add_shape_arguments(ap)
     ap.add_argument("--lme4-timeout", type=float, default=7200.0)
     ap.add_argument("--no-lme4", action="store_true")
     args = ap.parse_args()
