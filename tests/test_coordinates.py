@@ -102,8 +102,9 @@ def test_both_coordinates_reach_the_same_optimum_the_new_one_in_fewer_steps(
     for flag in (False, True):
         monkeypatch.setattr(ProfiledLMM, "ORTHONORMAL", flag)
         fits[flag] = profiled_of(frame).fit()
-    # the optimum itself: lme4's coordinates with far tighter tolerances
+    # the optimum itself: lme4's coordinates and start with far tighter tolerances
     monkeypatch.setattr(ProfiledLMM, "ORTHONORMAL", False)
+    monkeypatch.setattr(ProfiledLMM, "MOMENT_START", False)
     monkeypatch.setattr(optimize, "FTOL_ABS", 1e-13)
     monkeypatch.setattr(optimize, "XTOL_ABS", 1e-11)
     best = profiled_of(frame).fit()

@@ -65,7 +65,7 @@ def test_lmer_prints_every_evaluation_and_the_result(capsys, every_evaluation):
     assert [d["evals"] for d in steps] == list(range(1, len(steps) + 1))
     best = [d["dev"] for d in steps]
     assert all(b <= a for a, b in zip(best, best[1:]))  # the best so far never rises
-    assert best[0] > best[-1] + 10  # the start is far from the optimum (1762.3 vs 1743.6)
+    assert best[0] > best[-1] + 0.01  # the moments' start is near it (1743.674 vs 1743.628)
     assert last["head"] == "lmer REML done" and last["best"] is None
     assert last["evals"] == len(steps) == m.engine_fit.n_evals
     assert last["dev"] == pytest.approx(-2 * m.logLik(), abs=1e-8)

@@ -51,6 +51,10 @@ class CrossedFill:
 
 def level_counts(A: sp.csc_matrix, m: int, k: int) -> np.ndarray:
     """How many rows of A (m x q k) each level meets (the union over its k columns)."""
+    if k == 1:  # one column per level: its stored rows (duplicates summed)
+        A = A.tocsc()
+        A.sum_duplicates()
+        return np.diff(A.indptr).astype(np.int64)
     coo = A.tocoo()
     level_row = np.unique((coo.col // k).astype(np.int64) * m + coo.row)
     return np.bincount(level_row // m, minlength=A.shape[1] // k).astype(np.int64)
@@ -100,11 +104,16 @@ def pair_products(A: sp.csc_matrix, m: int, k: int = 1):
     A = A.tocsc()
     A.sum_duplicates()
     q = A.shape[1] // k
-    coo = A.tocoo()
     # the rows each level meets (union over its k columns), sorted by (level, row)
-    level_row, inv = np.unique((coo.col // k).astype(np.int64) * m + coo.row, return_inverse=True)
-    V = np.zeros((len(level_row), k))
-    np.add.at(V, (inv.ravel(), coo.col % k), coo.data)
+    if k == 1:  # CSC with duplicates summed: each column's rows, sorted, once
+        level_row = np.repeat(np.arange(q, dtype=np.int64) * m, np.diff(A.indptr)) + A.indices
+        V = A.data[:, None].astype(float)
+    else:
+        coo = A.tocoo()
+        key = (coo.col // k).astype(np.int64) * m + coo.row
+        level_row, inv = np.unique(key, return_inverse=True)
+        V = np.zeros((len(level_row), k))
+        np.add.at(V, (inv.ravel(), coo.col % k), coo.data)
     lv_of, row_of = level_row // m, level_row % m
     counts = np.bincount(lv_of, minlength=q).astype(np.int64)
     per_level = counts * (counts + 1) // 2
