@@ -10,7 +10,7 @@ the connected components of the rows linked by shared levels of any grouping fac
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,9 @@ class PreparedData:
     """Columns made here → the data columns they combine (for ``code()``)."""
     level_order: dict[str, tuple[str, ...]]
     """lme4 grouping-factor name → its levels in R's factor order."""
+    codes: dict[str, np.ndarray] = field(default_factory=dict)
+    """lme4 grouping-factor name → each row's position in ``level_order`` (for the
+    factors of one text column, coded while their levels were ordered)."""
 
 
 def level_strings(col: pd.Series) -> pd.Series:
@@ -78,6 +81,12 @@ def add_group_columns(
     # nests each column in every deeper term)
     coded: dict[str, tuple[np.ndarray, list[str]]] = {}
     ranked: dict[str, dict[str, int]] = {}
+    text_codes = {
+        name: codes
+        for name, factors in groups.items()
+        if len(factors) == 1 and (codes := _text_codes(frame[factors[0]], factors[0], ranked))
+        is not None
+    }
     combined = {name: _combinations(frame, f, coded) for name, f in groups.items() if len(f) > 1}
     orders = {
         name: r_level_order(
@@ -88,13 +97,13 @@ def add_group_columns(
     group_columns: dict[str, str] = {}
     created: dict[str, tuple[str, ...]] = {}
     for name, factors in groups.items():
+        if name in text_codes:  # text as it is, held as plain Python strings
+            if frame[factors[0]].dtype != object:
+                frame[factors[0]] = frame[factors[0]].astype(object)
+            group_columns[name] = factors[0]
+            continue
         if len(factors) == 1:
             col = frame[factors[0]]
-            plain = pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)
-            if plain and not isinstance(col.dtype, pd.CategoricalDtype) and _all_text(col):
-                frame[factors[0]] = col.astype(object)
-                group_columns[name] = factors[0]
-                continue
             target = factors[0] if factors[0] not in other_uses else _fresh(frame, name + ".grp")
             frame[target] = level_strings(col)
             group_columns[name] = target
@@ -105,16 +114,29 @@ def add_group_columns(
         frame[target] = combined[name][0]
         group_columns[name] = target
         created[target] = factors
-    return PreparedData(frame, 0, group_columns, created, orders)
+    return PreparedData(frame, 0, group_columns, created, orders, text_codes)
 
 
-def _all_text(col: pd.Series) -> bool:
-    """Whether every value of a text-like column is a ``str`` (an object column of
-    numbers, tuples or a mix gets a column of level strings instead, as R's factor()
-    writes them, so statsmodels can sort its groups)."""
-    if not pd.api.types.is_object_dtype(col.dtype):
-        return True
-    return all(isinstance(v, str) for v in pd.unique(col.dropna()))
+def _text_codes(col: pd.Series, name: str, ranked: dict[str, dict[str, int]]):
+    """Each row's rank among the levels of a text column (-1 where missing), with the
+    ranks put in ``ranked`` (R sorts text levels as text); None unless the column is
+    text (not a Categorical) whose values are all ``str``. One factorize gives the
+    levels, their order and the rows' codes, read again by nothing else."""
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or not (
+        pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
+    ):
+        return None
+    codes, uniques = pd.factorize(col.to_numpy(dtype=object), sort=False)
+    levels = uniques.tolist()
+    if not all(isinstance(v, str) for v in levels):
+        return None
+    order = sorted(range(len(levels)), key=levels.__getitem__)
+    rank = np.empty(len(levels) + 1, dtype=np.int64)
+    rank[order] = np.arange(len(levels))
+    rank[-1] = -1  # a missing value (code -1) reads the trailing -1
+    ranked.setdefault(name, {str(levels[i]): j for j, i in enumerate(order)})
+    return rank[codes]
 
 
 def _component_rank(col: pd.Series) -> dict[str, int]:
@@ -246,11 +268,15 @@ def check_lme4_sizes(n_obs: int, levels_per_term: Sequence[tuple[str, str, int, 
             )
 
 
-def check_levels(frame: pd.DataFrame, group_columns: dict[str, str]) -> None:
-    """lme4 refuses a grouping factor with one level or with as many levels as rows."""
+def check_levels(
+    frame: pd.DataFrame, group_columns: dict[str, str], counted: dict[str, int] | None = None
+) -> None:
+    """lme4 refuses a grouping factor with one level or with as many levels as rows;
+    ``counted`` holds the numbers of levels already known (the others are counted)."""
     n = len(frame)
+    counted = counted or {}
     for name, col in group_columns.items():
-        k = frame[col].nunique()
+        k = counted[name] if name in counted else frame[col].nunique()
         if k < 2:
             raise DataError(
                 f"the grouping factor {name!r} has only {k} level in the data used; a "

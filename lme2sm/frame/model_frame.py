@@ -163,7 +163,8 @@ def build_model_frame(
     if glm:
         _check_two_levels(frame, prepared.group_columns)
     else:
-        grouping.check_levels(frame, prepared.group_columns)
+        counted = {name: len(prepared.level_order[name]) for name in prepared.codes}
+        grouping.check_levels(frame, prepared.group_columns, counted)
     data_prep.categorize_text(frame, sorted(other_uses), set(prepared.group_columns.values()))
 
     parts = [parsed.fixed_part] + [t.effects_part for t in parsed.random_terms]
@@ -384,7 +385,9 @@ def _term_frame(
         _check_magnitude(f"{name.lme4} in ({term.text})", col)
     col = prepared.group_columns[term.group]
     levels = tuple(prepared.level_order[term.group])
-    codes = level_codes(frame[col], levels)
+    codes = prepared.codes.get(term.group)
+    if codes is None:
+        codes = level_codes(frame[col], levels)
     if np.any(codes < 0):  # pragma: no cover - level_order comes from the same column
         raise DataError(f"levels of {term.group} could not be matched")
     return RandomTermFrame(
