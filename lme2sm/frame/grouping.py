@@ -81,12 +81,11 @@ def add_group_columns(
     # nests each column in every deeper term)
     coded: dict[str, tuple[np.ndarray, list[str]]] = {}
     ranked: dict[str, dict[str, int]] = {}
-    text_codes = {
-        name: codes
-        for name, factors in groups.items()
-        if len(factors) == 1 and (codes := _text_codes(frame[factors[0]], factors[0], ranked))
-        is not None
-    }
+    text_codes: dict[str, np.ndarray] = {}
+    for name, factors in groups.items():
+        codes = _text_codes(frame[factors[0]], factors[0], ranked) if len(factors) == 1 else None
+        if codes is not None:
+            text_codes[name] = codes
     combined = {name: _combinations(frame, f, coded) for name, f in groups.items() if len(f) > 1}
     orders = {
         name: r_level_order(
