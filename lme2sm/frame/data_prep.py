@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lme2sm.errors import DataError, DroppedRowsWarning
-from lme2sm.formula.bind import bind_calls
+from lme2sm.formula.bind import bind_calls, calls
 from lme2sm.formula.functions import WHOLE_COLUMN, option
 from lme2sm.formula.model import Call, Name, ParsedFormula
 from lme2sm.formula.rchars import char_label, non_ascii_digits
@@ -74,7 +74,11 @@ def check_response(frame: pd.DataFrame, response_vars: Sequence[str]) -> None:
     """lme4 fits a numeric response only; say so clearly for text or factor columns."""
     for name in response_vars:
         col = frame[name]
-        if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
+        dtype = col.dtype
+        plain = isinstance(dtype, np.dtype) and dtype.kind in "iuf"  # numpy numbers
+        if not plain and not (
+            pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+        ):
             present = col.dropna()
             example = f" (e.g. {present.iloc[0]!r})" if len(present) else ""
             raise DataError(
@@ -297,6 +301,8 @@ def bind_transforms(parsed: ParsedFormula, data: pd.DataFrame) -> ParsedFormula:
             raise DataError(f"{call.label}: {exc}") from None
         return (*alpha, *norm2)
 
+    if not any(call.func in WHOLE_COLUMN for call in calls(parsed)):
+        return parsed  # nothing to bind: the same (cached) parse, so its designs are too
     return bind_calls(parsed, binder)
 
 

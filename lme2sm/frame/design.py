@@ -170,26 +170,61 @@ def build(
     ``plain=False`` patsy evaluates plain columns too (the reference the numpy path
     is tested and timed against).
     """
-    lists = [_term_list(part_text(p), False) for p in parts]
-    variables = [v for p in parts for v in p.variables()]
+    texts = [(_kept(part_text, p), False) for p in parts]
+    variables = [v for p in parts for v in _kept(_variables, p)]
     if response is not None:
-        lists.insert(0, _term_list(response_text(response, offsets), True))
+        texts.insert(0, (_kept(response_text, response, offsets), True))
         variables += [v for e in (response, *offsets) for v in e.variables()]
+    lists = [_term_list(text, lhs) for text, lhs in texts]
     arrays = source(data, variables)
-    built = _plain_build(lists, arrays, len(data)) if plain else None
+    built = _plain_build(lists, arrays, len(data), tuple(texts)) if plain else None
     if built is None:
         built = _patsy_build(lists, arrays, data, parts, where)
     infos, matrices = built
     designs = []
     for part, info, values in zip(parts, infos[-len(parts) :], matrices[-len(parts) :]):
-        cols = column_names(part, info, factor_codes)
-        index = info.column_name_indexes
-        designs.append(Design(info, tuple(cols), values[:, [index[c.patsy] for c in cols]]))
+        cols, picked = _kept(_lme4_columns, part, info)
+        designs.append(Design(info, cols, values[:, picked]))
     if response is None:
         return None, designs
-    shown = _code(response_to_patsy(response, offsets))
+    shown = _kept(_response_code, response, offsets)
     y = Design(infos[0], (Column(infos[0].column_names[0], shown, response.label),), matrices[0])
     return y, designs
+
+
+_KEPT: dict[tuple, tuple] = {}
+
+
+def _kept(compute, *objects):
+    """``compute(*objects)``, kept for the very same objects: a refit of a formula hands
+    the same parsed parts (the parse is cached) and the same cached patsy designs, so
+    their texts and lme4 names are worked out once. Each entry holds its objects, so
+    their ids cannot be reused while it is kept."""
+    key = (compute, *map(id, objects))
+    hit = _KEPT.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], objects)):
+        return hit[1]
+    value = compute(*objects)
+    if len(_KEPT) >= 2048:
+        _KEPT.clear()
+    _KEPT[key] = (objects, value)
+    return value
+
+
+def _variables(part: LinearPart) -> tuple[str, ...]:
+    return part.variables()
+
+
+def _lme4_columns(part: LinearPart, info: patsy.DesignInfo) -> tuple[tuple[Column, ...], list]:
+    """The part's columns (three names each) in lme4's order, and their positions in
+    patsy's matrix."""
+    cols = tuple(column_names(part, info, factor_codes))
+    index = info.column_name_indexes
+    return cols, [index[c.patsy] for c in cols]
+
+
+def _response_code(response: Expr, offsets: tuple[Expr, ...]) -> str:
+    return _code(response_to_patsy(response, offsets))
 
 
 @lru_cache(maxsize=4096)
@@ -199,41 +234,70 @@ def _memorized(factor: EvalFactor) -> dict | None:
     return state if factor.memorize_passes_needed(state, ENV) == 0 else None
 
 
-def _plain_build(lists: list, arrays: dict, n: int) -> tuple[list, list] | None:
+def _plain_build(lists: list, arrays: dict, n: int, texts: tuple) -> tuple[list, list] | None:
     """patsy's designs of plain factors without patsy's evaluation (None otherwise).
 
     :func:`.plain_design.sniff` reads each factor's type, levels and codes with numpy;
     patsy's own functions then choose the contrasts and the column order and fill
-    the columns, exactly as ``design_matrix_builders`` and ``build_design_matrices``.
+    the columns, exactly as ``design_matrix_builders`` and ``build_design_matrices``
+    (the structure is kept per formula text and factor levels: :func:`_structure`).
     """
-    infos: dict = {}
+    kinds: list[tuple] = []
     values: dict = {}
     for factor in {f for terms in lists for term in terms for f in term.factors}:
         sniffed = plain_design.sniff(factor.code, arrays)
-        state = _memorized(factor) if sniffed is not None else None
-        if state is None:
+        if sniffed is None or _memorized(factor) is None:
             return None
-        if sniffed[0] == "numerical":
-            infos[factor] = FactorInfo(factor, "numerical", state, num_columns=1)
-        else:
-            infos[factor] = FactorInfo(factor, "categorical", state, categories=sniffed[1])
+        kinds.append((factor.code, *_levels_key(sniffed)))
         values[factor] = sniffed[-1]
-    counts = {f: 1 for f, fi in infos.items() if fi.type == "numerical"}
-    levels = {f: (fi.categories, None) for f, fi in infos.items() if fi.type == "categorical"}
-    designs, matrices = [], []
-    for terms in lists:
-        codings = _make_subterm_infos(terms, counts, levels)
-        subterms = [st for sts in codings.values() for st in sts]
-        names = [c for st in subterms for c in _subterm_column_names_iter(infos, st)]
-        used = {f: infos[f] for term in terms for f in term.factors}
-        designs.append(patsy.DesignInfo(names, factor_infos=used, term_codings=codings))
-        out = np.empty((n, len(names)))
+    infos, structures = _structure(texts, tuple(sorted(kinds)))
+    matrices = []
+    for _design, subterms, width in structures:
+        out = np.empty((n, width))
         start = 0
         for st in subterms:
             _build_subterm(st, infos, values, out[:, start : start + st.num_columns])
             start += st.num_columns
         matrices.append(out)
-    return designs, matrices
+    return [d for d, _sts, _w in structures], matrices
+
+
+def _levels_key(sniffed: tuple) -> tuple:
+    """A sniffed factor's levels for :func:`_structure`'s key (None for a number), with
+    their types and reprs: ``True == 1`` and ``2 == 2.0``, but patsy names such levels
+    apart (``[T.True]``, ``[T.2.0]``)."""
+    if sniffed[0] == "numerical":
+        return (None,)
+    levels = sniffed[1]
+    return levels, tuple(map(type, levels)), tuple(map(repr, levels))
+
+
+@lru_cache(maxsize=256)
+def _structure(texts: tuple, kinds: tuple) -> tuple[dict, list]:
+    """patsy's factor infos and, per term list, its DesignInfo, subterms and width, for
+    the term lists of ``texts`` whose factors are ``kinds`` (code → None for a number,
+    else the levels). Immutable once made, so every fit of the formula shares them."""
+    lists = [_term_list(text, lhs) for text, lhs in texts]
+    levels_of = {code: levels for code, levels, *_types in kinds}
+    infos: dict = {}
+    for factor in {f for terms in lists for term in terms for f in term.factors}:
+        state = _memorized(factor)
+        if levels_of[factor.code] is None:
+            infos[factor] = FactorInfo(factor, "numerical", state, num_columns=1)
+        else:
+            categories = levels_of[factor.code]
+            infos[factor] = FactorInfo(factor, "categorical", state, categories=categories)
+    counts = {f: 1 for f, fi in infos.items() if fi.type == "numerical"}
+    levels = {f: (fi.categories, None) for f, fi in infos.items() if fi.type == "categorical"}
+    structures = []
+    for terms in lists:
+        codings = _make_subterm_infos(terms, counts, levels)
+        subterms = [st for sts in codings.values() for st in sts]
+        names = [c for st in subterms for c in _subterm_column_names_iter(infos, st)]
+        used = {f: infos[f] for term in terms for f in term.factors}
+        info = patsy.DesignInfo(names, factor_infos=used, term_codings=codings)
+        structures.append((info, subterms, len(names)))
+    return infos, structures
 
 
 def _patsy_build(lists, arrays, data, parts, where):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -168,16 +169,17 @@ def build_model_frame(
     data_prep.categorize_text(frame, sorted(other_uses), set(prepared.group_columns.values()))
 
     parts = [parsed.fixed_part] + [t.effects_part for t in parsed.random_terms]
-    where = [""] + [f" for ({t.text})" for t in parsed.random_terms]
+    where = _PartNames(parsed.random_terms)
     yd, (Xd, *Ed) = design.build(frame, parts, None if glm else parsed.response_expr, where)
     pairs = [(c.patsy, c.lme4) for c in Xd.columns]
     y = yd.values[:, 0] if yd is not None else np.full(len(frame), np.nan)
     X = Xd.values
     if not glm:
         _check_finite("the response", y)
-    for (_sm, r), col in zip(pairs, X.T):
-        _check_finite(r, col)
-        _check_magnitude(r, col)
+    if not _columns_usable(X):
+        for (_sm, r), col in zip(pairs, X.T):
+            _check_finite(r, col)
+            _check_magnitude(r, col)
     offset = _offset(parsed, frame)
     X, pairs, dropped = _drop_aliased(X, pairs)
 
@@ -337,6 +339,37 @@ def _offset(parsed: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
     return total
 
 
+class _PartNames(Sequence[str]):
+    """Each design part's name in a failure message (``""`` for the fixed part, then
+    ``" for (Days | Subject)"``), written only when a message needs one."""
+
+    def __init__(self, terms: tuple[RandomTerm, ...]) -> None:
+        self.terms = terms
+
+    def __len__(self) -> int:
+        return len(self.terms) + 1
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(len(self))[i]]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return "" if i == 0 else f" for ({self.terms[i - 1].text})"
+
+
+def _columns_usable(M: np.ndarray) -> bool:
+    """Whether every column of ``M`` passes :func:`_check_finite` and
+    :func:`_check_magnitude` (one vectorised test; the per-column checks name a
+    failure)."""
+    if not np.isfinite(M).all():
+        return False
+    if not M.size:
+        return True
+    return not np.any(np.max(np.abs(M), axis=0) * np.sqrt(M.shape[0]) > 1e150)
+
+
 def _check_finite(label: str, values: np.ndarray) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
@@ -380,9 +413,10 @@ def _term_frame(
     term: RandomTerm, E: design.Design, frame: pd.DataFrame, prepared
 ) -> RandomTermFrame:
     Z = E.values
-    _check_finite(f"the random-effects matrix of ({term.text})", Z)
-    for name, col in zip(E.columns, Z.T):
-        _check_magnitude(f"{name.lme4} in ({term.text})", col)
+    if not _columns_usable(Z):
+        _check_finite(f"the random-effects matrix of ({term.text})", Z)
+        for name, col in zip(E.columns, Z.T):
+            _check_magnitude(f"{name.lme4} in ({term.text})", col)
     col = prepared.group_columns[term.group]
     levels = tuple(prepared.level_order[term.group])
     codes = prepared.codes.get(term.group)
