@@ -7,8 +7,10 @@ time ratio lme2sm / statsmodels per model.
 
 First, the model frame's time per fit (``build_model_frame``: checks, complete rows,
 grouping columns, X, y, Z): the median of ``--frame-runs`` runs with plain columns read
-by numpy (the default) and, side by side, with patsy evaluating every factor (the path
-before the numpy one; ``design._plain_build`` switched off), and their ratio.
+by numpy (the default; wall and CPU time) and, side by side, with patsy evaluating every
+factor (the path before the numpy one; ``design._plain_build`` switched off), and their
+ratio. Run it with ``PYTHONPATH`` at the tree to time (from ``benchmarks/`` Python would
+otherwise import the installed copy).
 
     python benchmarks/overhead.py [--repeat 3] [--frame-runs 300] [--frame-only]
 """
@@ -57,20 +59,25 @@ def best_of(fn, repeat: int) -> tuple[float, object]:
     return best, out
 
 
-def median_ms(fn, runs: int) -> float:
+def median_ms(fn, runs: int) -> tuple[float, float]:
+    """The median wall and CPU (``time.process_time``) milliseconds of ``runs`` calls."""
     for _ in range(5):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+        cpu.append(time.process_time() - start_cpu)
+        wall.append(time.perf_counter() - start)
+    return statistics.median(wall) * 1e3, statistics.median(cpu) * 1e3
 
 
 def frame_times(runs: int) -> None:
-    """The model frame per fit, numpy path versus patsy's evaluation, interleaved."""
-    print(f"{'model frame':24} {'numpy ms':>9} {'patsy ms':>9} {'ratio':>6}  formula")
+    """The model frame per fit, numpy path versus patsy's evaluation, interleaved; each
+    the best of three rounds' medians (wall; CPU for the numpy path)."""
+    print(
+        f"{'model frame':24} {'numpy ms':>9} {'cpu ms':>7} {'patsy ms':>9} {'ratio':>6}  formula"
+    )
     for name in MODELS:
         fx = json.loads((FIXTURES / f"{name}.json").read_text())
         data = load(fx["dataset"])
@@ -85,9 +92,13 @@ def frame_times(runs: int) -> None:
         ours, ref = [], []
         for _ in range(3):  # interleaved rounds, so both see the same machine load
             ours.append(median_ms(frame, runs // 3))
-            ref.append(median_ms(frame_patsy, runs // 3))
-        t_np, t_patsy = min(ours), min(ref)
-        print(f"{name:24} {t_np:9.2f} {t_patsy:9.2f} {t_np / t_patsy:6.2f}  {fx['formula']}")
+            ref.append(median_ms(frame_patsy, runs // 3)[0])
+        t_np, t_cpu = min(w for w, _ in ours), min(c for _, c in ours)
+        t_patsy = min(ref)
+        print(
+            f"{name:24} {t_np:9.2f} {t_cpu:7.2f} {t_patsy:9.2f} {t_np / t_patsy:6.2f}  "
+            f"{fx['formula']}"
+        )
 
 
 def main() -> None:

@@ -205,7 +205,7 @@ def _kept(compute, *objects):
     if hit is not None and all(a is b for a, b in zip(hit[0], objects)):
         return hit[1]
     value = compute(*objects)
-    if len(_KEPT) >= 2048:
+    if len(_KEPT) >= 512:
         _KEPT.clear()
     _KEPT[key] = (objects, value)
     return value
