@@ -128,6 +128,10 @@ def drop_missing(data: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFra
     frame = pd.DataFrame(
         {name: _kept(v, keep, index, name) for name, v in values.items()}, index=index, copy=False
     )
+    if len(names) == len(data.columns) and names == data.columns.tolist():
+        # the same labels: share the data's (immutable) column index, whose lookup table
+        # pandas has built already (0.1 ms to build again for three text labels)
+        frame.columns = data.columns
     return frame, n_dropped
 
 
