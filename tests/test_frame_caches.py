@@ -20,13 +20,21 @@ def test_levels_of_other_types_get_their_own_names():
     flags = np.tile([True, False], 30)
     names = [
         build_model_frame("y ~ factor(x) + (1 | g)", base.assign(x=x)).fixed_names
-        for x in (flags, flags.astype(int), flags)
+        for x in (flags, flags.astype(int), flags, flags.astype(float))
     ]
     assert names == [
         ("(Intercept)", "factor(x)TRUE"),
         ("(Intercept)", "factor(x)1"),
         ("(Intercept)", "factor(x)TRUE"),
+        ("(Intercept)", "factor(x)1"),  # R's level of the number 1.0 is "1"
     ]
+
+
+def test_levels_of_a_float_column_are_named_as_r_prints_numbers():
+    data = _base().assign(x=np.tile([0.5, 2.0, 3.0], 20), t=np.tile(["1.0", "2.0"], 30))
+    frame = build_model_frame("y ~ factor(x) + t + (1 | g)", data)
+    # a float's level as R prints it; a text column's as written
+    assert frame.fixed_names == ("(Intercept)", "factor(x)2", "factor(x)3", "t2.0")
 
 
 def test_same_formula_on_other_levels_is_built_for_those_levels():

@@ -12,7 +12,10 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
+import numpy as np
+
 from lme2sm.formula.model import Expr, LinearPart
+from lme2sm.frame.grouping import level_text
 from lme2sm.frame.safe_names import user_text
 
 if TYPE_CHECKING:
@@ -48,6 +51,16 @@ def _level(suffix: str) -> str:
 
 def _r_level(level: str) -> str:
     return {"True": "TRUE", "False": "FALSE"}.get(level, level)
+
+
+def _level_name(text: str, categories) -> str:
+    """R's text of the level patsy wrote as ``text``: a number's as R prints it (a
+    float column's ``6.0`` is R's level ``6``, as for grouping levels), else
+    :func:`_r_level`'s."""
+    for value in categories or ():
+        if isinstance(value, float | np.floating) and str(value) == text:
+            return level_text(value)
+    return _r_level(text)
 
 
 def column_names(part: LinearPart, info: patsy.DesignInfo, codes: FactorCodes) -> list[Column]:
@@ -101,7 +114,7 @@ def _term_columns(
                         pieces.append((name, shown, label))
                 else:
                     suffix = subterm.contrast_matrices[factor].column_suffixes[idx]
-                    level = _r_level(_level(suffix))
+                    level = _level_name(_level(suffix), fi.categories)
                     pieces.append((name + suffix, shown + suffix, label + level))
             if pieces:
                 yield Column(*(":".join(p[i] for p in pieces) for i in range(3)))
