@@ -26,13 +26,14 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from lme2sm.engine.crossprod import CrossProducts, TermRows, cross_products, term_matrix
 from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.engine.record import Evaluation
-from lme2sm.engine.theta import TermSpec
+from lme2sm.engine.theta import TermSpec, unpack_theta
 
-__all__ = ["RowSums", "WeightedPLS"]
+__all__ = ["PLSSteps", "RowSums", "WeightedPLS"]
 
 DENSE_ROWS_FLOPS = 2_000_000
 """Largest ``n (Q + p + 1)^2`` for which a small model's Omega is one dense product of
@@ -211,6 +212,74 @@ class WeightedPLS:
     def evaluate(self, theta: np.ndarray, w: np.ndarray, r: np.ndarray) -> Evaluation:
         """The factor at ``theta`` with the modes (raises ``LinAlgError`` if singular)."""
         return self.engine(w, r).evaluate(theta, modes=True)
+
+    def at(self, theta: np.ndarray) -> PLSSteps:
+        """PIRLS's steps at one ``theta``: what depends on ``theta`` alone made once (the
+        terms' factors; a small model's Lambda), each step then only its weights' part."""
+        return PLSSteps(self, np.asarray(theta, dtype=float))
+
+
+class PLSSteps:
+    """The steps of :class:`WeightedPLS` at one ``theta``: ``steps(w, r)`` is
+    ``(log|L|^2, u, beta)`` of :meth:`WeightedPLS.evaluate` (``u`` flat, terms one
+    after another), the same numbers bit for bit, without the record. PIRLS solves
+    three or four times at each ``theta``; unpacking it, and for a small model scaling
+    by Lambda's outer product, once instead of at each step is a fifth of cbpp's fit."""
+
+    def __init__(self, pls: WeightedPLS, theta: np.ndarray):
+        self.pls = pls
+        self.theta = theta
+        self.factors = unpack_theta(theta, pls.template.specs)
+        self._scale = None
+        if pls._dense_rows is not None:
+            d = pls.template._dense  # the engine's DenseSystem: where Lambda's entries go
+            entries = np.concatenate([F.ravel() for F in self.factors])[d.src]
+            lam = d.lam_template.copy()
+            if d.scalar:  # Omega = A * outer(lam, lam), lam = (Lambda's diagonal, ones)
+                lam[: d.Q] = entries
+                self._scale = np.multiply.outer(lam, lam)
+            else:  # Omega = L'A L, L = blockdiag(Lambda, I)
+                lam[d.rows, d.cols] = entries
+                self._scale = lam
+            self._Q, self._scalar = d.Q, d.scalar
+
+    def __call__(self, w: np.ndarray, r: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """``(log|L|^2, u, beta)`` at weights ``w`` and response ``r`` (raises
+        ``LinAlgError`` where the engine's factor does not exist)."""
+        pls = self.pls
+        if self._scale is None:
+            ev = pls.engine(w, r)._evaluate(self.theta, self.factors, True)
+            return ev.ldL2, np.concatenate([a.ravel() for a in ev.u]), ev.beta
+        with pls._lock:  # M's last column and W M' are work arrays; A is new
+            M = pls._dense_rows
+            M[:, -1] = r
+            A = np.multiply(M.T, w, out=pls._dense_w) @ M
+        return self._dense_step(A)
+
+    def _dense_step(self, A: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """The engine's small-model factor (``SmallModels._dense_factor``, one LAPACK
+        Cholesky of the whole Omega) with Lambda's part made at ``theta``, read as
+        ``_finish`` and ``_evaluate_dense`` read it."""
+        Q, p = self._Q, self.pls.sums.p
+        full = A * self._scale if self._scalar else self._scale.T @ (A @ self._scale)
+        size = full.shape[0]
+        full.reshape(-1)[: Q * (size + 1) : size + 1] += 1.0
+        Lf, info = lapack.dpotrf(full, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("not positive definite")
+        ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(Lf)[:Q])))
+        rhs = Lf[Q + p, :Q]
+        if p:  # dtrtrs reads the lower triangle only (potrf left the input above it)
+            beta, info = lapack.dtrtrs(Lf[Q : Q + p, Q : Q + p], Lf[-1, Q : Q + p], lower=1, trans=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("singular R_X")
+            rhs = rhs - Lf[Q : Q + p, :Q].T @ beta
+        else:
+            beta = np.zeros(0)
+        u, info = lapack.dtrtrs(Lf[:Q, :Q], rhs, lower=1, trans=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("singular factor")
+        return ldL2, u, beta
 
 
 class _Gather:

@@ -61,6 +61,13 @@ changing long before log|L|^2 does (cbpp's cloglog: stopped after 3 such steps, 
 Laplace deviance varies by 1e-9 with the start, its Hessian's theta entry by 1e-1)."""
 
 
+_SINGULAR = (
+    "PIRLS failed: the weighted fixed-effects system is singular at these "
+    "working weights (lme4: 'Downdated VtV is not positive definite'). The fixed "
+    "effects are likely saturated or separated (as many columns as distinct "
+    "response patterns); simplify the fixed part or check the response."
+)
+
 _EMPTY = np.zeros(0)
 _EMPTY.flags.writeable = False
 
@@ -217,12 +224,20 @@ class GlmmProblem:
         try:
             return self.system(joint).evaluate(theta, w, z)
         except np.linalg.LinAlgError:
-            raise FitError(
-                "PIRLS failed: the weighted fixed-effects system is singular at these "
-                "working weights (lme4: 'Downdated VtV is not positive definite'). The fixed "
-                "effects are likely saturated or separated (as many columns as distinct "
-                "response patterns); simplify the fixed part or check the response."
-            ) from None
+            raise FitError(_SINGULAR) from None
+
+    def _steps(self, theta: np.ndarray, joint: bool):
+        """PIRLS's PLS steps at ``theta``, ``(w, z) -> (log|L|^2, u flat, beta)``
+        (:meth:`WeightedPLS.at`: theta's part made once); singular is a FitError."""
+        steps = self.system(joint).at(theta)
+
+        def step(w: np.ndarray, z: np.ndarray):
+            try:
+                return steps(w, z)
+            except np.linalg.LinAlgError:
+                raise FitError(_SINGULAR) from None
+
+        return step
 
     def rx(self, state: PirlsState) -> np.ndarray:
         """Upper-triangular R_X (R_X'R_X = beta's precision given theta) at ``state``'s
@@ -315,14 +330,15 @@ class GlmmProblem:
         converged = False
         n_small = 0
         with_beta = joint and self.p > 0
+        step = self._steps(theta, with_beta)
         for it in range(1, MAX_ITER + 1):
             # mu (and dr) at eta: carried from the accepted step
             me, wf = fam.working(eta, mu)
             w = self.wts * wf
             z = eta - base + (self.y - mu) / me
-            ev = self.solve(theta, w, z, with_beta)
-            ldL2, new_u = ev.ldL2, np.concatenate([a.ravel() for a in ev.u])
-            new_beta = ev.beta if with_beta else _EMPTY
+            ldL2, new_u, new_beta = step(w, z)
+            if not with_beta:
+                new_beta = _EMPTY
             self.evaluations += 1
             # the point is the mode when the full Newton step from it is negligible: the
             # state there, at this solve's weights (no further solve to confirm)
