@@ -163,27 +163,32 @@ class WeightedPLS:
     fixed part's residual)."""
 
     def __init__(self, rows: Sequence[TermRows], specs: Sequence[TermSpec], X: np.ndarray):
+        X = np.asarray(X, dtype=float)
+        self.n, self.p = n, p = X.shape
+        self._lock = threading.Lock()
+        base = ProfiledLMM(cross_products(rows, X, np.zeros(n), np.ones(n)), specs)
+        Q = sum(s.n_levels * s.k for s in specs)
+        width = Q + p + 1
+        if base._dense is not None and n * width * width <= DENSE_ROWS_FLOPS:
+            # a small model on few rows: Omega before Lambda is [Z X r]'W[Z X r], one
+            # product of a dense n x (Q + p + 1) matrix (cbpp: 56 x 20), no sums to move;
+            # the engine's DenseSystem gives only where Lambda goes (no values, no
+            # structural zeros): the unit weights' engine is the template
+            M = np.zeros((n, width))
+            M[:, :Q] = sp.hstack([term_matrix(t) for t in rows]).toarray()
+            M[:, Q:-1] = X
+            self._dense_rows = M
+            self._dense_w = np.empty_like(M.T)  # W M', laid out as M.T * w lays it out
+            self.template = base
+            return
+        self._dense_rows = None
         self.sums = RowSums(rows, X)
-        n = self.sums.n
-        base = ProfiledLMM(cross_products(rows, self.sums.X, np.zeros(n), np.ones(n)), specs)
         positions = np.arange(1, self.sums.size + 1, dtype=float)
         # the structure refilled is the one of the positions' load (a structural zero of
         # the sums at unit weights is still a place the sums of other weights fill)
         self.template = base.with_crossprods(self.sums.crossprods(positions))
         self._gather = _Gather(self.template.loaded_blocks())
         self._flat = np.zeros(self.sums.size + 1)
-        self._lock = threading.Lock()
-        self._dense_rows = None
-        Q = sum(s.n_levels * s.k for s in specs)
-        width = Q + self.sums.p + 1
-        if self.template._dense is not None and n * width * width <= DENSE_ROWS_FLOPS:
-            # a small model on few rows: Omega before Lambda is [Z X r]'W[Z X r], one
-            # product of a dense n x (Q + p + 1) matrix (cbpp: 56 x 20), no sums to move
-            M = np.zeros((n, width))
-            M[:, :Q] = sp.hstack([term_matrix(t) for t in rows]).toarray()
-            M[:, Q:-1] = self.sums.X
-            self._dense_rows = M
-            self._dense_w = np.empty_like(M.T)  # W M', laid out as M.T * w lays it out
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -202,12 +207,12 @@ class WeightedPLS:
                 M = self._dense_rows
                 M[:, -1] = r
                 A = np.multiply(M.T, w, out=self._dense_w) @ M
-            p1 = self.sums.p + 1
-            return self.template.with_loaded({"dense_A": A, "xy": A[-p1:, -p1:]}, self.sums.n)
+            p1 = self.p + 1
+            return self.template.with_loaded({"dense_A": A, "xy": A[-p1:, -p1:]}, self.n)
         with self._lock:  # the sums' work arrays are shared; the gather copies out
             self.sums.sums(w, r, self._flat[1:])  # _flat[0] = 0: a structural zero
             blocks = self._gather(self._flat)
-        return self.template.with_loaded(blocks, self.sums.n)
+        return self.template.with_loaded(blocks, self.n)
 
     def evaluate(self, theta: np.ndarray, w: np.ndarray, r: np.ndarray) -> Evaluation:
         """The factor at ``theta`` with the modes (raises ``LinAlgError`` if singular)."""
@@ -260,7 +265,7 @@ class PLSSteps:
         """The engine's small-model factor (``SmallModels._dense_factor``, one LAPACK
         Cholesky of the whole Omega) with Lambda's part made at ``theta``, read as
         ``_finish`` and ``_evaluate_dense`` read it."""
-        Q, p = self._Q, self.pls.sums.p
+        Q, p = self._Q, self.pls.p
         full = A * self._scale if self._scalar else self._scale.T @ (A @ self._scale)
         size = full.shape[0]
         full.reshape(-1)[: Q * (size + 1) : size + 1] += 1.0
