@@ -275,7 +275,9 @@ class PLSSteps:
         ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(Lf)[:Q])))
         rhs = Lf[Q + p, :Q]
         if p:  # dtrtrs reads the lower triangle only (potrf left the input above it)
-            beta, info = lapack.dtrtrs(Lf[Q : Q + p, Q : Q + p], Lf[-1, Q : Q + p], lower=1, trans=1)
+            beta, info = lapack.dtrtrs(
+                Lf[Q : Q + p, Q : Q + p], Lf[-1, Q : Q + p], lower=1, trans=1
+            )
             if info != 0:
                 raise np.linalg.LinAlgError("singular R_X")
             rhs = rhs - Lf[Q : Q + p, :Q].T @ beta
