@@ -14,12 +14,19 @@ subjects (random intercepts, 5 answers each).
 Each line shows the fit time, logLik and the optimiser's deviance evaluations (lme2sm:
 both stages, the Hessian's not counted; lme4: ``optinfo$feval``, its second stage only)
 and lme2sm's PLS solves (PIRLS iterations, the Hessian's included). Usage: ``python benchmarks/glmer.py
-[--skip-r] [--skip-mixedlm] [--only NAME]``.
+[--skip-r] [--skip-mixedlm] [--only NAME] [--against REV ...] [--rounds 3]``.
+
+``--against REV`` (repeatable): lme2sm's fit of each model before and after, one line
+for commit ``REV``'s tree and one for this tree (``lme2sm@REV``, ``lme2sm@this``), each
+the least CPU time (``time.process_time``, one warm-up fit first) of ``--rounds``
+interleaved fresh subprocesses, by ``benchmarks/glmer_overhead.py``'s mechanism
+(``export``, ``best_of``); without it, one fit's wall time in this process.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import shutil
@@ -38,6 +45,17 @@ sys.path.insert(0, str(ROOT))
 
 import lme2sm  # noqa: E402
 from lme2sm import datasets  # noqa: E402
+
+
+def _overhead():
+    """``benchmarks/glmer_overhead.py`` as a module (its export and child fits)."""
+    spec = importlib.util.spec_from_file_location(
+        "glmer_overhead", Path(__file__).resolve().with_name("glmer_overhead.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 MODELS = {
     "cbpp": ("cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "binomial", 1),
@@ -154,46 +172,72 @@ def main() -> None:
     parser.add_argument("--skip-r", action="store_true")
     parser.add_argument("--skip-mixedlm", action="store_true")
     parser.add_argument("--only", default=None)
+    parser.add_argument("--against", action="append", default=[], metavar="REV")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'model':14s} {'engine':8s} {'seconds':>8s} {'logLik':>14s} {'evals':>6s} {'pls':>6s}")
-    for name, (dataset, formula, family, nagq) in MODELS.items():
-        if args.only and name != args.only:
-            continue
-        data = load(dataset)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t = time.perf_counter()
-            m = lme2sm.glmer(formula, data, family, nAGQ=nagq)
-            seconds = time.perf_counter() - t
-        fit = m.engine_fit
-        rows = [
-            (
-                "lme2sm",
-                {
-                    "seconds": seconds,
-                    "logLik": m.logLik(),
-                    "evals": fit.n_evals,
-                    "pls": m.problem.evaluations,
-                },
+    with tempfile.TemporaryDirectory() as tmp:
+        overhead = _overhead() if args.against else None
+        trees = _trees(overhead, args.against, Path(tmp))
+        print(
+            f"{'model':14s} {'engine':15s} {'seconds':>8s} {'logLik':>14s} {'evals':>6s} {'pls':>6s}"
+        )
+        for name, (dataset, formula, family, nagq) in MODELS.items():
+            if args.only and name != args.only:
+                continue
+            data = load(dataset)
+            rows = _lme2sm_rows(overhead, name, data, trees, args.rounds)
+            if not args.skip_r:
+                rows.append(("lme4", run_lme4(name, data, formula, family, nagq)))
+            if not args.skip_mixedlm:
+                rows.append(("mixedlm", run_mixedlm(data, formula, family, nagq)))
+            _print_rows(name, rows)
+
+
+def _trees(overhead, revs: list[str], into: Path) -> dict[str, Path]:
+    """``{label: tree}`` of each commit in ``revs`` and this tree, exported as
+    ``benchmarks/glmer_overhead.py`` exports them; empty without ``revs``."""
+    if not revs:
+        return {}
+    trees = {rev: overhead.export(rev, into) for rev in revs}
+    trees["this"] = ROOT
+    return trees
+
+
+def _lme2sm_rows(overhead, name: str, data, trees: dict[str, Path], rounds: int) -> list:
+    """lme2sm's lines for one model: each tree's best CPU time (``trees``), else one fit's
+    wall time here."""
+    if trees:
+        best = overhead.best_of(trees, name, rounds)
+        return [(f"lme2sm@{label}", {**res, "seconds": res["cpu"]}) for label, res in best.items()]
+    dataset, formula, family, nagq = MODELS[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.perf_counter()
+        m = lme2sm.glmer(formula, data, family, nAGQ=nagq)
+        seconds = time.perf_counter() - t
+    res = {
+        "seconds": seconds,
+        "logLik": m.logLik(),
+        "evals": m.engine_fit.n_evals,
+        "pls": m.problem.evaluations,
+    }
+    return [("lme2sm", res)]
+
+
+def _print_rows(name: str, rows: list) -> None:
+    for engine, res in rows:
+        if res is None:
+            print(f"{name:14s} {engine:15s} {'(not installed)':>23s}")
+        elif "error" in res:
+            print(f"{name:14s} {engine:15s} error: {res['error'][0]}")
+        else:
+            evals = f"{res['evals']:6d}" if "evals" in res else f"{'':6s}"
+            pls = f"{res['pls']:6d}" if "pls" in res else ""
+            print(
+                f"{name:14s} {engine:15s} {res['seconds']:8.3f} {res['logLik']:14.6f} "
+                f"{evals} {pls}"
             )
-        ]
-        if not args.skip_r:
-            rows.append(("lme4", run_lme4(name, data, formula, family, nagq)))
-        if not args.skip_mixedlm:
-            rows.append(("mixedlm", run_mixedlm(data, formula, family, nagq)))
-        for engine, res in rows:
-            if res is None:
-                print(f"{name:14s} {engine:8s} {'(not installed)':>23s}")
-            elif "error" in res:
-                print(f"{name:14s} {engine:8s} error: {res['error'][0]}")
-            else:
-                evals = f"{res['evals']:6d}" if "evals" in res else f"{'':6s}"
-                pls = f"{res['pls']:6d}" if "pls" in res else ""
-                print(
-                    f"{name:14s} {engine:8s} {res['seconds']:8.2f} {res['logLik']:14.4f} "
-                    f"{evals} {pls}"
-                )
-        sys.stdout.flush()
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

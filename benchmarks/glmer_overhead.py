@@ -7,7 +7,8 @@ directory; every fit runs in a fresh subprocess with that tree first on ``sys.pa
 rounds (default 5), and the best time of each is kept: the machine's other load falls
 on all of them alike. Printed per model: each tree's best CPU seconds, logLik,
 optimiser evaluations and PLS solves, and the ratio of this tree's time to each
-other's (below 1: faster now).
+other's (below 1: faster now). ``benchmarks/glmer.py --against REV`` prints the same
+fits (:func:`export`, :func:`best_of`) beside lme4's.
 
     python benchmarks/glmer_overhead.py [--against 75647b8] [--against main]
         [--rounds 5] [--only cbpp,verbagg]
@@ -78,6 +79,18 @@ def run(tree: Path, name: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def best_of(trees: dict[str, Path], name: str, rounds: int) -> dict[str, dict]:
+    """Each tree's fit of ``name`` with the least CPU time over ``rounds`` rounds, the
+    trees taking turns (one fresh subprocess per fit, :func:`run`)."""
+    best: dict[str, dict] = {}
+    for _ in range(rounds):
+        for label, tree in trees.items():
+            res = run(tree, name)
+            if label not in best or res["cpu"] < best[label]["cpu"]:
+                best[label] = res
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", action="append", default=None)
@@ -97,12 +110,7 @@ def main() -> None:
         trees = {rev: export(rev, Path(tmp)) for rev in revs}
         trees["this"] = ROOT
         for name in names:
-            best: dict[str, dict] = {}
-            for _ in range(args.rounds):
-                for label, tree in trees.items():
-                    res = run(tree, name)
-                    if label not in best or res["cpu"] < best[label]["cpu"]:
-                        best[label] = res
+            best = best_of(trees, name, args.rounds)
             this = best["this"]["cpu"]
             for label, res in best.items():
                 ratio = "" if label == "this" else f"  {this / res['cpu']:.3f}"
