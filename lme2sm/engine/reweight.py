@@ -66,6 +66,11 @@ class RowSums:
         self._wXrT = np.empty_like(self._XrT)
         self._wXr = np.empty((self.n, self.p + 1))
         self._wz = [np.empty_like(t.Z, dtype=float) for t in self.rows]
+        # scalar terms without X (PIRLS's second stage): bincounts of vectors, and an
+        # intercept's column of ones not multiplied at all (1 * w is w)
+        self._scalar = self.p == 0 and all(k == 1 for k in self.k)
+        self._z0 = [np.ascontiguousarray(t.Z[:, 0], dtype=float) for t in self.rows]
+        self._ones = [bool(np.all(z == 1.0)) for z in self._z0] if self._scalar else []
         p1 = self.p + 1
         sizes = [q * k * k for q, k in zip(self.q, self.k)]
         sizes += [len(self.off_structure[key][0]) for key in self._off_pos]
@@ -93,6 +98,8 @@ class RowSums:
         written into ``out`` when given. Not for concurrent calls on one instance: the
         work arrays are kept (fresh arrays of n rows cost page faults at every step)."""
         out = np.empty(self.size) if out is None else out
+        if self._scalar:
+            return self._scalar_sums(w, r, out)
         b = self.bounds
         m = len(self.rows)
         for j, t in enumerate(self.rows):
@@ -123,6 +130,32 @@ class RowSums:
         for a in range(p1):
             for c in range(a + 1):
                 xy[a, c] = xy[c, a] = np.dot(wXrT[a], XrT[c])
+        return out
+
+    def _scalar_sums(self, w: np.ndarray, r: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """:meth:`sums` for scalar terms and no X: the same products of the same numbers
+        in the same order (``(z w) z``, ``z (w r)``), so the same sums bit for bit; 0.6x
+        the time on grouseticks and VerbAgg (a sparse product's overhead per term)."""
+        b, m, z0, ones = self.bounds, len(self.rows), self._z0, self._ones
+        wz = [w if ones[j] else z0[j] * w for j in range(m)]
+        for j in range(m):
+            vals = wz[j] if ones[j] else wz[j] * z0[j]
+            out[b[j] : b[j + 1]] = np.bincount(
+                self._diag_keys[j], vals, minlength=int(b[j + 1] - b[j])
+            )
+        s = m
+        for (i, j), pos in self._off_pos.items():
+            vals = wz[i] if ones[j] else wz[i] * z0[j]
+            out[b[s] : b[s + 1]] = np.bincount(pos, vals, minlength=int(b[s + 1] - b[s]))
+            s += 1
+        wr = r * w
+        for j in range(m):  # zxy: (1, q_j, 1), one level per row
+            vals = wr if ones[j] else z0[j] * wr
+            out[b[s] : b[s + 1]] = np.bincount(
+                self._diag_keys[j], vals, minlength=int(b[s + 1] - b[s])
+            )
+            s += 1
+        out[b[s]] = np.dot(wr, r)
         return out
 
     def crossprods(self, flat: np.ndarray) -> CrossProducts:
