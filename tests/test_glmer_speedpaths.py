@@ -181,3 +181,62 @@ def test_a_crossed_block_beyond_the_engine_is_a_fit_error(monkeypatch):
     fresh = type(pr)(pr.rows, pr.specs, pr.X, pr.y, pr.trials, pr.wts, pr.offset, pr.family)
     with pytest.raises(FitError, match="random effects together; the engine's dense block"):
         fresh.pirls(m.engine_fit.theta)
+
+
+@pytest.mark.parametrize("name", fixture_names())
+@pytest.mark.parametrize("joint", [False, True])
+def test_steps_at_one_theta_equal_the_evaluation_bit_for_bit(name, joint):
+    """PIRLS's steps (:meth:`WeightedPLS.at`: theta's part made once) give the numbers of
+    :meth:`WeightedPLS.evaluate` exactly, small dense models and blocked ones alike."""
+    m = fitted(name)
+    pr, theta, w, r = _step(m)
+    pls = WeightedPLS(pr.rows, pr.specs, pr.X if joint else pr.X[:, :0])
+    ev = pls.evaluate(theta, w, r)
+    steps = pls.at(theta)
+    for _ in range(2):  # a second step at the same theta: nothing carried over
+        ldL2, u, beta = steps(w, r)
+        assert ldL2 == ev.ldL2
+        assert np.array_equal(u, np.concatenate([a.ravel() for a in ev.u]))
+        assert np.array_equal(beta, ev.beta)
+
+
+@pytest.mark.parametrize("name", fixture_names())
+@pytest.mark.parametrize("joint", [False, True])
+def test_scalar_row_sums_equal_the_general_sums_bit_for_bit(name, joint):
+    """Scalar terms' sums by bincounts of vectors are the general path's sums exactly."""
+    from lme2sm.engine.reweight import RowSums
+
+    m = fitted(name)
+    pr, theta, w, r = _step(m)
+    sums = RowSums(pr.rows, pr.X if joint else pr.X[:, :0])
+    if not sums._scalar:
+        pytest.skip("a vector term, or X too wide for the scalar path")
+    fast = sums.sums(w, r).copy()
+    sums._scalar = False
+    assert np.array_equal(fast, sums.sums(w, r))
+
+
+def test_plain_arithmetic_response_equals_patsy():
+    """A cbind() column of numeric columns and numbers is computed on numpy with
+    patsy's I() floats; anything else (a column divided by a column) is left to patsy."""
+    import pandas as pd
+
+    from lme2sm.formula.model import BinOp, Name, Number, Paren
+    from lme2sm.frame import design
+    from lme2sm.glmm.response import _evaluate, _plain
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {"size": rng.integers(1, 50, 40), "inc": rng.integers(0, 3, 40), "x": rng.random(40)}
+    )
+    exprs = [
+        BinOp("-", Name("size"), Name("inc")),
+        BinOp("*", Paren(BinOp("+", Name("x"), Number("1.5"))), Name("size")),
+        BinOp("/", Name("size"), Number("3")),
+    ]
+    for expr in exprs:
+        assert isinstance(_plain(expr, frame), np.ndarray)
+        assert np.array_equal(
+            _evaluate(expr, frame, "it"), design.evaluate(expr, frame, "it")[:, 0]
+        )
+    assert _plain(BinOp("/", Name("size"), Name("x")), frame) is None
