@@ -73,13 +73,13 @@ class RowSums:
         self._wXrT = np.empty_like(self._XrT)
         self._wXr = np.empty((self.n, self.p + 1))
         self._wz = [np.empty_like(t.Z, dtype=float) for t in self.rows]
-        # scalar terms without X (PIRLS's second stage): bincounts of vectors, and an
+        # scalar terms (without X, or with a narrow one): bincounts of vectors, and an
         # intercept's column of ones not multiplied at all (1 * w is w)
         self._scalar = all(k == 1 for k in self.k) and (
             self.p == 0 or self.n * (self.p + 1) <= SCALAR_SUMS
         )
         self._z0 = [np.ascontiguousarray(t.Z[:, 0], dtype=float) for t in self.rows]
-        self._ones = [bool(np.all(z == 1.0)) for z in self._z0] if self._scalar else []
+        self._ones = [bool(np.all(z == 1.0)) for z in self._z0]
         p1 = self.p + 1
         sizes = [q * k * k for q, k in zip(self.q, self.k)]
         sizes += [len(self.off_structure[key][0]) for key in self._off_pos]
