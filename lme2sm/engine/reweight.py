@@ -285,17 +285,9 @@ class PLSSteps:
         self.theta = theta
         self.factors = unpack_theta(theta, pls.template.specs)
         self._scale = None
-        if pls._dense_rows is not None:
-            d = pls.template._dense  # the engine's DenseSystem: where Lambda's entries go
-            entries = np.concatenate([F.ravel() for F in self.factors])[d.src]
-            lam = d.lam_template.copy()
-            if d.scalar:  # Omega = A * outer(lam, lam), lam = (Lambda's diagonal, ones)
-                lam[: d.Q] = entries
-                self._scale = np.multiply.outer(lam, lam)
-            else:  # Omega = L'A L, L = blockdiag(Lambda, I)
-                lam[d.rows, d.cols] = entries
-                self._scale = lam
-            self._Q, self._scalar = d.Q, d.scalar
+        if pls._dense_rows is not None:  # the engine's DenseSystem: Lambda's part once
+            self._system = pls.template._dense
+            self._scale = self._system.lambda_scale(self.factors)
 
     def __call__(self, w: np.ndarray, r: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """``(log|L|^2, u, beta)`` at weights ``w`` and response ``r`` (raises
@@ -311,31 +303,20 @@ class PLSSteps:
         return self._dense_step(A)
 
     def _dense_step(self, A: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """The engine's small-model factor (``SmallModels._dense_factor``, one LAPACK
-        Cholesky of the whole Omega) with Lambda's part made at ``theta``, read as
-        ``_finish`` and ``_evaluate_dense`` read it."""
-        Q, p = self._Q, self.pls.p
-        full = A * self._scale if self._scalar else self._scale.T @ (A @ self._scale)
-        size = full.shape[0]
-        full.reshape(-1)[: Q * (size + 1) : size + 1] += 1.0
-        Lf, info = lapack.dpotrf(full, lower=1, clean=0, overwrite_a=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("not positive definite")
+        """The engine's small-model factor (:meth:`DenseSystem.factor`) with Lambda's
+        part made at ``theta``, read as ``_finish`` and ``_evaluate_dense`` read it."""
+        d, p = self._system, self.pls.p
+        Q = d.Q
+        Lf = d.factor(A, self._scale)
         ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(Lf)[:Q])))
-        rhs = Lf[Q + p, :Q]
+        beta = np.zeros(0)
         if p:  # dtrtrs reads the lower triangle only (potrf left the input above it)
             beta, info = lapack.dtrtrs(
                 Lf[Q : Q + p, Q : Q + p], Lf[-1, Q : Q + p], lower=1, trans=1
             )
             if info != 0:
                 raise np.linalg.LinAlgError("singular R_X")
-            rhs = rhs - Lf[Q : Q + p, :Q].T @ beta
-        else:
-            beta = np.zeros(0)
-        u, info = lapack.dtrtrs(Lf[:Q, :Q], rhs, lower=1, trans=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("singular factor")
-        return ldL2, u, beta
+        return ldL2, d.modes(Lf, beta), beta
 
 
 class _Gather:

@@ -86,30 +86,49 @@ class DenseSystem:
             lam_template=template,
         )
 
+    def lambda_scale(self, factors: list[np.ndarray]) -> np.ndarray:
+        """What Lambda makes of ``A`` at these factors: ``outer(lam, lam)`` (every term
+        scalar: ``Omega = A * scale``), else ``blockdiag(Lambda, I)`` (``L'A L``)."""
+        entries = np.concatenate([F.ravel() for F in factors])[self.src]
+        lam = self.lam_template.copy()
+        if self.scalar:  # Lambda's diagonal, then ones for [X y]
+            lam[: self.Q] = entries
+            return np.multiply.outer(lam, lam)
+        lam[self.rows, self.cols] = entries  # zeros, and the identity for [X y]
+        return lam
+
+    def factor(self, A: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """The lower Cholesky factor of Omega built whole from ``A`` (this system's or
+        another weighting's, the same layout) and :meth:`lambda_scale`'s ``scale``:
+        ``L'A L + diag(I, 0)`` by one LAPACK call."""
+        full = A * scale if self.scalar else scale.T @ (A @ scale)
+        size = full.shape[0]
+        full.reshape(-1)[: self.Q * (size + 1) : size + 1] += 1.0
+        Lf, info = lapack.dpotrf(full, lower=1, clean=0, overwrite_a=1)
+        if info != 0:  # every pivot positive and finite, r included
+            raise np.linalg.LinAlgError("not positive definite")
+        return Lf
+
+    def modes(self, Lf: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        """The spherical modes ``u`` (all terms, flat) from the factor and ``beta``."""
+        Q, p = self.Q, len(beta)
+        rhs = Lf[Q + p, :Q] - Lf[Q : Q + p, :Q].T @ beta if p else Lf[Q, :Q]
+        # LAPACK directly: scipy's solve_triangular checks cost more than the solve
+        u_all, info = lapack.dtrtrs(Lf[:Q, :Q], rhs, lower=1, trans=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("singular factor")
+        return u_all
+
 
 class SmallModels:
     """:class:`~lme2sm.engine.lmm.ProfiledLMM`'s evaluations of small models (a mixin:
     it reads the model's cross-products ``cp``, ``specs``, ``p`` and ``_dense``)."""
 
     def _dense_factor(self, factors: list[np.ndarray]) -> np.ndarray:
-        """A small model's Omega built whole, ``L'A L + diag(I, 0)`` with
-        ``L = blockdiag(Lambda, I)``, and its lower Cholesky factor by one LAPACK call."""
+        """A small model's Omega built whole and its lower Cholesky factor
+        (:meth:`DenseSystem.factor`)."""
         d = self._dense
-        entries = np.concatenate([F.ravel() for F in factors])[d.src]
-        if d.scalar:
-            lam = d.lam_template.copy()  # Lambda's diagonal, then ones for [X y]
-            lam[: d.Q] = entries
-            full = d.A * np.multiply.outer(lam, lam)
-        else:
-            lam = d.lam_template.copy()  # zeros, and the identity for [X y]
-            lam[d.rows, d.cols] = entries
-            full = lam.T @ (d.A @ lam)
-        size = full.shape[0]
-        full.reshape(-1)[: d.Q * (size + 1) : size + 1] += 1.0
-        Lf, info = lapack.dpotrf(full, lower=1, clean=0, overwrite_a=1)
-        if info != 0:  # every pivot positive and finite, r included
-            raise np.linalg.LinAlgError("not positive definite")
-        return Lf
+        return d.factor(d.A, d.lambda_scale(factors))
 
     def _dense_deviance(self, factors: list[np.ndarray], reml: bool) -> float:
         """The deviance alone from :meth:`_dense_factor` (no beta, no record)."""
@@ -122,15 +141,11 @@ class SmallModels:
 
     def _evaluate_dense(self, theta, factors: list[np.ndarray], modes: bool) -> Evaluation:
         """:meth:`evaluate` for a small model (:class:`DenseSystem`)."""
-        Q, p = self._dense.Q, self.p
+        Q = self._dense.Q
         Lf = self._dense_factor(factors)
         ev, beta = self._finish(theta, 0.0, Lf, np.diagonal(Lf), Q)
         if modes:
-            rhs = Lf[Q + p, :Q] - Lf[Q : Q + p, :Q].T @ beta
-            # LAPACK directly: scipy's solve_triangular checks cost more than the solve
-            u_all, info = lapack.dtrtrs(Lf[:Q, :Q], rhs, lower=1, trans=1)
-            if info != 0:
-                raise np.linalg.LinAlgError("singular factor")
+            u_all = self._dense.modes(Lf, beta)
             ev.u = [
                 u_all[o : o + s.n_levels * s.k].reshape(s.n_levels, s.k)
                 for o, s in zip(self._dense.offsets, self.specs)
