@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 
@@ -300,7 +299,11 @@ class BlockedCholesky:
             u_rest = np.zeros(0)
         elif u_rest is None:
             rhs = Lf[m + p, :m] - Lf[m : m + p, :m].T @ beta
-            u_rest = sla.solve_triangular(Lf[:m, :m], rhs, lower=True, trans="T")
+            # LAPACK directly (scipy's wrapper checks finiteness at each PIRLS step); it
+            # reads the lower triangle only, where potrf left the factor
+            u_rest, info = lapack.dtrtrs(Lf[:m, :m], rhs, lower=1, trans=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("singular factor")
         for j in self.rest:
             o, s = self.rest_offsets[j], specs[j]
             u[j] = u_rest[o : o + s.n_levels * s.k].reshape(s.n_levels, s.k)
