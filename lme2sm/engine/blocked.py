@@ -299,9 +299,11 @@ class BlockedCholesky:
             u_rest = np.zeros(0)
         elif u_rest is None:
             rhs = Lf[m + p, :m] - Lf[m : m + p, :m].T @ beta
-            # LAPACK directly (scipy's wrapper checks finiteness at each PIRLS step); it
-            # reads the lower triangle only, where potrf left the factor
-            u_rest, info = lapack.dtrtrs(Lf[:m, :m], rhs, lower=1, trans=1)
+            # LAPACK directly (scipy's wrapper checks finiteness at each PIRLS step) on
+            # the upper triangle of L' (where potrf left the factor, transposed), as
+            # scipy's solve_triangular calls it for this non-contiguous view: the same
+            # operations, the same numbers bit for bit
+            u_rest, info = lapack.dtrtrs(Lf[:m, :m].T, rhs, lower=0, trans=0)
             if info != 0:
                 raise np.linalg.LinAlgError("singular factor")
         for j in self.rest:
