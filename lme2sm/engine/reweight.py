@@ -133,12 +133,7 @@ class RowSums:
             # product (p + 1 bincounts took 1.5x as long at p = 6)
             out[b[s] : b[s + 1]].reshape(p1, -1)[...] = np.asarray(zt @ wXr).T
             s += 1
-        # [X r]'W[X r] by dot products of rows: BLAS's gemm with an inner dimension of
-        # n and outer ones of p + 1 took 4x as long (n = 100,000, p = 2)
-        xy = out[b[s] :].reshape(p1, p1)
-        for a in range(p1):
-            for c in range(a + 1):
-                xy[a, c] = xy[c, a] = np.dot(wXrT[a], XrT[c])
+        self._xy_sums(out[b[s] :])
         return out
 
     def _scalar_sums(self, w: np.ndarray, r: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -168,11 +163,18 @@ class RowSums:
                 vals = wXrT[a] if ones[j] else z0[j] * wXrT[a]
                 block[a] = np.bincount(self._diag_keys[j], vals, minlength=q)
             s += 1
-        xy = out[b[s] :].reshape(p1, p1)
+        self._xy_sums(out[b[s] :])
+        return out
+
+    def _xy_sums(self, tail: np.ndarray) -> None:
+        """``[X r]'W[X r]`` into ``tail`` from the work rows :meth:`sums` filled, by dot
+        products of rows: BLAS's gemm with an inner dimension of n and outer ones of
+        p + 1 took 4x as long (n = 100,000, p = 2)."""
+        p1 = self.p + 1
+        xy = tail.reshape(p1, p1)
         for a in range(p1):
             for c in range(a + 1):
-                xy[a, c] = xy[c, a] = np.dot(wXrT[a], XrT[c])
-        return out
+                xy[a, c] = xy[c, a] = np.dot(self._wXrT[a], self._XrT[c])
 
     def crossprods(self, flat: np.ndarray) -> CrossProducts:
         """The :class:`CrossProducts` whose entries are ``flat`` (any vector of
