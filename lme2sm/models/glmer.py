@@ -19,11 +19,11 @@ from lme2sm import arguments
 from lme2sm.engine.progress import fit_progress
 from lme2sm.engine.threads import blas_threads
 from lme2sm.errors import ArgumentError, ConvergenceWarning, SingularFitWarning
-from lme2sm.frame.model_frame import build_model_frame
 from lme2sm.glmm.family import get_family
 from lme2sm.glmm.fit import fit_glmm
 from lme2sm.glmm.pirls import GlmmProblem
 from lme2sm.glmm.response import glm_response
+from lme2sm.models.lmer import one_thread_frame
 from lme2sm.models.reporting import ReportingMixin
 from lme2sm.results.glmer import GlmerEstimates
 
@@ -172,7 +172,7 @@ def glmer(
             f"nAGQ > 1 is not available for the {fam.name} family here (its Laplace "
             "deviance carries the dispersion estimate); use nAGQ=1"
         )
-    frame = build_model_frame(formula, data, weights=weights, glm=True)
+    frame = one_thread_frame(formula, data, weights=weights, glm=True)
     if nAGQ > 1 and (len(frame.terms) != 1 or frame.terms[0].k != 1):
         raise ArgumentError(
             "nAGQ > 1 is only available for models with a single, scalar random-effects "
@@ -185,8 +185,9 @@ def glmer(
             + "); adaptive Gauss-Hermite quadrature integrates one random effect per level. "
             "Use nAGQ=1 (Laplace)"
         )
-    response = glm_response(frame, fam)
-    problem = GlmmProblem.from_frame(frame, response, fam)
+    with blas_threads(1):
+        response = glm_response(frame, fam)
+        problem = GlmmProblem.from_frame(frame, response, fam)
     reporter = fit_progress("glmer", progress)
     with blas_threads(1):  # many small factorisations: threads only contend
         fit = fit_glmm(problem, nAGQ, progress=reporter)

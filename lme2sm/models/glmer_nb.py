@@ -18,13 +18,13 @@ from lme2sm import arguments
 from lme2sm.engine.progress import FitProgress, fit_progress
 from lme2sm.engine.threads import blas_threads
 from lme2sm.errors import ArgumentError, ConvergenceWarning, DataError, SingularFitWarning
-from lme2sm.frame.model_frame import build_model_frame
 from lme2sm.glmm.family import Family, get_family
 from lme2sm.glmm.fit import fit_glmm
 from lme2sm.glmm.nb import LOG_THETA_TOL, negative_binomial, theta_ml
 from lme2sm.glmm.pirls import GlmmProblem
 from lme2sm.glmm.response import glm_response
 from lme2sm.models.glmer import GlmerResult
+from lme2sm.models.lmer import one_thread_frame
 
 __all__ = ["GlmerNbResult", "glmer_nb"]
 
@@ -100,7 +100,7 @@ def glmer_nb(
     theta = None if theta is None else arguments.positive("theta", theta)
     data_name = arguments.text("data_name", data_name, optional=False)
     poisson = get_family("poisson")
-    frame = build_model_frame(formula, data, weights=weights, glm=True)
+    frame = one_thread_frame(formula, data, weights=weights, glm=True)
     try:
         response = glm_response(frame, poisson)
     except DataError as exc:
