@@ -52,9 +52,12 @@ def _err(text: str, stream: TextIO | None = None) -> None:
 
 
 def _read_csv(path: str) -> pd.DataFrame:
-    """Read a CSV with pandas; any failure becomes a CliError with a plain message."""
+    """Read a CSV with pandas as R's ``read.csv`` reads it: only ``NA`` and empty cells
+    are missing (pandas' defaults also take "None", "null", "NaN", "n/a" for missing,
+    which would drop rows lme4 fits: nlme's Alfalfa has a level "None"); any failure
+    becomes a CliError with a plain message."""
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path, keep_default_na=False, na_values=["NA", ""])
     except FileNotFoundError:
         raise CliError(f"no such file: {path}") from None
     except IsADirectoryError:

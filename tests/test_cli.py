@@ -118,6 +118,24 @@ def test_fit_reports_warnings_on_stderr(capsys, tmp_path):
 # ---------------------------------------------------------------------------- errors
 
 
+def test_csv_read_as_r_reads_it(capsys, tmp_path):
+    """A level spelt "None" or "null" is a level (R's read.csv: only NA is missing), so
+    the fit keeps every row and agrees with the library's on the same frame."""
+    data = load("sleepstudy")
+    names = ["None", "null", "nan", "n/a", "NULL", "NaN"] + [f"s{i}" for i in range(12)]
+    data["Subject"] = data["Subject"].map(dict(zip(sorted(data["Subject"].unique()), names)))
+    path = tmp_path / "levels.csv"
+    data.to_csv(path, index=False)
+    status, out, err = run(capsys, "fit", str(path), SLEEP_FORMULA, "--json")
+    assert status == 0, err
+    got = json.loads(out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = lme2sm.lmer(SLEEP_FORMULA, data)
+    assert got["nobs"] == 180
+    assert got["logLik"] == pytest.approx(ref.logLik(), abs=1e-9)
+
+
 def test_bad_formula_shows_the_caret(capsys, sleep_csv):
     status, out, err = run(capsys, "fit", str(sleep_csv), "Reaction ~ Days + (Days | )")
     assert status == 2
