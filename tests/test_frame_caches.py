@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from lme2sm.datasets import load
+from lme2sm.errors import DroppedRowsWarning
 from lme2sm.frame.model_frame import build_model_frame
 
 
@@ -72,3 +75,23 @@ def test_the_callers_data_is_left_as_it_was():
     assert frame.n == 58 and frame.n_dropped == 2  # the rows with NA in x or s
     frame.data.iloc[0, 0] = 1e6  # the frame's data is its own
     pd.testing.assert_frame_equal(data, before)
+
+
+def test_missing_weights_drop_their_rows_and_say_so():
+    """Weights are checked for missing values beside the formula's columns (not copied
+    into the data): the rows go, the warning names them, the caller's data stays."""
+    data = load("sleepstudy")
+    w = np.linspace(0.5, 2.0, len(data))
+    w[[3, 50]] = np.nan
+    before = data.copy()
+    with pytest.warns(DroppedRowsWarning, match=r"dropped 2 of 180 rows .*\(weights\) \(2\)"):
+        frame = build_model_frame("Reaction ~ Days + (Days | Subject)", data, weights=w)
+    pd.testing.assert_frame_equal(data, before)
+    assert frame.n == 178
+    np.testing.assert_array_equal(frame.weights, np.delete(w, [3, 50]))
+    # a column that is also a variable of the formula: one mask, named once
+    data["wcol"] = w
+    with pytest.warns(DroppedRowsWarning, match=r"dropped 2 of 180 rows .*: wcol \(2\)$"):
+        frame = build_model_frame("Reaction ~ wcol + (1 | Subject)", data, weights="wcol")
+    np.testing.assert_array_equal(frame.weights, np.delete(w, [3, 50]))
+    np.testing.assert_array_equal(frame.X[:, 1], np.delete(w, [3, 50]))

@@ -103,12 +103,27 @@ def drop_missing(data: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFra
     Plain numpy numbers and pandas text are read as numpy arrays (:func:`_plain_values`:
     ``np.isnan`` for the missing floats), the rest through pandas (:func:`plain_column`).
     """
+    frame, n_dropped, _ = drop_missing_with(data, columns, {})
+    return frame, n_dropped
+
+
+def drop_missing_with(
+    data: pd.DataFrame, columns: Sequence[str], extra: dict[str, np.ndarray]
+) -> tuple[pd.DataFrame, int, dict[str, np.ndarray]]:
+    """:func:`drop_missing` with more float vectors of one value per row (``extra``: the
+    prior weights, NaN where missing) checked and kept alongside but not put in the
+    frame: a copy of the data with them as a column, then dropping it again, cost 2.7 of
+    3.6 ms of sleepstudy's weighted frame. Returns the frame, the rows dropped and the
+    extra vectors' complete rows."""
     names = list(dict.fromkeys(columns))
     values: dict[str, object] = {}
     missing: dict[str, np.ndarray | None] = {}
     for name in names:
         col = data[name]
         values[name], missing[name] = _plain_values(col)
+    for name, vector in extra.items():
+        if name not in missing:  # a variable of the formula too: its rows are the same
+            missing[name] = np.isnan(vector)
     masks = [m for m in missing.values() if m is not None]
     incomplete = np.logical_or.reduce(masks) if masks else None
     n_dropped = int(incomplete.sum()) if incomplete is not None else 0
@@ -132,7 +147,8 @@ def drop_missing(data: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFra
         # the same labels: share the data's (immutable) column index, whose lookup table
         # pandas has built already (0.1 ms to build again for three text labels)
         frame.columns = data.columns
-    return frame, n_dropped
+    kept = {name: v.copy() if keep is None else v[keep] for name, v in extra.items()}
+    return frame, n_dropped, kept
 
 
 def _plain_values(col: pd.Series) -> tuple[object, np.ndarray | None]:

@@ -153,8 +153,9 @@ def build_model_frame(
     data_prep.check_columns(data, variables, parsed.formula)
     # scale() and poly() take their numbers from the whole columns, as R's model.frame
     parsed = data_prep.bind_transforms(parsed, data)
-    source, variables, weights_name, weight_values = _with_weights(data, variables, weights)
-    frame, n_dropped = data_prep.drop_missing(source, variables)
+    weights_name, weight_values = _weights_column(weights, data)
+    extra = {} if weight_values is None else {weights_name: weight_values}
+    frame, n_dropped, kept = data_prep.drop_missing_with(data, variables, extra)
     if not glm:
         _refuse_cbind(parsed)
         data_prep.check_response(frame, parsed.response_expr.variables())
@@ -183,10 +184,7 @@ def build_model_frame(
     offset = _offset(parsed, frame)
     X, pairs, dropped = _drop_aliased(X, pairs)
 
-    w = None
-    if weight_values is not None:
-        w = frame[weights_name].to_numpy(dtype=float)
-        frame = frame.drop(columns=[weights_name])
+    w = None if weight_values is None else kept[weights_name]
 
     raw_terms = [_term_frame(term, E, frame, prepared) for term, E in zip(parsed.random_terms, Ed)]
     order = lme4_term_order([t.n_levels for t in raw_terms])
@@ -243,18 +241,6 @@ def check_reml_rows(frame: ModelFrame) -> None:
         )
 
 
-def _with_weights(data: pd.DataFrame, variables: list[str], weights):
-    """The data (with the weights as a column of a copy, if any), the variables to check
-    for missing values, the weights' column and values."""
-    weights_name, weight_values = _weights_column(weights, data)
-    if weight_values is None:
-        return data, variables, weights_name, None
-    source = data.loc[:, list(dict.fromkeys(variables))].copy()
-    weights_name = _fresh(source, weights_name or "(weights)")
-    source[weights_name] = weight_values
-    return source, [*variables, weights_name], weights_name, weight_values
-
-
 def _check_two_levels(frame: pd.DataFrame, group_columns: dict[str, str]) -> None:
     """glmer's check: every grouping factor has two levels (one per row is allowed)."""
     for name, col in group_columns.items():
@@ -291,12 +277,6 @@ def _refuse_cbind(parsed: ParsedFormula) -> None:
             parsed.formula,
             expr.span,
         )
-
-
-def _fresh(frame: pd.DataFrame, name: str) -> str:
-    while name in frame.columns:
-        name += "_"
-    return name
 
 
 def _weights_column(weights, data: pd.DataFrame) -> tuple[str | None, np.ndarray | None]:
