@@ -113,3 +113,18 @@ def test_rule_at_its_edges():
     assert unidentifiable_messages(np.diag([1e-7, 1e7])) == ()
     assert unidentifiable_messages(np.full((2, 2), np.nan)) == ()
     assert unidentifiable_messages(np.zeros((0, 0))) == ()
+
+
+def test_no_check_on_terms_lme4_does_not_have():
+    """An ``ar1`` term's correlation parameter is lme2sm's own, flat far out (the
+    Hessian's eigenvalue ratio here is under 1e-6): lme4 has no such term and glmmTMB,
+    the fixture's reference, no such check, so no message."""
+    fx = json.loads((ROOT / "tests/fixtures/covstruct/cw_ar1_ml.json").read_text())
+    d = pd.read_csv(ROOT / fx["data_path"], dtype={f: str for f in fx["factors"]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = lme2sm.lmer(fx["formula"], d, REML=fx["REML"])
+    texts = [str(w.message) for w in caught if issubclass(w.category, lme2sm.ConvergenceWarning)]
+    assert unidentifiable(texts) == [] and fx["warnings"] == []
+    _, _, hess = m.engine_fit.derivatives
+    assert unidentifiable_messages(hess) == (LARGE_RATIO,)

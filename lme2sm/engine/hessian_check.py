@@ -11,14 +11,22 @@ deviance, over theta for lmer and over (theta, beta) for glmer (``deriv12``), an
 
 ``checkConv`` skips the check (and the gradient's) on a singular fit: some theta bounded
 below by 0 under ``check.conv.singular``'s ``tol = 1e-4``. This module gives the last two
-messages; the first two are left to the callers' gradient checks.
+messages; the first two are left to the callers' gradient checks. Models with a ``cs`` or
+``ar1`` term are not checked: lme4 has no such terms, and their correlation parameter is
+lme2sm's own (unbounded, flat far out), not a theta whose curvature lme4's rule measures.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["HESS_TOL", "SINGULAR_TOL", "is_singular", "unidentifiable_messages"]
+__all__ = [
+    "HESS_TOL",
+    "SINGULAR_TOL",
+    "checked",
+    "is_singular",
+    "unidentifiable_messages",
+]
 
 HESS_TOL = 1e-6
 """lme4's ``check.conv.hess`` tolerance."""
@@ -27,6 +35,13 @@ SINGULAR_TOL = 1e-4
 
 VERY_LARGE = "Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?"
 LARGE_RATIO = "Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?"
+
+
+def checked(specs, theta: np.ndarray, lower: np.ndarray) -> bool:
+    """lme4 would run ``check.conv.hess`` here: every term is lme4's (``us`` or ``diag``)
+    and the fit is not singular."""
+    lme4_terms = all(getattr(s, "structure", "us") in ("us", "diag") for s in specs)
+    return lme4_terms and not is_singular(theta, lower)
 
 
 def is_singular(theta: np.ndarray, lower: np.ndarray) -> bool:

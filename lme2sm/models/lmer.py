@@ -10,7 +10,7 @@ import pandas as pd
 
 from lme2sm import arguments
 from lme2sm.engine.frame_input import frame_crossprods, profiled_of, term_specs
-from lme2sm.engine.hessian_check import is_singular, unidentifiable_messages
+from lme2sm.engine.hessian_check import checked, unidentifiable_messages
 from lme2sm.engine.krylov import KRYLOV_HINT, KrylovLMM
 from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.engine.progress import FitProgress, fit_progress
@@ -203,14 +203,14 @@ def exactly_fitted(cp, record: LmmFit) -> bool:
 def convergence_messages(profiled: ProfiledLMM, record: LmmFit) -> tuple[str, ...]:
     """lme4's ``checkConv``: the gradient of the deviance at the optimum (central
     differences) must be small, or its Newton step ``H^-1 g`` must be; on a fit that is not
-    singular, the Hessian's eigenvalues must not be too large or too spread
+    singular (lme4's terms only), the Hessian's eigenvalues must not be too large or spread
     (``check.conv.hess``, :mod:`lme2sm.engine.hessian_check`)."""
     theta = np.asarray(record.theta, dtype=float)
     lower = profiled.lower
     free = ~(np.isfinite(lower) & (np.abs(theta - lower) < 1e-4))
     if not np.any(free):
         return ()
-    singular = is_singular(theta, lower)
+    hess_check = checked(getattr(profiled, "specs", ()), theta, lower)
     if record.derivatives is not None:
         idx, grad, hess = record.derivatives
         keep = np.flatnonzero(free[idx])
@@ -218,11 +218,11 @@ def convergence_messages(profiled: ProfiledLMM, record: LmmFit) -> tuple[str, ..
             return ()
         grad, hess = grad[keep], hess[np.ix_(keep, keep)]
     else:
-        grad, hess = _derivatives_afresh(profiled, record, free, need_hessian=not singular)
+        grad, hess = _derivatives_afresh(profiled, record, free, need_hessian=hess_check)
     out = ()
     if float(np.max(np.abs(grad))) > GRADIENT_TOL:
         out = _scaled_gradient_messages(grad, hess)
-    if not singular:
+    if hess_check:
         out += unidentifiable_messages(hess)
     return out
 
