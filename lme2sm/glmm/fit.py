@@ -22,6 +22,7 @@ import scipy.linalg as sla
 from lme2sm.engine.coordinates import ThetaCoordinates
 from lme2sm.engine.crossprod import level_blocks
 from lme2sm.engine.driver import correlation_slots
+from lme2sm.engine.hessian_check import checked, unidentifiable_messages
 from lme2sm.engine.optimize import minimize_theta
 from lme2sm.engine.progress import FitProgress, watched
 from lme2sm.engine.theta import theta_lower, theta_start
@@ -127,6 +128,8 @@ def fit_glmm(
             opt.x, dev, state = newton_step(problem, nAGQ, opt.x, dev, g, H, state, held)
             theta, beta = opt.x[: len(theta1)], opt.x[len(theta1) :]
     warn = check_convergence(g, H) if len(g) else ()
+    if len(g) and checked(problem.specs, theta, theta_lower(problem.specs)):
+        warn += unidentifiable_messages(H)  # lme4's check.conv.hess, on (theta, beta)
     return GlmmFit(
         theta=np.asarray(theta, dtype=float),
         beta=np.asarray(beta, dtype=float),

@@ -10,6 +10,7 @@ import pandas as pd
 
 from lme2sm import arguments
 from lme2sm.engine.frame_input import frame_crossprods, profiled_of, term_specs
+from lme2sm.engine.hessian_check import checked, unidentifiable_messages
 from lme2sm.engine.krylov import KRYLOV_HINT, KrylovLMM
 from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.engine.progress import FitProgress, fit_progress
@@ -201,14 +202,36 @@ def exactly_fitted(cp, record: LmmFit) -> bool:
 
 def convergence_messages(profiled: ProfiledLMM, record: LmmFit) -> tuple[str, ...]:
     """lme4's ``checkConv``: the gradient of the deviance at the optimum (central
-    differences) must be small, or its Newton step ``H^-1 g`` must be."""
+    differences) must be small, or its Newton step ``H^-1 g`` must be; on a fit that is not
+    singular (lme4's terms only), the Hessian's eigenvalues must not be too large or spread
+    (``check.conv.hess``, :mod:`lme2sm.engine.hessian_check`)."""
     theta = np.asarray(record.theta, dtype=float)
     lower = profiled.lower
     free = ~(np.isfinite(lower) & (np.abs(theta - lower) < 1e-4))
     if not np.any(free):
         return ()
+    hess_check = checked(getattr(profiled, "specs", ()), theta, lower)
     if record.derivatives is not None:
-        return _check_derivatives(record.derivatives, free)
+        idx, grad, hess = record.derivatives
+        keep = np.flatnonzero(free[idx])
+        if len(keep) == 0:
+            return ()
+        grad, hess = grad[keep], hess[np.ix_(keep, keep)]
+    else:
+        grad, hess = _derivatives_afresh(profiled, record, free, need_hessian=hess_check)
+    out = ()
+    if float(np.max(np.abs(grad))) > GRADIENT_TOL:
+        out = _scaled_gradient_messages(grad, hess)
+    if hess_check:
+        out += unidentifiable_messages(hess)
+    return out
+
+
+def _derivatives_afresh(profiled, record, free, need_hessian):
+    """Central-difference gradient and Hessian of the deviance over the ``free`` theta
+    (steps ``1e-4 max(|theta|, 0.01)``); the Hessian only if the gradient is not small
+    or ``need_hessian``."""
+    theta = np.asarray(record.theta, dtype=float)
     reml = record.reml
 
     def dev(th):
@@ -217,16 +240,15 @@ def convergence_messages(profiled: ProfiledLMM, record: LmmFit) -> tuple[str, ..
     def step(j):
         return 1e-4 * max(abs(theta[j]), 1e-2)
 
-    grad = np.zeros(len(theta))
-    for j in np.flatnonzero(free):
+    idx = np.flatnonzero(free)
+    grad = np.zeros(len(idx))
+    for a, j in enumerate(idx):
         h = step(j)
         e = np.zeros_like(theta)
         e[j] = h
-        grad[j] = (dev(theta + e) - dev(theta - e)) / (2 * h)
-    worst = float(np.max(np.abs(grad[free])))
-    if worst <= GRADIENT_TOL:
-        return ()
-    idx = np.flatnonzero(free)
+        grad[a] = (dev(theta + e) - dev(theta - e)) / (2 * h)
+    if not need_hessian and float(np.max(np.abs(grad))) <= GRADIENT_TOL:
+        return grad, np.zeros((0, 0))
     hess = np.empty((len(idx), len(idx)))
     f0 = record.deviance
     for a, i in enumerate(idx):
@@ -245,7 +267,7 @@ def convergence_messages(profiled: ProfiledLMM, record: LmmFit) -> tuple[str, ..
                     + dev(theta - ei - ej)
                 ) / (4 * hi * hj)
             hess[a, b] = hess[b, a] = value
-    return _scaled_gradient_messages(grad[idx], hess)
+    return grad, hess
 
 
 def _scaled_gradient_messages(grad: np.ndarray, hess: np.ndarray) -> tuple[str, ...]:
@@ -260,19 +282,6 @@ def _scaled_gradient_messages(grad: np.ndarray, hess: np.ndarray) -> tuple[str, 
     if not np.isfinite(worst) or worst > GRADIENT_TOL:
         return (f"Model failed to converge with max|grad| = {worst:.6g} (tol = {GRADIENT_TOL})",)
     return ()
-
-
-def _check_derivatives(derivatives, free: np.ndarray) -> tuple[str, ...]:
-    """lme4's check on the gradient and Hessian the engine took at the optimiser's stop
-    for its final Newton step (the same central differences, no new evaluations)."""
-    idx, grad, hess = derivatives
-    keep = np.flatnonzero(free[idx])
-    if len(keep) == 0:
-        return ()
-    grad, hess = grad[keep], hess[np.ix_(keep, keep)]
-    if float(np.max(np.abs(grad))) <= GRADIENT_TOL:
-        return ()
-    return _scaled_gradient_messages(grad, hess)
 
 
 def _fit_statsmodels(frame, data, reml, data_name, approximate) -> LmerResult:
