@@ -89,6 +89,24 @@ def is_python_name(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
 
 
+COMPARISONS = (">", "<", ">=", "<=", "==", "!=")
+"""R's comparison operators: each gives a logical, a factor with levels FALSE/TRUE."""
+LOGICAL_OPS = (*COMPARISONS, "&", "!")
+"""The operators whose result is logical (``|`` is lme4's bar, even inside ``I()``)."""
+
+
+def is_logical(expr: object) -> bool:
+    """True when ``expr`` (through parentheses) is a comparison, ``&`` or ``!``: R's
+    logical vector, which model.matrix codes as a factor with levels FALSE/TRUE.
+
+    >>> is_logical(Paren(BinOp(">", Name("x"), Number("2"))))
+    True
+    """
+    while isinstance(expr, Paren):
+        expr = expr.inner
+    return isinstance(expr, BinOp | UnaryOp) and expr.op in LOGICAL_OPS
+
+
 CONSTANTS = {"pi": math.pi, "TRUE": 1.0, "FALSE": 0.0}
 """R's named constants allowed inside function arguments (a column named ``pi`` is
 written in backticks)."""
@@ -256,7 +274,8 @@ class Call:
 
 @dataclass(frozen=True)
 class BinOp:
-    """Arithmetic inside ``I()`` or a function argument: ``+ - * / ^``."""
+    """Arithmetic inside ``I()`` or a function argument (``+ - * / ^``), a comparison
+    (``> < >= <= == !=``) or ``&``; formula operators between terms."""
 
     op: str
     left: Expr
@@ -275,7 +294,7 @@ class BinOp:
 
 @dataclass(frozen=True)
 class UnaryOp:
-    """Unary minus or plus: ``-x``."""
+    """Unary minus or plus (``-x``), or R's logical not (``!x``)."""
 
     op: str
     operand: Expr

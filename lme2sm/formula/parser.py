@@ -16,12 +16,29 @@ from lme2sm.errors import FormulaError
 from lme2sm.formula.expand import BARS, nobars, random_terms, walk
 from lme2sm.formula.functions import check_call, known_functions_text
 from lme2sm.formula.literals import scan_quoted
-from lme2sm.formula.model import BinOp, Call, Expr, Keyword, Name, Paren, ParsedFormula, UnaryOp
+from lme2sm.formula.model import (
+    LOGICAL_OPS,
+    BinOp,
+    Call,
+    Expr,
+    Keyword,
+    Name,
+    Paren,
+    ParsedFormula,
+    UnaryOp,
+    is_logical,
+)
 from lme2sm.formula.structures import is_wrapper_call, refuse_misplaced, unwrap_structures
 from lme2sm.formula.syntax import operator_span, parse_syntax
 from lme2sm.formula.terms import linear_part
 
 _ARITHMETIC = {"+", "-", "*", "/", "^"}
+_EXPRESSION_OPS = _ARITHMETIC | (set(LOGICAL_OPS) - {"|"})
+"""What an expression inside a call (or a comparison used as a term) may use: ``|`` is
+not one, as lme4's findbars() reads it as a random-effects bar even inside I()."""
+_AS_TERM = Call("I", ())
+"""The stand-in call when a comparison is a term of its own: its operands are checked as
+the argument of I() would be."""
 
 
 def parse(formula: str) -> ParsedFormula:
@@ -126,10 +143,22 @@ def _tilde_span(node: Expr, formula: str) -> tuple[int, int]:
     return (node.span[0], node.span[0] + 1)
 
 
-def _check_calls(expr: Expr, formula: str) -> None:
-    """Refuse unknown functions and formula operators inside function arguments."""
+def _check_calls(expr: Expr, formula: str, bare: bool = True) -> None:
+    """Refuse unknown functions and formula operators inside function arguments;
+    ``bare`` is False directly inside parentheses."""
     if isinstance(expr, Call):
         _check_call(expr, formula)
+        return
+    if is_logical(expr) and not isinstance(expr, Paren):
+        if bare and isinstance(expr, BinOp) and _sums(expr):
+            raise FormulaError(
+                f"R reads {expr.label} as one variable, the comparison of a sum: write "
+                "parentheses around the comparison to make it a term, e.g. a + (x > 2), or "
+                "I(...) around it all for the arithmetic",
+                formula,
+                operator_span(expr, formula),
+            )
+        _check_argument(expr, _AS_TERM, formula)  # week > 2 as a term: one expression
         return
     if isinstance(expr, BinOp):
         _check_calls(expr.left, formula)
@@ -137,7 +166,14 @@ def _check_calls(expr: Expr, formula: str) -> None:
     elif isinstance(expr, UnaryOp):
         _check_calls(expr.operand, formula)
     elif isinstance(expr, Paren):
-        _check_calls(expr.inner, formula)
+        _check_calls(expr.inner, formula, bare=False)
+
+
+def _sums(comparison: BinOp) -> bool:
+    """True when a side of ``comparison`` is a bare sum or difference (``a + x > 2``)."""
+    return any(
+        isinstance(s, BinOp) and s.op in ("+", "-") for s in (comparison.left, comparison.right)
+    )
 
 
 def _check_call(call: Call, formula: str, inside: Call | None = None) -> None:
@@ -170,13 +206,8 @@ def _check_argument(expr: Expr, call: Call, formula: str) -> None:
         _check_argument(expr.value, call, formula)
         return
     if isinstance(expr, BinOp):
-        if expr.op not in _ARITHMETIC:
-            if expr.op in BARS:
-                what = f"a random-effects term cannot be inside {call.func}(): write it as a term of its own, e.g. ... + ({expr.label})"
-            elif expr.op == "~":
-                what = f"~ cannot be inside {call.func}(): a formula has one ~"
-            else:
-                what = f"{expr.op} is not arithmetic inside {call.func}(): write it outside the call, e.g. {call.func}(a):{call.func}(b), or use * for a product inside I()"
+        if expr.op not in _EXPRESSION_OPS:
+            what = _operator_problem(expr, call)
             raise FormulaError(what, formula, operator_span(expr, formula))
         _check_argument(expr.left, call, formula)
         _check_argument(expr.right, call, formula)
@@ -190,3 +221,27 @@ def _check_argument(expr: Expr, call: Call, formula: str) -> None:
         _check_argument(expr.operand, call, formula)
     elif isinstance(expr, Paren):
         _check_argument(expr.inner, call, formula)
+
+
+def _operator_problem(expr: BinOp, call: Call) -> str:
+    """Why ``expr``'s operator cannot be inside ``call`` (or inside a comparison used as
+    a term, when ``call`` is :data:`_AS_TERM`)."""
+    if call is _AS_TERM:
+        return (
+            f"{expr.op} is a formula operator, not arithmetic, inside a comparison: put the "
+            "comparison in parentheses, e.g. a + (x > 2), or write I(...) for arithmetic"
+        )
+    if expr.op in BARS:
+        what = (
+            f"a random-effects term cannot be inside {call.func}(): write it as a term of "
+            f"its own, e.g. ... + ({expr.label})"
+        )
+        if expr.op == "|":  # lme4's findbars() looks inside calls for it
+            what += "; for R's logical or inside I(), write !(!a & !b)"
+        return what
+    if expr.op == "~":
+        return f"~ cannot be inside {call.func}(): a formula has one ~"
+    return (
+        f"{expr.op} is not arithmetic inside {call.func}(): write it outside the call, e.g. "
+        f"{call.func}(a):{call.func}(b), or use * for a product inside I()"
+    )

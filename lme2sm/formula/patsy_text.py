@@ -32,6 +32,7 @@ from lme2sm.formula.model import (
     String,
     Term,
     UnaryOp,
+    is_logical,
     is_python_name,
     python_number,
     quote_string,
@@ -87,6 +88,7 @@ def statsmodels_column(column: str) -> str:
 
 
 _PY_OPS = {"^": "**", "+": "+", "-": "-", "*": "*", "/": "/", "**": "**", ":": "*"}
+_PY_OPS.update({op: op for op in (">", "<", ">=", "<=", "==", "!=")})
 
 
 def name_to_patsy(name: str) -> str:
@@ -124,9 +126,15 @@ def to_patsy(expr: Expr, names: Names = name_to_patsy) -> str:
     if isinstance(expr, Paren):
         return f"({to_patsy(expr.inner, names)})"
     if isinstance(expr, UnaryOp):
-        return f"{expr.op}{to_patsy(expr.operand, names)}"
+        if expr.op == "!":
+            return f"np.logical_not({to_patsy(expr.operand, names)})"
+        return f"{expr.op}{_number_text(expr.operand, names)}"
     if isinstance(expr, BinOp):
-        return f"{to_patsy(expr.left, names)} {_PY_OPS[expr.op]} {to_patsy(expr.right, names)}"
+        left, right = _number_text(expr.left, names), _number_text(expr.right, names)
+        if expr.op == "&":
+            left, right = to_patsy(expr.left, names), to_patsy(expr.right, names)
+            return f"np.logical_and({left}, {right})"
+        return f"{left} {_PY_OPS[expr.op]} {right}"
     if isinstance(expr, Call):
         rule = FUNCTIONS[expr.func]
         args = [to_patsy(a, names) for a in expr.data_arguments()] if expr.func != "Q" else []
@@ -136,9 +144,23 @@ def to_patsy(expr: Expr, names: Names = name_to_patsy) -> str:
     raise TypeError(f"not an expression: {expr!r}")
 
 
+def _number_text(expr: Expr, names: Names) -> str:
+    """An operand of arithmetic or a comparison: a logical one as 0/1 numbers, as R
+    computes ``(x > 2) + (z > 1)`` (numpy's bool + bool would be a logical or)."""
+    text = to_patsy(expr, names)
+    return f"np.asarray({text}, dtype=float)" if is_logical(expr) else text
+
+
+def factor_to_patsy(factor: Expr, names: Names = name_to_patsy) -> str:
+    """One factor of a term; a comparison written as a term (``week > 2``) goes inside
+    ``I()``, where patsy reads it as one Python expression."""
+    text = to_patsy(factor, names)
+    return f"I({text})" if is_logical(factor) else text
+
+
 def term_to_patsy(term: Term, names: Names = name_to_patsy) -> str:
     """``recipe:temp`` → ``recipe:temp``; ``factor(g):x`` → ``C(g):x``."""
-    return ":".join(to_patsy(f, names) for f in term.factors)
+    return ":".join(factor_to_patsy(f, names) for f in term.factors)
 
 
 def part_to_patsy(part: LinearPart, names: Names = name_to_patsy) -> str:

@@ -1,7 +1,8 @@
 """Parsing tokens into a syntax tree of :mod:`~lme2sm.formula.model` expressions.
 
 Operators are the rows of :data:`OPERATORS`, with R's precedence (``~`` loosest, then
-``|``/``||``, ``+ -``, ``* /``, ``%in%``, ``:``, unary ``+ -``, ``^``). Formula
+``|``/``||``, ``&``, prefix ``!``, the comparisons ``> < >= <= == !=``, ``+ -``,
+``* /``, ``%in%``, ``:``, unary ``+ -``, ``^``). Formula
 operators become :class:`~lme2sm.formula.model.BinOp`/``UnaryOp`` nodes, so every
 node's ``label`` is R's deparse of it:
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from lme2sm.errors import FormulaError
 from lme2sm.formula.functions import data_argument_count
 from lme2sm.formula.model import (
+    COMPARISONS,
     CONSTANTS,
     BinOp,
     Call,
@@ -44,12 +46,17 @@ class Operator:
     binding: int
     right_assoc: bool = False
     prefix: int | None = None
+    infix: bool = True
+    """False for a prefix-only operator (``!``)."""
 
 
 OPERATORS: tuple[Operator, ...] = (
     Operator("~", 10, prefix=10),
     Operator("|", 20),
     Operator("||", 20),
+    Operator("&", 24),
+    Operator("!", 26, prefix=26, infix=False),
+    *(Operator(symbol, 28) for symbol in COMPARISONS),
     Operator("+", 30, prefix=70),
     Operator("-", 30, prefix=70),
     Operator("*", 40),
@@ -181,6 +188,18 @@ class _Parser:
                     )
                 return left
             self.take()
+            if not op.infix:
+                raise self.error(
+                    f"{op.symbol} is R's logical not and goes before a value, e.g. "
+                    f"!(x > 2); join terms with +",
+                    token.span,
+                )
+            if op.symbol in COMPARISONS and isinstance(left, BinOp) and left.op in COMPARISONS:
+                raise self.error(
+                    f"comparisons do not chain in R ({left.label} {op.symbol} ... is a syntax "
+                    f"error there): write ({left.label}) & ({left.right.label} {op.symbol} ...)",
+                    token.span,
+                )
             if op.symbol in ("|", "||") and (self.peek().is_op(")") or self.peek().kind == "end"):
                 end = self.peek().span[1] if self.peek().kind != "end" else token.span[1]
                 lhs = self.formula[left.span[0] : left.span[1]]

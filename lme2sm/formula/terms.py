@@ -1,7 +1,8 @@
 """R's ``terms()`` algebra for one right-hand side: expressions → :class:`LinearPart`.
 
 A port of R's ``model.c`` (``ExtractVars``/``EncodeVars``): every term is a set of
-variables; ``+ - * / : ^ %in%`` combine sets; ``0``, ``1`` and ``- 1`` set the
+variables (a column, a call, or a comparison such as ``week > 2``, which R's terms()
+keeps whole); ``+ - * / : ^ %in%`` combine sets; ``0``, ``1`` and ``- 1`` set the
 intercept; duplicates go, terms sort by degree then first appearance, and a
 term's factors follow the order the variables first appear in.
 
@@ -28,6 +29,7 @@ from lme2sm.formula.model import (
     String,
     Term,
     UnaryOp,
+    is_logical,
     number_value,
 )
 
@@ -124,7 +126,9 @@ class _Encoder:
         """R's ExtractVars: install variables in order of first appearance."""
         if _zero_one(expr) is not None:
             return
-        if isinstance(expr, BinOp):
+        if is_logical(expr) and not isinstance(expr, Paren):
+            self.install(expr)  # R: a comparison is one variable, ``week > 2``
+        elif isinstance(expr, BinOp):
             self.extract(expr.left)
             if expr.op != "^":
                 self.extract(expr.right)
@@ -148,7 +152,7 @@ class _Encoder:
         if zero_one is not None:
             self.intercept = bool(zero_one) == self.parity
             return []
-        if isinstance(expr, Name | Call):
+        if isinstance(expr, Name | Call) or is_logical(expr) and not isinstance(expr, Paren):
             return [frozenset({self.install(expr)})]
         if isinstance(expr, Paren):
             return self.encode(expr.inner)

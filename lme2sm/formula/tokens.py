@@ -30,8 +30,19 @@ from lme2sm.formula.rchars import (
     non_ascii_digits,
 )
 
-OPERATOR_SYMBOLS = ("%in%", "||", "**", "~", "+", "-", "*", "/", ":", "^", "|", "(", ")", ",", "=")
-"""Operator and punctuation tokens, longest first (``**`` is R's spelling of ``^``)."""
+OPERATOR_SYMBOLS = (
+    "%in%", "||", "**", ">=", "<=", "==", "!=", "~", "+", "-", "*", "/", ":", "^", "|",
+    "(", ")", ",", "=", ">", "<", "&", "!",
+)  # fmt: skip
+"""Operator and punctuation tokens, longest first (``**`` is R's spelling of ``^``);
+R's comparisons and ``&``/``!`` are for logical expressions inside ``I()``."""
+
+_REFUSED_SYMBOLS = {
+    "<-": "<- is R's assignment, not a comparison: write x < -2 (with a space) to compare",
+    "->": "-> is R's assignment: write x > 2 to compare, or x - -2 for arithmetic",
+    "&&": "&& compares single values in R, not columns: write & for the rows' logical and",
+}
+"""Spellings R reads as something a formula cannot hold, refused rather than split."""
 
 MAX_NESTING = 100
 """Parentheses nested deeper than this are refused (R users never need so many)."""
@@ -156,6 +167,9 @@ def _next_token(formula: str, pos: int) -> Token:
                 (pos, end),
             )
         return Token("name" if char == "`" else "string", formula[pos:end], (pos, end), value)
+    for symbol, why in _REFUSED_SYMBOLS.items():
+        if formula.startswith(symbol, pos):
+            raise FormulaError(why, formula, (pos, pos + 2))
     for symbol in OPERATOR_SYMBOLS:
         if formula.startswith(symbol, pos):
             value = "^" if symbol == "**" else symbol
@@ -223,7 +237,7 @@ def _unexpected_character(formula: str, pos: int) -> FormulaError:
     if char.isascii() and char.isprintable():
         return FormulaError(
             f"unexpected character {char!r}: a formula uses names, numbers and "
-            "~ + - * / : ^ | ( )",
+            "~ + - * / : ^ | ( ), and comparisons inside I()",
             formula,
             span,
         )

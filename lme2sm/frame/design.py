@@ -33,7 +33,7 @@ from patsy.eval import EvalFactor
 
 from lme2sm.errors import DataError
 from lme2sm.formula.model import Expr, LinearPart
-from lme2sm.formula.patsy_text import response_to_patsy, to_patsy
+from lme2sm.formula.patsy_text import factor_to_patsy, response_to_patsy
 from lme2sm.frame import plain_design
 from lme2sm.frame.naming import Column, column_names
 from lme2sm.frame.rfunctions import HELPERS
@@ -116,7 +116,7 @@ def _code(text: str) -> str:
 def factor_codes(expr: Expr) -> tuple[str, str]:
     """patsy's normalised code of a formula factor: as lme2sm's designs hold it
     (internal names) and as the user's statsmodels formula writes it."""
-    return _code(expr_text(expr)), _code(to_patsy(expr))
+    return _code(expr_text(expr)), _code(factor_to_patsy(expr))
 
 
 @lru_cache(maxsize=512)

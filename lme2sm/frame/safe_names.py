@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 
 from lme2sm.formula.model import Expr, LinearPart
-from lme2sm.formula.patsy_text import part_to_patsy, response_to_patsy, safe_name, to_patsy
+from lme2sm.formula.patsy_text import factor_to_patsy, part_to_patsy, response_to_patsy, safe_name
 
 __all__ = ["columns_in", "expr_text", "part_text", "response_text", "safe_name", "user_name"]
 __all__ += ["user_text"]
@@ -52,8 +52,8 @@ def user_text(text: str) -> str:
 
 
 def expr_text(expr: Expr) -> str:
-    """The patsy text of one expression, with internal column names."""
-    return to_patsy(expr, safe_name)
+    """The patsy text of one expression (a whole factor), with internal column names."""
+    return factor_to_patsy(expr, safe_name)
 
 
 def part_text(part: LinearPart) -> str:
