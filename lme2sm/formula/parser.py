@@ -228,7 +228,7 @@ def _operator_problem(expr: BinOp, call: Call) -> str:
     a term, when ``call`` is :data:`_AS_TERM`)."""
     if call is _AS_TERM:
         return (
-            f"{expr.op} is a formula operator, not arithmetic, inside a comparison: put the "
+            f"{expr.op} is a formula operator, not arithmetic, inside a comparison or after !: put the "
             "comparison in parentheses, e.g. a + (x > 2), or write I(...) for arithmetic"
         )
     if expr.op in BARS:

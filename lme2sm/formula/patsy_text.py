@@ -148,7 +148,8 @@ def _number_text(expr: Expr, names: Names) -> str:
     """An operand of arithmetic or a comparison: a logical one as 0/1 numbers, as R
     computes ``(x > 2) + (z > 1)`` (numpy's bool + bool would be a logical or)."""
     text = to_patsy(expr, names)
-    return f"np.asarray({text}, dtype=float)" if is_logical(expr) else text
+    inner = expr.args[0] if isinstance(expr, Call) and expr.func == "I" and expr.args else expr
+    return f"np.asarray({text}, dtype=float)" if is_logical(inner) else text
 
 
 def factor_to_patsy(factor: Expr, names: Names = name_to_patsy) -> str:

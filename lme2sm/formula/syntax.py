@@ -240,6 +240,15 @@ class _Parser:
                 f"write (1 {token.value} {group}) for a random intercept",
                 (previous.span[0] if previous.is_op("(") else token.span[0], token.span[1]),
             )
+        previous = self.tokens[self.pos - 2] if self.pos >= 2 else None
+        closing = token.is_op(")") or (token.is_op(",") and self.in_call)
+        if closing and previous is not None and previous.kind == "op":
+            if not previous.is_op("(", ",", ")"):
+                raise self.error(
+                    f"a value is missing after {previous.text}: write one before "
+                    f"{token.text}, e.g. x {previous.text} 2",
+                    token.span,
+                )
         raise self.unexpected(token)
 
     def unexpected(self, token: Token) -> FormulaError:

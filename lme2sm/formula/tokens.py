@@ -41,6 +41,8 @@ _REFUSED_SYMBOLS = {
     "<-": "<- is R's assignment, not a comparison: write x < -2 (with a space) to compare",
     "->": "-> is R's assignment: write x > 2 to compare, or x - -2 for arithmetic",
     "&&": "&& compares single values in R, not columns: write & for the rows' logical and",
+    "=>": "=> is not an R operator: write >= for greater than or equal",
+    "=<": "=< is not an R operator: write <= for less than or equal",
 }
 """Spellings R reads as something a formula cannot hold, refused rather than split."""
 
