@@ -67,16 +67,22 @@ def export(rev: str, into: Path) -> Path:
     return target
 
 
-def run(tree: Path, name: str) -> dict:
+def child_json(script: str, tree: Path, *args: str):
+    """``script --child tree args...`` in a fresh subprocess run in ``tree``: the JSON
+    of its last line (its stderr's tail in the error if it fails)."""
     out = subprocess.run(
-        [sys.executable, __file__, "--child", str(tree), name],
+        [sys.executable, script, "--child", str(tree), *args],
         capture_output=True,
         text=True,
         cwd=tree,
     )
     if out.returncode != 0:
-        raise RuntimeError(f"{tree} {name}: {out.stderr.strip()[-2000:]}")
+        raise RuntimeError(f"{tree} {' '.join(args)}: {out.stderr.strip()[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(tree: Path, name: str) -> dict:
+    return child_json(__file__, tree, name)
 
 
 def best_of(trees: dict[str, Path], name: str, rounds: int) -> dict[str, dict]:

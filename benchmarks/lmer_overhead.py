@@ -21,7 +21,6 @@ import argparse
 import importlib.util
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -67,15 +66,7 @@ def child(tree: str, names: str, fits: str) -> None:
 
 
 def run(tree: Path, names: list[str], fits: int) -> dict:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(tree), ",".join(names), str(fits)],
-        capture_output=True,
-        text=True,
-        cwd=tree,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{tree}: {proc.stderr.strip()[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return _glmer_overhead().child_json(__file__, tree, ",".join(names), str(fits))
 
 
 def main() -> None:
