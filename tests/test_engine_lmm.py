@@ -294,7 +294,7 @@ def test_convergence_check_from_the_engines_derivatives_and_afresh():
 
     m = lme2sm.lmer("Reaction ~ Days + (Days | Subject)", load("sleepstudy"))
     rec = m.engine_fit
-    idx, grad, hess = rec.derivatives
+    idx, grad, hess, at = rec.derivatives
     assert list(idx) == [0, 1, 2] and np.all(np.linalg.eigvalsh(hess) > 0)
     assert convergence_messages(m.profiled, rec) == ()
     # 5% off the optimum: lme4's check fails, computed afresh (no engine derivatives)
@@ -314,6 +314,6 @@ def test_convergence_check_from_the_engines_derivatives_and_afresh():
             for j in range(3)
         ]
     )
-    given = dataclasses.replace(off, derivatives=(np.arange(3), g, hess))
+    given = dataclasses.replace(off, derivatives=(np.arange(3), g, hess, off.theta))
     (again,) = convergence_messages(m.profiled, given)
     assert again.startswith("Model failed to converge with max|grad|")

@@ -100,8 +100,9 @@ def test_correlation_at_one_is_the_random_intercept_model(monkeypatch):
     """gt_ar1_nested: glmmTMB's ar1 correlation is 0.99999 and its logLik that of
     (1 | BROOD) + (1 | LOCATION), the ar1 model's limit at rho = 1. lme2sm's stage 2
     approaches rho = 1 and stops short (rho 0.989, 2.4e-3 below in logLik; gt_cs_nested:
-    0.99996, 9.2e-5 below, each with a convergence warning); restarted with rho at 1 it
-    reaches the limit's logLik, without a warning."""
+    0.99996, 9.2e-5 below). Where it stops the deviance is flat in rho's parameter, so
+    lme4's gradient check measured after the Newton step does not see it: the restart
+    with rho at 1 is what reaches the limit's logLik."""
     import lme2sm.glmm.rho_ends as rho_ends
 
     fx = load(KIND, "gt_ar1_nested")
@@ -118,7 +119,7 @@ def test_correlation_at_one_is_the_random_intercept_model(monkeypatch):
     short = _fit("gt_ar1_nested", fx["formula"])
     ar1 = next(tc for tc in short.term_covariances if tc.structure == "ar1")
     assert 0.98 < ar1.rho < 0.999 and short.logLik() < fx["logLik"] - 1e-3
-    assert short.engine_fit.warnings
+    assert not short.engine_fit.warnings  # its scaled gradient is small: no warning
 
 
 LME4_SYNTAX = [n for n in NAMES if load(KIND, n).get("lme4") and "dummy(" not in
@@ -244,8 +245,10 @@ def test_gamma_identity_cs_reaches_us(monkeypatch):
     assert m.logLik() == pytest.approx(fx["logLik_tight"], abs=1e-5)
     us = _gamma_identity("us")[1]
     (tc,) = m.term_covariances
+    # the correlation is flat here: cs's and us()'s stops 1.8e-4 apart in it with numpy
+    # 2.4.6's BLAS (within 1e-4 with earlier wheels), the logLik to 1e-5 either way
     assert m.VarCorr()["sdcor"].to_numpy() == pytest.approx(
-        us.VarCorr()["sdcor"].to_numpy(), rel=1e-4
+        us.VarCorr()["sdcor"].to_numpy(), rel=2.5e-4
     )
     assert -0.45 < tc.rho < -0.44
     assert sum(m.engine_fit.stage_evals) < 200

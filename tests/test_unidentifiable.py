@@ -78,7 +78,7 @@ def test_contraception_hessian_is_lme4s():
 
 def test_lmer_hessian_is_over_theta():
     m, _ = fitted("sleepstudy_days2_reml")
-    idx, _, hess = m.engine_fit.derivatives
+    idx, _, hess, _ = m.engine_fit.derivatives
     assert list(idx) == [0, 1, 2]
     ev = np.linalg.eigvalsh(hess)
     assert ev.max() * 1e-6 > 1 and ev.min() / ev.max() < 1e-6
@@ -126,5 +126,5 @@ def test_no_check_on_terms_lme4_does_not_have():
         m = lme2sm.lmer(fx["formula"], d, REML=fx["REML"])
     texts = [str(w.message) for w in caught if issubclass(w.category, lme2sm.ConvergenceWarning)]
     assert unidentifiable(texts) == [] and fx["warnings"] == []
-    _, _, hess = m.engine_fit.derivatives
+    _, _, hess, _ = m.engine_fit.derivatives
     assert unidentifiable_messages(hess) == (LARGE_RATIO,)

@@ -285,7 +285,7 @@ class FitDriver:
                 hess[a, b] = hess[b, a] = value
                 evals += 1
         n_evals = opt.n_evals + evals
-        derivatives = (free, grad, hess)
+        derivatives = (free, grad, hess, theta)
         same = type(opt)(opt.x, opt.fun, n_evals, opt.converged, opt.message, opt.method)
         if not np.all(np.isfinite(hess)) or not np.all(np.isfinite(grad)):
             return same, derivatives

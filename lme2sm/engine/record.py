@@ -56,9 +56,10 @@ class LmmFit:
     seconds: float
     scaled_gradient: float = float("nan")
     warnings: tuple[str, ...] = field(default=())
-    derivatives: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    """(indices, gradient, Hessian) of the deviance over the free entries of theta at
-    the optimiser's stop, before the final Newton step (lme4's convergence check)."""
+    derivatives: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+    """(indices, gradient, Hessian, theta) of the deviance over the free entries of theta
+    at the optimiser's stop ``theta``, before the final Newton step (lme4's convergence
+    check; the gradient is measured again where the step lands if it fails there)."""
     approximation: str | None = None
     """None for the exact factor; for an approximate fit (``factor="krylov"``,
     :mod:`.krylov`) what is approximated and how far the logLik may be off."""

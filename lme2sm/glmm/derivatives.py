@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DELTA", "COMPACT_HESSIAN", "deriv12", "hessian", "held_hessian"]
+__all__ = ["DELTA", "COMPACT_HESSIAN", "deriv12", "hessian", "held_hessian", "gradient"]
 
 COMPACT_HESSIAN = True
 """Cross terms of the Hessian from two points per pair, not deriv12's four (:func:`hessian`)."""
@@ -116,3 +116,19 @@ def held_hessian(devfun_u, x: np.ndarray, fx: float, u0: np.ndarray, held: np.nd
     g[free] = g_free
     H[np.ix_(free, free)] = H_free
     return g, H
+
+
+def gradient(devfun_u, x: np.ndarray, u0: np.ndarray, held=None, delta: float = DELTA):
+    """:func:`deriv12`'s central-difference gradient alone (2 PIRLS per free entry), each
+    PIRLS started from the modes ``u0`` at ``x``; ``held`` entries get 0 (as
+    :func:`held_hessian`'s). For lme4's check at a point the Hessian was not measured at:
+    the Newton step's landing."""
+    x = np.asarray(x, dtype=float)
+    held = np.zeros(len(x), dtype=bool) if held is None else np.asarray(held, dtype=bool)
+    g = np.zeros(len(x))
+    for j in np.flatnonzero(~held):
+        xadd, xsub = x.copy(), x.copy()
+        xadd[j] += delta
+        xsub[j] -= delta
+        g[j] = (devfun_u(xadd, u0)[0] - devfun_u(xsub, u0)[0]) / (2 * delta)
+    return g

@@ -22,12 +22,12 @@ import scipy.linalg as sla
 from lme2sm.engine.coordinates import ThetaCoordinates
 from lme2sm.engine.crossprod import level_blocks
 from lme2sm.engine.driver import correlation_slots
-from lme2sm.engine.hessian_check import checked, unidentifiable_messages
+from lme2sm.engine.hessian_check import checked, is_singular, unidentifiable_messages
 from lme2sm.engine.optimize import minimize_theta
 from lme2sm.engine.progress import FitProgress, watched
 from lme2sm.engine.theta import theta_lower, theta_start
 from lme2sm.errors import FitError
-from lme2sm.glmm.derivatives import deriv12, held_hessian, hessian
+from lme2sm.glmm.derivatives import deriv12, gradient, held_hessian, hessian
 from lme2sm.glmm.pirls import GlmmProblem, PirlsState
 from lme2sm.glmm.rho_ends import off_plateau, restart_at_correlation_ends
 
@@ -125,11 +125,17 @@ def fit_glmm(
             if progress is not None:
                 progress.set_stage("Hessian")
             g, H = held_hessian(devfun_u, opt.x, dev, state.u_flat, held)
+            stop = opt.x
             opt.x, dev, state = newton_step(problem, nAGQ, opt.x, dev, g, H, state, held)
             theta, beta = opt.x[: len(theta1)], opt.x[len(theta1) :]
-    warn = check_convergence(g, H) if len(g) else ()
-    if len(g) and checked(problem.specs, theta, theta_lower(problem.specs)):
-        warn += unidentifiable_messages(H)  # lme4's check.conv.hess, on (theta, beta)
+            if check_convergence(g, H) and not np.array_equal(opt.x, stop):
+                # lme4 checks where it stops: the step's landing, not the point before it
+                g = gradient(devfun_u, opt.x, state.u_flat, held)
+    warn = ()
+    if len(g) and not is_singular(theta, theta_lower(problem.specs)):  # as lme4's checkConv
+        warn = check_convergence(g, H)
+        if checked(problem.specs, theta, theta_lower(problem.specs)):
+            warn += unidentifiable_messages(H)  # lme4's check.conv.hess, on (theta, beta)
     return GlmmFit(
         theta=np.asarray(theta, dtype=float),
         beta=np.asarray(beta, dtype=float),
@@ -173,7 +179,8 @@ def newton_step(
     end of its range, :func:`~lme2sm.glmm.rho_ends.restart_at_correlation_ends`); a step
     across a bound stops on it (as the
     LMM engine's, ``FitDriver._newton``). The record keeps the gradient and Hessian
-    measured at stage 2's stop, as lmer's, and counts the step's PIRLS as it counts the
+    measured at stage 2's stop (the gradient measured again at the step's landing when the
+    stop's fails lme4's check: :func:`fit_glmm`), and counts the step's PIRLS as it counts the
     Hessian's, not among the optimiser's evaluations (``n_evals``)."""
     x = np.asarray(x, dtype=float)
     stop = (x, dev, state)

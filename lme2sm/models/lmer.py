@@ -10,7 +10,7 @@ import pandas as pd
 
 from lme2sm import arguments
 from lme2sm.engine.frame_input import frame_crossprods, profiled_of, term_specs
-from lme2sm.engine.hessian_check import checked, unidentifiable_messages
+from lme2sm.engine.hessian_check import checked, is_singular, unidentifiable_messages
 from lme2sm.engine.krylov import KRYLOV_HINT, KrylovLMM
 from lme2sm.engine.lmm import ProfiledLMM
 from lme2sm.engine.progress import FitProgress, fit_progress
@@ -208,15 +208,18 @@ def convergence_messages(profiled: ProfiledLMM, record: LmmFit) -> tuple[str, ..
     theta = np.asarray(record.theta, dtype=float)
     lower = profiled.lower
     free = ~(np.isfinite(lower) & (np.abs(theta - lower) < 1e-4))
-    if not np.any(free):
+    if not np.any(free) or is_singular(theta, lower):  # lme4 checks no further
         return ()
     hess_check = checked(getattr(profiled, "specs", ()), theta, lower)
     if record.derivatives is not None:
-        idx, grad, hess = record.derivatives
+        idx, grad, hess, at = record.derivatives
         keep = np.flatnonzero(free[idx])
         if len(keep) == 0:
             return ()
         grad, hess = grad[keep], hess[np.ix_(keep, keep)]
+        if float(np.max(np.abs(grad))) > GRADIENT_TOL and not np.array_equal(at, theta):
+            # measured before the Newton step: lme4 checks where the fit ends
+            grad = _central_gradient(profiled, record, idx[keep])
     else:
         grad, hess = _derivatives_afresh(profiled, record, free, need_hessian=hess_check)
     out = ()
@@ -237,20 +240,13 @@ def _derivatives_afresh(profiled, record, free, need_hessian):
     def dev(th):
         return profiled.deviance(th, reml)
 
-    def step(j):
-        return 1e-4 * max(abs(theta[j]), 1e-2)
-
     idx = np.flatnonzero(free)
-    grad = np.zeros(len(idx))
-    for a, j in enumerate(idx):
-        h = step(j)
-        e = np.zeros_like(theta)
-        e[j] = h
-        grad[a] = (dev(theta + e) - dev(theta - e)) / (2 * h)
+    grad = _central_gradient(profiled, record, idx)
     if not need_hessian and float(np.max(np.abs(grad))) <= GRADIENT_TOL:
         return grad, np.zeros((0, 0))
     hess = np.empty((len(idx), len(idx)))
     f0 = record.deviance
+    step = _step(theta)
     for a, i in enumerate(idx):
         for b, j in enumerate(idx[: a + 1]):
             hi, hj = step(i), step(j)
@@ -268,6 +264,25 @@ def _derivatives_afresh(profiled, record, free, need_hessian):
                 ) / (4 * hi * hj)
             hess[a, b] = hess[b, a] = value
     return grad, hess
+
+
+def _step(theta: np.ndarray):
+    """The difference step for entry ``j``: ``1e-4 max(|theta_j|, 0.01)``."""
+    return lambda j: 1e-4 * max(abs(theta[j]), 1e-2)
+
+
+def _central_gradient(profiled, record, idx) -> np.ndarray:
+    """Central-difference gradient of the deviance at ``record.theta`` over entries ``idx``."""
+    theta = np.asarray(record.theta, dtype=float)
+    step = _step(theta)
+    grad = np.zeros(len(idx))
+    for a, j in enumerate(idx):
+        e = np.zeros_like(theta)
+        e[j] = step(j)
+        grad[a] = (
+            profiled.deviance(theta + e, record.reml) - profiled.deviance(theta - e, record.reml)
+        ) / (2 * step(j))
+    return grad
 
 
 def _scaled_gradient_messages(grad: np.ndarray, hess: np.ndarray) -> tuple[str, ...]:
