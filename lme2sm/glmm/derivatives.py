@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DELTA", "COMPACT_HESSIAN", "deriv12", "hessian", "held_hessian", "gradient"]
+__all__ = [
+    "DELTA",
+    "COMPACT_HESSIAN",
+    "deriv12",
+    "hessian",
+    "held_hessian",
+    "gradient",
+    "central_gradient",
+]
 
 COMPACT_HESSIAN = True
 """Cross terms of the Hessian from two points per pair, not deriv12's four (:func:`hessian`)."""
@@ -118,17 +126,26 @@ def held_hessian(devfun_u, x: np.ndarray, fx: float, u0: np.ndarray, held: np.nd
     return g, H
 
 
+def central_gradient(fun, x: np.ndarray, steps: np.ndarray, idx) -> np.ndarray:
+    """Central-difference gradient of ``fun`` at ``x`` over the entries ``idx``, entry
+    ``idx[a]`` stepped by ``steps[a]``: lme4's check at a point the Hessian was not
+    measured at (the final Newton step's landing), for glmer and lmer alike."""
+    x = np.asarray(x, dtype=float)
+    g = np.zeros(len(idx))
+    for a, j in enumerate(idx):
+        e = np.zeros_like(x)
+        e[j] = steps[a]
+        g[a] = (fun(x + e) - fun(x - e)) / (2 * steps[a])
+    return g
+
+
 def gradient(devfun_u, x: np.ndarray, u0: np.ndarray, held=None, delta: float = DELTA):
-    """:func:`deriv12`'s central-difference gradient alone (2 PIRLS per free entry), each
-    PIRLS started from the modes ``u0`` at ``x``; ``held`` entries get 0 (as
-    :func:`held_hessian`'s). For lme4's check at a point the Hessian was not measured at:
-    the Newton step's landing."""
+    """:func:`deriv12`'s gradient (:func:`central_gradient`, step ``delta``), each PIRLS
+    started from the modes ``u0`` at ``x``; ``held`` entries get 0 (as
+    :func:`held_hessian`'s)."""
     x = np.asarray(x, dtype=float)
     held = np.zeros(len(x), dtype=bool) if held is None else np.asarray(held, dtype=bool)
+    idx = np.flatnonzero(~held)
     g = np.zeros(len(x))
-    for j in np.flatnonzero(~held):
-        xadd, xsub = x.copy(), x.copy()
-        xadd[j] += delta
-        xsub[j] -= delta
-        g[j] = (devfun_u(xadd, u0)[0] - devfun_u(xsub, u0)[0]) / (2 * delta)
+    g[idx] = central_gradient(lambda z: devfun_u(z, u0)[0], x, np.full(len(idx), delta), idx)
     return g

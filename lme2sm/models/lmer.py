@@ -18,6 +18,7 @@ from lme2sm.engine.record import LmmFit
 from lme2sm.engine.threads import blas_threads
 from lme2sm.errors import ArgumentError, ConvergenceWarning, FitError
 from lme2sm.frame.model_frame import ModelFrame, build_model_frame, check_reml_rows
+from lme2sm.glmm.derivatives import central_gradient
 from lme2sm.models.lmer_result import LmerResult
 
 ENGINES = ("auto", "lme4", "statsmodels")
@@ -274,15 +275,8 @@ def _step(theta: np.ndarray):
 def _central_gradient(profiled, record, idx) -> np.ndarray:
     """Central-difference gradient of the deviance at ``record.theta`` over entries ``idx``."""
     theta = np.asarray(record.theta, dtype=float)
-    step = _step(theta)
-    grad = np.zeros(len(idx))
-    for a, j in enumerate(idx):
-        e = np.zeros_like(theta)
-        e[j] = step(j)
-        grad[a] = (
-            profiled.deviance(theta + e, record.reml) - profiled.deviance(theta - e, record.reml)
-        ) / (2 * step(j))
-    return grad
+    steps = np.array([_step(theta)(j) for j in idx])
+    return central_gradient(lambda th: profiled.deviance(th, record.reml), theta, steps, idx)
 
 
 def _scaled_gradient_messages(grad: np.ndarray, hess: np.ndarray) -> tuple[str, ...]:
