@@ -9,9 +9,10 @@ same data (this tree's ``tests/conftest.py`` loads it). ``--set FitDriver.NAME=v
 (repeatable) changes a class attribute of this tree's engine before its fits, to
 measure a setting without editing it. Printed: per model each tree's evaluations and
 logLik, the difference of both; then the totals, the models that changed and the
-largest logLik difference.
+largest logLik difference. ``--covstruct``: the Gaussian models of
+``tests/fixtures/covstruct`` (``cs``/``ar1``/``diag`` terms, glmmTMB's) instead.
 
-    python benchmarks/lmer_evals.py [--against main] [--only a,b] [--all]
+    python benchmarks/lmer_evals.py [--against main] [--only a,b] [--all] [--covstruct]
         [--set FitDriver.MOMENT_START=False]
 """
 
@@ -49,6 +50,17 @@ def _apply(settings: str) -> None:
         setattr(cls, attr, ast.literal_eval(value))
 
 
+def _covstruct_names() -> list[str]:
+    """``covstruct/NAME`` of each Gaussian lmer fixture of ``tests/fixtures/covstruct``."""
+    names = []
+    for path in sorted((ROOT / "tests" / "fixtures" / "covstruct").glob("*.json")):
+        fx = json.loads(path.read_text())
+        lmer = fx.get("kind", "lmer") == "lmer" and fx.get("family", "gaussian") == "gaussian"
+        if not path.stem.startswith("_") and lmer:
+            names.append(f"covstruct/{path.stem}")
+    return names
+
+
 def child(tree: str, names: str, settings: str) -> None:
     """In a subprocess: fit each model with the lme2sm of ``tree``; print JSON."""
     sys.path.insert(0, tree)
@@ -61,12 +73,17 @@ def child(tree: str, names: str, settings: str) -> None:
     _apply(settings)
     out = {}
     for name in names.split(","):
-        fx = lme4_answer(name)
+        if name.startswith("covstruct/"):
+            from feature_fixtures import data, load
+
+            fx = load("covstruct", name.split("/", 1)[1])
+            frame = data(fx["data_path"], tuple(fx["factors"]))
+        else:
+            fx = lme4_answer(name)
+            frame = fixture_data(fx)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            m = lme2sm.lmer(
-                fx["formula"], fixture_data(fx), REML=fx["REML"], weights=fx.get("weights")
-            )
+            m = lme2sm.lmer(fx["formula"], frame, REML=fx["REML"], weights=fx.get("weights"))
         out[name] = {"evals": int(m.engine_fit.n_evals), "logLik": float(m.logLik())}
     print(json.dumps(out))
 
@@ -76,6 +93,9 @@ def main() -> None:
     parser.add_argument("--against", default="main")
     parser.add_argument("--only", default=None)
     parser.add_argument("--all", action="store_true", help="print unchanged models too")
+    parser.add_argument(
+        "--covstruct", action="store_true", help="the lmer models of tests/fixtures/covstruct"
+    )
     parser.add_argument("--set", action="append", default=[], dest="settings")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -86,6 +106,8 @@ def main() -> None:
     from conftest import ALL_NAMES
 
     names = args.only.split(",") if args.only else list(ALL_NAMES)
+    if args.covstruct:
+        names = _covstruct_names()
     overhead = _glmer_overhead()
     with tempfile.TemporaryDirectory() as tmp:
         that = overhead.export(args.against, Path(tmp))

@@ -9,12 +9,12 @@ stopping rules are on ``theta`` and on the deviance, never scaled by the number 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["OptimResult", "minimize_theta", "HAVE_NLOPT"]
+__all__ = ["OptimResult", "minimize_theta", "goes_down_from_zero", "HAVE_NLOPT"]
 
 try:
     import nlopt
@@ -84,6 +84,39 @@ def minimize_theta(
     if method == "lbfgsb":
         return _lbfgsb(fun, start, lower, upper)
     raise ValueError(f"unknown optimizer {method!r}")
+
+
+def goes_down_from_zero(
+    fun: Callable[[np.ndarray], float],
+    x: np.ndarray,
+    value: float,
+    entries: np.ndarray,
+    steps: Sequence[float],
+    probed: dict[bytes, float] | None = None,
+) -> tuple[int, bool]:
+    """Whether ``fun`` with one of ``entries`` (a mask; those entries at zero in ``x``)
+    at one of ``steps``, the others where they are, is below ``value``; and the number
+    of evaluations (points already in ``probed``, which it fills, are not evaluated
+    again).
+
+    lme4's ``restart_edge`` looks at the one-sided gradient on the boundary; here a
+    step is needed: a profiled deviance depends on a column of T only through T T', so
+    it is even in the diagonal entry of the column's last row, with a zero slope and
+    zero cross-derivatives with the other entries there; a saddle at the bound shows
+    along that entry alone."""
+    probed = {} if probed is None else probed
+    evals = 0
+    for j in np.flatnonzero(entries):
+        for step in steps:
+            point = np.array(x, dtype=float)
+            point[j] = step
+            key = point.tobytes()
+            if key not in probed:
+                probed[key] = float(fun(point))
+                evals += 1
+            if probed[key] < value:
+                return evals, True
+    return evals, False
 
 
 def _bobyqa(fun, start, lower, upper, initial_step, ftol_abs, xtol_abs, xtol_rel, max_evals):
