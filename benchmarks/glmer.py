@@ -26,7 +26,6 @@ interleaved fresh subprocesses, by ``benchmarks/glmer_overhead.py``'s mechanism
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import re
 import shutil
@@ -49,12 +48,9 @@ from lme2sm import datasets  # noqa: E402
 
 def _overhead():
     """``benchmarks/glmer_overhead.py`` as a module (its export and child fits)."""
-    spec = importlib.util.spec_from_file_location(
-        "glmer_overhead", Path(__file__).resolve().with_name("glmer_overhead.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import glmer_overhead  # a sibling script: benchmarks/ is sys.path[0]
+
+    return glmer_overhead
 
 
 MODELS = {

@@ -17,7 +17,6 @@ fits (:func:`export`, :func:`best_of`) beside lme4's.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
@@ -36,9 +35,8 @@ def child(tree: str, name: str) -> None:
     import lme2sm
 
     assert Path(lme2sm.__file__).resolve().is_relative_to(Path(tree).resolve()), lme2sm.__file__
-    spec = importlib.util.spec_from_file_location("bench_glmer", ROOT / "benchmarks" / "glmer.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    import glmer as bench  # a sibling script: benchmarks/ is sys.path[0]
+
     dataset, formula, family, nagq = bench.MODELS[name]
     data = bench.load(dataset)
     with warnings.catch_warnings():

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib.util
 import json
 import sys
 import tempfile
@@ -28,15 +27,6 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _glmer_overhead():
-    spec = importlib.util.spec_from_file_location(
-        "glmer_overhead", ROOT / "benchmarks" / "glmer_overhead.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _apply(settings: str) -> None:
@@ -108,7 +98,8 @@ def main() -> None:
     names = args.only.split(",") if args.only else list(ALL_NAMES)
     if args.covstruct:
         names = _covstruct_names()
-    overhead = _glmer_overhead()
+    import glmer_overhead as overhead  # a sibling script: benchmarks/ is sys.path[0]
+
     with tempfile.TemporaryDirectory() as tmp:
         that = overhead.export(args.against, Path(tmp))
         before = overhead.child_json(__file__, that, ",".join(names), "")

@@ -18,7 +18,6 @@ milliseconds, optimiser evaluations and logLik, and this tree's time over each o
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
@@ -31,12 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _glmer_overhead():
-    spec = importlib.util.spec_from_file_location(
-        "glmer_overhead", ROOT / "benchmarks" / "glmer_overhead.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``benchmarks/glmer_overhead.py``: a sibling script (benchmarks/ is sys.path[0])."""
+    import glmer_overhead
+
+    return glmer_overhead
 
 
 def child(tree: str, names: str, fits: str) -> None:

@@ -450,3 +450,29 @@ def test_anova_of_a_term_whose_columns_were_all_dropped():
             assert list(table.index) == ["z", "w"]
             assert table.loc["z"].isna().all()
             assert table.loc["w", "NumDF"] == 1 and np.isfinite(table.loc["w", "F value"])
+
+
+@pytest.mark.parametrize("re_form", ["default", None])
+def test_predict_with_text_where_the_model_had_a_number_names_the_column(re_form):
+    data = _data(24)
+    fit = _quiet(lambda: lme2sm.lmer("y ~ log(x + 10) + (1 | g)", data))
+    new = data.head(4).copy()
+    new["x"] = new["x"].astype(str)
+    before = new.copy()
+    kwargs = {} if re_form == "default" else {"re_form": None}
+    with pytest.raises(DataError, match=r"newdata's column 'x' holds .* as a number") as info:
+        fit.predict(new, **kwargs)
+    assert "pd.to_numeric(newdata['x'])" in str(info.value)
+    assert "patsy" not in str(info.value) and "numeric factor" not in str(info.value)
+    # numbers still predict, and the caller's frame is untouched
+    expect = fit.predict(data.head(4))
+    assert np.all(np.isfinite(expect))
+    pd.testing.assert_frame_equal(new, before)
+
+
+def test_multiindex_columns_are_one_data_error_saying_so():
+    data = _data(24)
+    data.columns = pd.MultiIndex.from_product([["m"], data.columns])
+    with pytest.raises(DataError, match="MultiIndex .*column labels.*flatten") as info:
+        lme2sm.lmer("y ~ x + (1 | g)", data)
+    assert "formula: y ~ x + (1 | g)" in str(info.value)

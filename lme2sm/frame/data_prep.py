@@ -41,6 +41,12 @@ def check_columns(
     names the argument (``newdata``)."""
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"{what} must be a pandas DataFrame, not {type(data).__name__}")
+    if isinstance(data.columns, pd.MultiIndex):
+        raise DataError(
+            f"{what} has MultiIndex (hierarchical) column labels, which a formula cannot name;"
+            f" flatten them first, e.g. {what}.columns = ['_'.join(map(str, c)) for c in "
+            f"{what}.columns]\n    formula: {formula}"
+        )
     duplicated = () if data.columns.is_unique else set(data.columns[data.columns.duplicated()])
     present = set(data.columns)
     for name in needed:

@@ -326,6 +326,7 @@ def rows(info: patsy.DesignInfo, data: pd.DataFrame, names: Sequence[str]) -> np
     """``info``'s design on new rows of ``data`` (user names), the columns ``names``;
     a level the model was not fitted with is a DataError."""
     variables = [c for f in info.factor_infos for c in columns_in(f.code)]
+    _check_numeric(info, data)
     arrays = source(data, variables) if variables else pd.DataFrame(index=data.index)
     try:
         with np.errstate(all="ignore"):
@@ -342,6 +343,24 @@ def rows(info: patsy.DesignInfo, data: pd.DataFrame, names: Sequence[str]) -> np
     index = info.column_name_indexes
     values = np.asarray(X, dtype=float)
     return values[:, [index[n] for n in names]]
+
+
+def _check_numeric(info: patsy.DesignInfo, data: pd.DataFrame) -> None:
+    """A column the model used as a number must be one in ``data`` too: name it."""
+    for factor, factor_info in info.factor_infos.items():
+        if factor_info.type != "numerical":
+            continue
+        for name in columns_in(factor.code):
+            if name not in data:
+                continue  # the caller's column check names it
+            column = data[name]
+            if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+                continue
+            raise DataError(
+                f"newdata's column {name!r} holds {column.dtype} values, but the model was "
+                f"fitted with {name!r} as a number; convert it first, e.g. "
+                f"newdata[{name!r}] = pd.to_numeric(newdata[{name!r}])"
+            )
 
 
 def _expression_data(expr: Expr, data: pd.DataFrame) -> pd.DataFrame:
