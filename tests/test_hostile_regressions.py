@@ -476,3 +476,18 @@ def test_multiindex_columns_are_one_data_error_saying_so():
     with pytest.raises(DataError, match="MultiIndex .*column labels.*flatten") as info:
         lme2sm.lmer("y ~ x + (1 | g)", data)
     assert "formula: y ~ x + (1 | g)" in str(info.value)
+
+
+@pytest.mark.parametrize("face", ["lmer", "translate", "glmer"])
+def test_data_without_rows_says_so_not_that_rows_were_dropped(face):
+    empty = _data(24).iloc[:0]
+    call = {
+        "lmer": lambda: lme2sm.lmer("y ~ x + (1 | g)", empty),
+        "translate": lambda: lme2sm.translate("y ~ x + (1 | g)", empty),
+        "glmer": lambda: lme2sm.glmer("b ~ x + (1 | g)", empty, family="binomial"),
+    }[face]
+    with pytest.raises(DataError, match="^the data have no rows: there is nothing to fit$"):
+        call()
+    missing = _data(24).assign(y=np.nan)
+    with pytest.raises(DataError, match="no complete rows left"):
+        _quiet(lambda: lme2sm.lmer("y ~ x + (1 | g)", missing))

@@ -142,6 +142,8 @@ def drop_missing_with(
             DroppedRowsWarning,
             stacklevel=3,
         )
+    if len(data) == 0:
+        raise DataError("the data have no rows: there is nothing to fit")
     if len(data) - n_dropped == 0:
         raise DataError("no complete rows left after dropping rows with missing values")
     keep = None if not n_dropped else ~incomplete
