@@ -57,7 +57,7 @@ def _read_csv(path: str) -> pd.DataFrame:
     which would drop rows lme4 fits: nlme's Alfalfa has a level "None"); any failure
     becomes a CliError with a plain message."""
     try:
-        return pd.read_csv(path, keep_default_na=False, na_values=["NA", ""])
+        data = pd.read_csv(path, keep_default_na=False, na_values=["NA", ""])
     except FileNotFoundError:
         raise CliError(f"no such file: {path}") from None
     except IsADirectoryError:
@@ -71,6 +71,23 @@ def _read_csv(path: str) -> pd.DataFrame:
     except ValueError as exc:  # the parser's errors, an undecodable byte, a NUL in the path
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CliError(f"cannot read {path} as CSV: {first}") from None
+    _check_separator(path, data)
+    return data
+
+
+def _check_separator(path: str, data: pd.DataFrame) -> None:
+    """One column whose header holds ``;`` or a tab: a file with another separator
+    (R's read.csv2 or a TSV) read as commas; say so instead of 'column missing'."""
+    if data.shape[1] != 1:
+        return
+    header = str(data.columns[0])
+    for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+        if sep in header:
+            raise CliError(
+                f"{path} looks separated by {name}, not commas (its one column is "
+                f"{header!r}): lme2sm fit reads comma-separated files; convert it first, "
+                f"e.g. pandas.read_csv(path, sep={sep!r}).to_csv(new_path, index=False)"
+            )
 
 
 @contextlib.contextmanager

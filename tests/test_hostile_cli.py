@@ -175,3 +175,15 @@ def test_printing_warnings_prints_each_text_once_as_raised(capsys):
     with pytest.warns(UserWarning, match="after"):  # the caller's handling is back
         warnings.warn("after", UserWarning, stacklevel=1)
     assert "lme2sm: warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("sep", "word"), [(";", "semicolons"), ("\t", "tabs")])
+def test_cli_fit_of_a_file_with_another_separator_says_which(sep, word, tmp_path, capsys):
+    path = tmp_path / "data.csv"
+    rows = ["y", "x", "g"], ["1.5", "2", "a"], ["2.5", "3", "b"]
+    path.write_text("\n".join(sep.join(r) for r in rows) + "\n")
+    status = cli.main(["fit", str(path), "y ~ x + (1 | g)"])
+    err = capsys.readouterr().err
+    assert status != 0 and "Traceback" not in err
+    assert f"looks separated by {word}, not commas" in err
+    assert "column 'y' that the data do not have" not in err
