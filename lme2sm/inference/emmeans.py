@@ -149,7 +149,7 @@ def emmeans(
     m: Any,
     specs: str | list[str] | tuple[str, ...],
     by: str | list[str] | None = None,
-    ddf: str = "Kenward-Roger",
+    ddf: str | None = None,
     level: float = 0.95,
     at: dict[str, Any] | None = None,
 ) -> EMMeans:
@@ -157,14 +157,17 @@ def emmeans(
 
     Parameters
     ----------
-    m : LmerResult
+    m : LmerResult or GlmerResult
     specs : str or list of str
         Factor name(s) (``"Variety"``, ``["A", "B"]``) or an emmeans formula
         (``"~ Variety"``, ``"~ A | B"``, ``"pairwise ~ Variety"``; the left-hand side
         is accepted and ignored: call ``.pairs()``).
     by : str or list of str, optional
         Factors to condition on (means and contrasts within each level).
-    ddf : {"Kenward-Roger", "Satterthwaite", "asymptotic"}
+    ddf : {"Kenward-Roger", "Satterthwaite", "asymptotic"}, optional
+        Default: Kenward-Roger for lmer (as emmeans with pbkrtest), asymptotic (z,
+        df = Inf) for glmer, the only one emmeans has there. Means are on the model's
+        scale (a glmer's link), as emmeans' default.
     level : float
         Confidence level of ``lower.CL``/``upper.CL``.
     at : dict, optional
@@ -174,12 +177,20 @@ def emmeans(
     """
     level = arguments.probability("level", level)
     at = arguments.mapping("at", at)
+    glmm = getattr(m, "family", None) is not None
+    if ddf is None:
+        ddf = "asymptotic" if glmm else "Kenward-Roger"
     key = str(ddf).strip().lower().replace("_", "-")
     if key not in DDF:
         raise ArgumentError(
             f"ddf must be 'Kenward-Roger', 'Satterthwaite' or 'asymptotic', not {ddf!r}"
         )
     ddf = DDF[key]
+    if glmm and ddf != "asymptotic":
+        raise ArgumentError(
+            f"ddf={ddf!r} is for lmer fits; a glmer's means are asymptotic (z tests, "
+            "df = Inf), as emmeans gives them: leave ddf out or pass ddf='asymptotic'"
+        )
     frame = m.frame
     variables = _grid_variables(frame)
     spec_vars, by_vars = _parse_specs(specs, by, variables)

@@ -56,6 +56,13 @@ class GlmerResult(ReportingMixin, GlmerEstimates):
             null = glmer(null_formula(self), f.data, self.family, weights=f.weights)
         return float(null.fixef().iloc[0])
 
+    def emmeans(self, specs, by=None, level: float = 0.95, at=None, ddf: str = "asymptotic"):
+        """R's ``emmeans(m, specs)`` on the link scale with asymptotic (z) intervals and
+        tests (``.pairs(adjust=...)``); see :func:`lme2sm.inference.emmeans.emmeans`."""
+        from lme2sm.inference.emmeans import emmeans
+
+        return emmeans(self, specs, by=by, ddf=ddf, level=level, at=at)
+
     def confint(
         self,
         level: float = 0.95,
