@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -66,9 +66,28 @@ class EMMeans:
     _model: Any = field(repr=False)
     _V: np.ndarray = field(repr=False)
     _estimable: Estimability | None = field(default=None, repr=False)
+    response_link: Any = field(default=None, repr=False)
+    """The link the means were back-transformed through (``type="response"``)."""
 
     def __repr__(self) -> str:
         return self.table.to_string(index=False)
+
+    def on_response_scale(self, link: Any, family: str) -> EMMeans:
+        """emmeans' ``type = "response"``: each mean through the inverse link, its SE by
+        the delta method (``|dmu/deta| SE``), the interval's ends through the inverse
+        link; the column is ``prob`` (binomial), ``rate`` (poisson) or ``response``."""
+        t = self.table.copy()
+        eta = t["emmean"].to_numpy(dtype=float)
+        name = {"binomial": "prob", "poisson": "rate"}.get(family, "response")
+        t["SE"] = np.abs(link.mu_eta(eta)) * t["SE"].to_numpy(dtype=float)
+        for end in ("lower.CL", "upper.CL"):
+            t[end] = link.inverse(t[end].to_numpy(dtype=float))
+        if link.name in ("inverse", "1/mu^2"):  # decreasing: the ends swap
+            t["lower.CL"], t["upper.CL"] = t["upper.CL"].copy(), t["lower.CL"].copy()
+        t["emmean"] = link.inverse(eta)
+        t = t.rename(columns={"emmean": name})
+        t.attrs = dict(self.table.attrs, type="response")
+        return replace(self, table=t, response_link=link)
 
     def pairs(self, adjust: str = "tukey", reverse: bool = False) -> pd.DataFrame:
         """All pairwise differences within each ``by`` group (emmeans' ``pairs()``).
@@ -90,6 +109,12 @@ class EMMeans:
             "none" if adjust is None else arguments.choice("adjust", adjust, ADJUSTMENTS, True)
         )
         reverse = arguments.flag("reverse", reverse)
+        if self.response_link is not None:
+            raise ArgumentError(
+                "pairs() of back-transformed means (emmeans' odds or rate ratios) is not "
+                "done: call it on the link-scale means, emmeans(specs) without "
+                "type='response'"
+            )
         labels = contrast_labels(self.table, self.specs)
         rows = []
         for _key, idx in self._groups():

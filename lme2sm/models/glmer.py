@@ -56,12 +56,19 @@ class GlmerResult(ReportingMixin, GlmerEstimates):
             null = glmer(null_formula(self), f.data, self.family, weights=f.weights)
         return float(null.fixef().iloc[0])
 
-    def emmeans(self, specs, by=None, level: float = 0.95, at=None, ddf: str = "asymptotic"):
+    def emmeans(self, specs, by=None, level: float = 0.95, at=None, ddf="asymptotic", type="link"):
         """R's ``emmeans(m, specs)`` on the link scale with asymptotic (z) intervals and
-        tests (``.pairs(adjust=...)``); see :func:`lme2sm.inference.emmeans.emmeans`."""
+        tests (``.pairs(adjust=...)``); ``type="response"`` back-transforms the means
+        (emmeans' ``type = "response"``, delta-method SEs); see
+        :func:`lme2sm.inference.emmeans.emmeans`."""
+        from lme2sm import arguments
         from lme2sm.inference.emmeans import emmeans
 
-        return emmeans(self, specs, by=by, ddf=ddf, level=level, at=at)
+        scale = arguments.choice("type", type, ("link", "response"), True)
+        out = emmeans(self, specs, by=by, ddf=ddf, level=level, at=at)
+        if scale == "link":
+            return out
+        return out.on_response_scale(self.family.link, self.family.name)
 
     def confint(
         self,
