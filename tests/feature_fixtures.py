@@ -60,3 +60,21 @@ def rel(a, b) -> float:
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
+
+
+def sweep(kind: str) -> dict[str, dict]:
+    """The models of a sweep fixture (``tests/fixtures/<kind>/lme4.json``, written by
+    tools/make_<kind>.R), without its ``_session`` entry."""
+    every = json.loads((FIXTURES / kind / "lme4.json").read_text())
+    return {k: v for k, v in every.items() if not k.startswith("_")}
+
+
+def sweep_data(kind: str, fx: dict) -> pd.DataFrame:
+    """A sweep model's CSV with its factors in R's level order (``fx["levels"]``)."""
+    frame = pd.read_csv(FIXTURES / kind / fx["data"], keep_default_na=False, na_values=["NA"])
+    for column, levels in (fx["levels"] or {}).items():
+        levels = levels if isinstance(levels, list) else [levels]
+        frame[column] = pd.Categorical(
+            frame[column].astype(str), categories=list(map(str, levels))
+        )
+    return frame

@@ -7,27 +7,21 @@ hundredth of a standard error of lme4's."""
 
 from __future__ import annotations
 
-import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from feature_fixtures import sweep, sweep_data
 
 import lme2sm
 from lme2sm.glmm import pirls
 
-HERE = Path(__file__).parent / "fixtures" / "glmer_sweep"
-LME4 = {k: v for k, v in json.loads((HERE / "lme4.json").read_text()).items() if k[0] != "_"}
+LME4 = sweep("glmer_sweep")
 
 
 def _data(fx: dict) -> pd.DataFrame:
-    data = pd.read_csv(HERE / fx["data"], keep_default_na=False, na_values=["NA"])
-    for column, levels in (fx["levels"] or {}).items():
-        levels = levels if isinstance(levels, list) else [levels]
-        data[column] = pd.Categorical(data[column].astype(str), categories=list(map(str, levels)))
-    return data
+    return sweep_data("glmer_sweep", fx)
 
 
 def _fit(fx: dict):

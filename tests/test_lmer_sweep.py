@@ -7,26 +7,20 @@ is singular, lme2sm's logLik is at or above lme4's (by up to 8.8e-4: co2_uncorr)
 
 from __future__ import annotations
 
-import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from feature_fixtures import sweep, sweep_data
 
 import lme2sm
 
-HERE = Path(__file__).parent / "fixtures" / "lmer_sweep"
-LME4 = {k: v for k, v in json.loads((HERE / "lme4.json").read_text()).items() if k[0] != "_"}
+LME4 = sweep("lmer_sweep")
 
 
 def _data(fx: dict) -> pd.DataFrame:
-    data = pd.read_csv(HERE / fx["data"], keep_default_na=False, na_values=["NA"])
-    for column, levels in (fx["levels"] or {}).items():
-        levels = levels if isinstance(levels, list) else [levels]
-        data[column] = pd.Categorical(data[column].astype(str), categories=list(map(str, levels)))
-    return data
+    return sweep_data("lmer_sweep", fx)
 
 
 @pytest.mark.parametrize("name", sorted(LME4))

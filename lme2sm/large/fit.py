@@ -151,7 +151,7 @@ def build_lazy_frame(
         columns,
         Progress("lme2sm: levels", enabled=progress),
     )
-    if summary is None:  # no partition, no batch: zero rows
+    if summary is None or summary.n_rows == 0:  # no partition, or only empty ones
         raise DataError("the data have no rows: there is nothing to fit")
     _warn_dropped(summary)
     plan = plan.with_levels(summary).with_shift(summary.sample)

@@ -257,8 +257,6 @@ class ModelPlan:
 
     def with_levels(self, summary: PartitionSummary) -> ModelPlan:
         """The plan with global levels (pass one's combined summary)."""
-        if summary.n_rows == 0:
-            raise DataError("the data have no rows: there is nothing to fit")
         if summary.n_complete == 0:
             raise DataError("no complete rows left after dropping rows with missing values")
         levels = {g: data_prep.r_level_order(c, self.groups[g]) for g, c in summary.combos.items()}
