@@ -178,7 +178,7 @@ def newton_step(
     the gradient pushing out of it are held, as are those ``held`` (a correlation at the
     end of its range, :func:`~lme2sm.glmm.rho_ends.restart_at_correlation_ends`); a step
     across a bound stops on it (as the
-    LMM engine's, ``FitDriver._newton``). The record keeps the gradient and Hessian
+    LMM engine's, ``engine.newton.newton_step``). The record keeps the gradient and Hessian
     measured at stage 2's stop (the gradient measured again at the step's landing when the
     stop's fails lme4's check: :func:`fit_glmm`), and counts the step's PIRLS as it counts the
     Hessian's, not among the optimiser's evaluations (``n_evals``)."""
