@@ -12,7 +12,7 @@ import scipy.linalg as sla
 
 from lme2sm.engine.coordinates import ThetaCoordinates
 from lme2sm.engine.moment_start import FLOOR, moment_theta
-from lme2sm.engine.newton import COARSE_XTOL_REL, at_bound, newton_step
+from lme2sm.engine.newton import COARSE_FROM_EFFECTS, COARSE_XTOL_REL, at_bound, newton_step
 from lme2sm.engine.optimize import XTOL_REL, OptimResult, goes_down_from_zero, minimize_theta
 from lme2sm.engine.progress import FitProgress, watched
 from lme2sm.engine.record import Evaluation, LmmFit
@@ -68,7 +68,9 @@ class FitDriver:
             coords = ThetaCoordinates.identity(self.specs)
         first_step = None
         structured = bool(correlation_slots(self.specs))
-        self._xtol_rel = XTOL_REL if structured else COARSE_XTOL_REL
+        q = sum(s.n_levels * s.k for s in self.specs)
+        coarse = not structured and q >= COARSE_FROM_EFFECTS
+        self._xtol_rel = COARSE_XTOL_REL if coarse else XTOL_REL
         if start is None:
             start_phi, first_step = self._start(coords)
         else:
@@ -128,10 +130,10 @@ class FitDriver:
     """The first step, for a term of ``q`` levels above this many, times ``sqrt(MOMENT_LEVELS /
     q)``: the deviance's curvature in a term's relative SD grows with its levels (its
     standard error as ``1 / sqrt(q)``), and on InstEval's 2,972 students a step of 0.2
-    put BOBYQA's first points 77-126 deviance units up (the start: 14). InstEval's
-    ``(1|s) + (1|d) + (1|dept:service)`` 45 -> 34 evaluations, ``(1|s) + (1|d)`` 21 ->
-    22; on the 50 fixtures 2,151 -> 2,147 (before
-    the bound rule of :meth:`_settle`) (100: 36, 25 and 2,191; 1,000: 44, 23)."""
+    put BOBYQA's first points 77-126 deviance units up (the start: 14). With the coarse
+    stop (:data:`~.newton.COARSE_XTOL_REL`) InstEval's ``(1|s) + (1|d) + (1|dept:service)``
+    takes 45 evaluations without it, 34 with 300, 39 with 500 or 700, 44 with 1,000.
+    The cost: ``insteval_small_dept`` and ``_slopes`` (348 students) 42 -> 52 and 61 -> 63."""
 
     MOMENT_AT_ZERO = 1.0
     """A diagonal entry the moments put below this many of its first steps starts at
