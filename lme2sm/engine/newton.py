@@ -32,11 +32,13 @@ glmmTMB's 51 Gaussian fixtures 43,071 -> 42,815, 5.8e-10; InstEval (with the
 moments' level-scaled first step) 27 -> 22 and 58 -> 34. 1e-2 left
 ``cw_us_nested_reml`` 1.5e-6 lower; with ``cs``/``ar1`` terms ``orth_cs_ml`` was 0.34
 lower (their other starts and log-scale polish stop short), so those keep 1e-4."""
-COARSE_FROM_EFFECTS = 1000
+COARSE_FROM_EFFECTS = 500
 """...and only on models with at least this many random effects, where an evaluation
-is a large factorisation: on the small fixtures the fine restarts of singular fits
-cost more than the coarse stops saved (``schools_seed2`` 186 -> 243 evaluations,
-45.7 -> 55.9 ms CPU; the 50 fixtures' median time 1.006x)."""
+is a large factorisation: on every model the fine restarts of singular fits cost more
+than the coarse stops saved (``schools_seed2`` 186 -> 243 evaluations, 45.7 -> 55.9 ms
+CPU). From 500 the fixtures' InstEval samples (624-900 random effects) gain:
+``insteval_small`` 26 -> 21, ``_dept`` 42 -> 33, ``_slopes`` 61 -> 58 (from 1,000:
+none of them, ``_dept`` 52 with the level-scaled first step alone)."""
 
 NEWTON_MISS = 1e-6
 """A step is verified when its gain in deviance is within this of what its quadratic
